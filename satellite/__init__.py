@@ -1,0 +1,1 @@
+"""Jarvis satellite: 48 kHz capture, DSP, wake word, VAD and the Wyoming satellite protocol."""

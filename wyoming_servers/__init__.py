@@ -1,0 +1,1 @@
+"""Local Wyoming servers for Jarvis: speech-to-text (faster-whisper) and text-to-speech (Piper)."""
