@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.util.ssl import get_default_context
 import ollama
 
-type JarvisConfigEntry = ConfigEntry[JarvisData]
-
-
-@dataclass(kw_only=True)
-class JarvisData:
-    """What a loaded Jarvis entry holds."""
-
-    client: ollama.AsyncClient
+from .runtime import JarvisConfigEntry, JarvisData
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bool:

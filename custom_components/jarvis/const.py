@@ -6,3 +6,31 @@ DOMAIN = "jarvis"
 LOGGER = logging.getLogger(__package__)
 
 DEFAULT_URL = "http://127.0.0.1:11434"
+DEFAULT_TIMEOUT = 10.0  # seconds, for connecting to Ollama
+
+# Subentry: one conversation agent (model + persona) per subentry.
+SUBENTRY_CONVERSATION = "conversation"
+DEFAULT_AGENT_NAME = "Jarvis"
+
+# Agent options (subentry data). CONF_MODEL, CONF_PROMPT and CONF_LLM_HASS_API come from HA.
+CONF_PREFER_LOCAL = "prefer_local"
+DEFAULT_PREFER_LOCAL = True
+CONF_MAX_HISTORY = "max_history"
+DEFAULT_MAX_HISTORY = 20
+CONF_KEEP_ALIVE = "keep_alive"
+DEFAULT_KEEP_ALIVE = -1  # seconds; -1 = keep the model loaded, 0 = unload at once
+CONF_NUM_CTX = "num_ctx"
+DEFAULT_NUM_CTX = 8192
+MIN_NUM_CTX = 2048
+MAX_NUM_CTX = 131072
+CONF_TEMPERATURE = "temperature"
+DEFAULT_TEMPERATURE = 0.7
+CONF_THINK = "think"
+DEFAULT_THINK = False
+
+# Jarvis's own LLM API (tools beside HA's Assist API).
+JARVIS_LLM_API_ID = "jarvis"
+
+# Repair issues.
+ISSUE_UNREACHABLE = "ollama_unreachable"
+ISSUE_MODEL_MISSING = "model_missing"
