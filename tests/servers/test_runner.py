@@ -1,0 +1,280 @@
+"""The shared server plumbing over real TCP and unix sockets: bad clients never hurt good ones."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import AsyncIterator
+import contextlib
+import json
+import logging
+from pathlib import Path
+import sys
+import tempfile
+
+import pytest
+from wyoming.error import Error
+from wyoming.event import Event, async_read_event, async_write_event
+from wyoming.ping import Ping, Pong
+
+from wyoming_servers.runner import (
+    Endpoint,
+    JsonFormatter,
+    RequestError,
+    SafeEventHandler,
+    ServerSpec,
+    add_server_args,
+    parse_uri,
+    serve,
+)
+
+
+class EchoHandler(SafeEventHandler):
+    """ping -> pong; `fail` -> RequestError; `crash` -> RuntimeError; `later` -> pong from a task."""
+
+    async def handle_event(self, event: Event) -> bool:
+        if Ping.is_type(event.type):
+            await self.write_event(Pong(text=event.data.get("text")).event())
+        elif event.type == "fail":
+            raise RequestError("events in the wrong order", "wrong-order")
+        elif event.type == "crash":
+            raise RuntimeError("handler bug")
+        elif event.type == "later":
+            self.spawn(self._later(), "later")
+        elif event.type == "bye":
+            return False
+        return True
+
+    async def _later(self) -> None:
+        await asyncio.sleep(0.05)
+        await self.write_event(Pong(text="later").event())
+
+
+def _factory(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> SafeEventHandler:
+    return EchoHandler(reader, writer, max_payload=1024 * 1024, body_timeout=0.5)
+
+
+@contextlib.asynccontextmanager
+async def running(uri: str = "tcp://127.0.0.1:0") -> AsyncIterator[Endpoint]:
+    stop = asyncio.Event()
+    ready: asyncio.Future[list[Endpoint]] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        serve([ServerSpec(uri, _factory, name="echo")], stop=stop, on_ready=ready.set_result)
+    )
+    try:
+        endpoints = await asyncio.wait_for(ready, 5)
+        yield endpoints[0]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Endpoint]:
+    async with running() as endpoint:
+        yield endpoint
+
+
+async def _connect(ep: Endpoint) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection(ep.host, ep.port)
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+
+
+async def _ping(ep: Endpoint, text: str = "hi") -> str | None:
+    reader, writer = await _connect(ep)
+    try:
+        await async_write_event(Ping(text=text).event(), writer)
+        event = await asyncio.wait_for(async_read_event(reader), 5)
+        assert event is not None and Pong.is_type(event.type)
+        return Pong.from_event(event).text
+    finally:
+        await _close(writer)
+
+
+async def _expect_error_then_close(reader: asyncio.StreamReader) -> Error:
+    event = await asyncio.wait_for(async_read_event(reader), 5)
+    assert event is not None and Error.is_type(event.type), event
+    assert await asyncio.wait_for(reader.read(), 5) == b"", "connection should be closed"
+    return Error.from_event(event)
+
+
+async def test_ping_pong_and_background_task(server: Endpoint) -> None:
+    assert await _ping(server) == "hi"
+    reader, writer = await _connect(server)
+    await async_write_event(Event("later"), writer)
+    event = await asyncio.wait_for(async_read_event(reader), 5)
+    assert event is not None and Pong.from_event(event).text == "later"
+    await _close(writer)
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"\x00\xff\xfegarbage bytes\n", "bad-header"),
+        (b'["not", "an", "object"]\n', "bad-header"),
+        (b'{"data": {}}\n', "bad-header"),
+        (b'{"type": "ping", "payload_length": -4}\n', "bad-header"),
+        (b'{"type": "ping", "data_length": 5}\nnope!', "bad-data"),
+        # payload_length too small: the payload's tail is read as the next header
+        (b'{"type": "noop", "payload_length": 2}\n' + b"abcdefgh\n", "bad-header"),
+        (b"x" * 70_000 + b"\n", "bad-header"),
+    ],
+)
+async def test_malformed_input_gets_error_and_close(
+    server: Endpoint, raw: bytes, code: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader, writer = await _connect(server)
+    writer.write(raw)
+    await writer.drain()
+    error = await _expect_error_then_close(reader)
+    assert error.code == code
+    await _close(writer)
+    assert sum("invalid event" in r.message for r in caplog.records) == 1
+    assert await _ping(server) == "hi"
+
+
+async def test_payload_length_too_large_times_out(server: Endpoint) -> None:
+    reader, writer = await _connect(server)
+    writer.write(b'{"type": "ping", "payload_length": 100}\n' + b"only ten b")
+    await writer.drain()
+    error = await _expect_error_then_close(reader)
+    assert error.code == "timeout"
+    assert "payload_length" in error.text
+    await _close(writer)
+    assert await _ping(server) == "hi"
+
+
+async def test_100mb_payload_refused_without_reading_it(server: Endpoint) -> None:
+    reader, writer = await _connect(server)
+    size = 100 * 1024 * 1024
+    writer.write(json.dumps({"type": "audio-chunk", "payload_length": size}).encode() + b"\n")
+    writer.write(b"\0" * 65536)
+    with contextlib.suppress(ConnectionError):
+        await writer.drain()
+    error = await _expect_error_then_close(reader)
+    assert error.code == "too-large"
+    assert str(size) in error.text
+    await _close(writer)
+    assert await _ping(server) == "hi"
+
+
+async def test_client_vanishing_mid_event_is_logged_once(
+    server: Endpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="wyoming_servers.runner")
+    _reader, writer = await _connect(server)
+    writer.write(b'{"type": "ping", "payload_length": 1000}\n' + b"x" * 10)
+    await writer.drain()
+    writer.transport.abort()
+    await asyncio.sleep(0.2)
+    assert await _ping(server) == "hi"
+    assert sum("went away" in r.message for r in caplog.records) == 1
+
+
+async def test_handler_errors_keep_the_connection(
+    server: Endpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader, writer = await _connect(server)
+    for kind, code in (("fail", "wrong-order"), ("crash", "internal-error")):
+        await async_write_event(Event(kind), writer)
+        event = await asyncio.wait_for(async_read_event(reader), 5)
+        assert event is not None and Error.is_type(event.type)
+        assert Error.from_event(event).code == code
+    await async_write_event(Ping(text="still here").event(), writer)
+    event = await asyncio.wait_for(async_read_event(reader), 5)
+    assert event is not None and Pong.from_event(event).text == "still here"
+    await async_write_event(Event("bye"), writer)
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    await _close(writer)
+    assert sum("handler bug" in r.message for r in caplog.records) == 1
+
+
+async def test_many_clients_while_one_sends_garbage(server: Endpoint) -> None:
+    bad_reader, bad_writer = await _connect(server)
+    bad_writer.write(b"\xde\xad\xbe\xef\n")
+    results = await asyncio.gather(*(_ping(server, f"c{i}") for i in range(20)))
+    assert results == [f"c{i}" for i in range(20)]
+    await _expect_error_then_close(bad_reader)
+    await _close(bad_writer)
+
+
+_UNIX_CLIENT = """
+import socket, sys
+from wyoming.event import read_event, write_event
+from wyoming.ping import Ping
+with socket.socket(socket.AF_UNIX) as sock:
+    sock.connect(sys.argv[1])
+    with sock.makefile("rwb") as f:
+        write_event(Ping(text="unix").event(), f)
+        print(read_event(f).data["text"])
+"""
+
+
+async def test_unix_socket() -> None:
+    # pytest-socket only lets this process reach 127.0.0.1, so the client is a subprocess.
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "echo.sock"
+        async with running(f"unix://{path}") as endpoint:
+            assert endpoint.scheme == "unix"
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", _UNIX_CLIENT, str(path), stdout=asyncio.subprocess.PIPE
+            )
+            out, _ = await asyncio.wait_for(proc.communicate(), 30)
+            assert proc.returncode == 0 and out.decode().strip() == "unix"
+        assert not path.exists(), "socket file removed on shutdown"
+
+
+async def test_shutdown_closes_open_clients() -> None:
+    async with running() as endpoint:
+        reader, writer = await _connect(endpoint)
+        await async_write_event(Ping().event(), writer)
+        assert await asyncio.wait_for(async_read_event(reader), 5) is not None
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    await _close(writer)
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("tcp://127.0.0.1:10200", Endpoint("tcp", host="127.0.0.1", port=10200)),
+        ("tcp://0.0.0.0:1", Endpoint("tcp", host="0.0.0.0", port=1)),
+        ("tcp://[::1]:10300", Endpoint("tcp", host="::1", port=10300)),
+        ("unix:///run/piper.sock", Endpoint("unix", path="/run/piper.sock")),
+        ("unix://relative.sock", Endpoint("unix", path="relative.sock")),
+    ],
+)
+def test_parse_uri(uri: str, expected: Endpoint) -> None:
+    assert parse_uri(uri) == expected
+    assert parse_uri(str(expected)) == expected
+
+
+@pytest.mark.parametrize(
+    "uri", ["tcp://127.0.0.1", "tcp://:10200", "http://x:1", "tcp://h:99999", "unix://", "stdio://"]
+)
+def test_parse_uri_rejects(uri: str) -> None:
+    with pytest.raises(ValueError, match="tcp|unix|port"):
+        parse_uri(uri)
+
+
+def test_common_arguments() -> None:
+    parser = argparse.ArgumentParser()
+    add_server_args(parser, "tcp://127.0.0.1:10200")
+    args = parser.parse_args([])
+    assert args.uri == "tcp://127.0.0.1:10200"
+    assert args.zeroconf is None and not args.debug and args.log_format == "text"
+    args = parser.parse_args(["--zeroconf", "--log-format", "json", "--uri", "unix:///tmp/x"])
+    assert args.zeroconf == "" and args.log_format == "json" and args.uri == "unix:///tmp/x"
+    assert parser.parse_args(["--zeroconf", "kitchen"]).zeroconf == "kitchen"
+
+
+def test_json_log_lines() -> None:
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "client %s", ("a",), None)
+    record.client = "1.2.3.4:5"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["level"] == "warning" and line["msg"] == "client a"
+    assert line["client"] == "1.2.3.4:5" and line["logger"] == "x"
