@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from homeassistant.components.homeassistant.exposed_entities import async_expose_entity
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import area_registry as ar, entity_registry as er
+from homeassistant.util.yaml import dump
 
 
 @dataclass(frozen=True)
@@ -44,8 +43,7 @@ def _light(room: Room) -> dict[str, Any]:
 def configuration(http_port: int, language: str = "en") -> dict[str, Any]:
     """The demo home's configuration.yaml as a dict."""
     booleans: dict[str, Any] = {
-        f"{room.key}_light": {"name": f"{room.name} light power", "initial": True}
-        for room in ROOMS
+        f"{room.key}_light": {"name": f"{room.name} light power", "initial": True} for room in ROOMS
     }
     booleans["heater"] = {"name": "Heater relay", "initial": False}
     booleans["front_door_locked"] = {"name": "Front door bolt", "initial": True}
@@ -113,9 +111,7 @@ def configuration(http_port: int, language: str = "en") -> dict[str, Any]:
 def write_config_dir(config_dir: Path, http_port: int, language: str = "en") -> None:
     """Write a throwaway HA config folder for the demo home."""
     config_dir.mkdir(parents=True, exist_ok=True)
-    (config_dir / "configuration.yaml").write_text(
-        yaml.safe_dump(configuration(http_port, language), sort_keys=False, allow_unicode=True)
-    )
+    (config_dir / "configuration.yaml").write_text(dump(configuration(http_port, language)))
     # HA looks for the Jarvis integration in <config>/custom_components.
     link = config_dir / "custom_components"
     if not link.exists():

@@ -1,0 +1,112 @@
+"""Wire HA to the Jarvis voice stack the way a user does in the UI: Wyoming entries, agent, pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from homeassistant.components.assist_pipeline.pipeline import KEY_ASSIST_PIPELINE, Pipeline
+from homeassistant.config_entries import SOURCE_USER, ConfigEntry, ConfigEntryState
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+
+
+class DemoSetupError(RuntimeError):
+    """A step of wiring the demo home failed; the message says which."""
+
+
+async def async_add_wyoming_service(hass: HomeAssistant, host: str, port: int) -> ConfigEntry:
+    """Add a Wyoming service through HA's own config flow (as the UI does)."""
+    result = await hass.config_entries.flow.async_init(
+        "wyoming", context={"source": SOURCE_USER}, data={CONF_HOST: host, CONF_PORT: port}
+    )
+    if result.get("type") != "create_entry":
+        raise DemoSetupError(f"HA could not add the Wyoming service at {host}:{port}: {result}")
+    entry: ConfigEntry = result["result"]
+    await hass.async_block_till_done()
+    if entry.state is not ConfigEntryState.LOADED:
+        raise DemoSetupError(f"Wyoming service at {host}:{port} did not load ({entry.state})")
+    return entry
+
+
+def entity_of(hass: HomeAssistant, entry: ConfigEntry, domain: str) -> str:
+    """The first entity of `domain` that a config entry created."""
+    for item in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id):
+        if item.domain == domain:
+            return item.entity_id
+    raise DemoSetupError(f"{entry.title} has no {domain} entity")
+
+
+async def async_wait_for_entity(
+    hass: HomeAssistant, entry: ConfigEntry, domain: str, timeout: float = 10.0
+) -> str:
+    """Wait until a config entry has created an entity of `domain` (e.g. a satellite)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                return entity_of(hass, entry, domain)
+            except DemoSetupError:
+                await asyncio.sleep(0.05)
+
+
+async def async_add_jarvis(
+    hass: HomeAssistant, url: str, model: str, extra: Mapping[str, Any] | None = None
+) -> ConfigEntry:
+    """Add Jarvis with one conversation agent (local intents first) pointing at `url`."""
+    entry = ConfigEntry(
+        data={"url": url},
+        discovery_keys={},  # type: ignore[arg-type]
+        domain="jarvis",
+        minor_version=1,
+        options={},
+        source=SOURCE_USER,
+        subentries_data=[
+            {
+                "data": {"model": model, "prefer_local": True, **(extra or {})},
+                "subentry_type": "conversation",
+                "title": "Jarvis",
+                "unique_id": None,
+            }
+        ],
+        title="Jarvis",
+        unique_id=None,
+        version=1,
+    )
+    await hass.config_entries.async_add(entry)
+    await hass.async_block_till_done()
+    if entry.state is not ConfigEntryState.LOADED:
+        raise DemoSetupError(f"Jarvis did not load ({entry.state}: {entry.reason})")
+    return entry
+
+
+async def async_create_pipeline(
+    hass: HomeAssistant,
+    *,
+    conversation_engine: str,
+    stt_engine: str,
+    tts_engine: str,
+    language: str = "en",
+    name: str = "Jarvis",
+) -> Pipeline:
+    """Create the Assist pipeline and make it the preferred one (satellites use it)."""
+    store = hass.data[KEY_ASSIST_PIPELINE].pipeline_store
+    pipeline: Pipeline = await store.async_create_item(
+        {
+            "conversation_engine": conversation_engine,
+            "conversation_language": language,
+            "language": language,
+            "name": name,
+            "stt_engine": stt_engine,
+            "stt_language": language,
+            "tts_engine": tts_engine,
+            "tts_language": language,
+            "tts_voice": None,
+            "wake_word_entity": None,
+            "wake_word_id": None,
+            "prefer_local_intents": True,
+        }
+    )
+    store.async_set_preferred_item(pipeline.id)
+    return pipeline
