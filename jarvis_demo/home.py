@@ -18,21 +18,27 @@ class Room:
 
     key: str
     name: str
+    light: str  # the light's name; "lamp" in the living room, as in our recorded command
+
+    @property
+    def light_entity_id(self) -> str:
+        """Entity id of the room's light."""
+        return "light." + self.light.lower().replace(" ", "_")
 
 
 ROOMS = (
-    Room("kitchen", "Kitchen"),
-    Room("living_room", "Living Room"),
-    Room("bedroom", "Bedroom"),
-    Room("office", "Office"),
+    Room("kitchen", "Kitchen", "Kitchen light"),
+    Room("living_room", "Living Room", "Living room lamp"),
+    Room("bedroom", "Bedroom", "Bedroom light"),
+    Room("office", "Office", "Office light"),
 )
-HALLWAY = Room("hallway", "Hallway")
+HALLWAY = Room("hallway", "Hallway", "Hallway light")
 
 
 def _light(room: Room) -> dict[str, Any]:
     state = f"input_boolean.{room.key}_light"
     return {
-        "name": f"{room.name} light",
+        "name": room.light,
         "unique_id": f"jarvis_demo_{room.key}_light",
         "state": f"{{{{ is_state('{state}', 'on') }}}}",
         "turn_on": {"action": "input_boolean.turn_on", "target": {"entity_id": state}},
@@ -120,7 +126,7 @@ def write_config_dir(config_dir: Path, http_port: int, language: str = "en") -> 
 
 # entity_id -> room: what the user sees in HA's areas.
 ENTITY_AREAS = {
-    **{f"light.{room.key}_light": room for room in ROOMS},
+    **{room.light_entity_id: room for room in ROOMS},
     "climate.thermostat": ROOMS[1],
     "sensor.living_room_temperature": ROOMS[1],
     "lock.front_door": HALLWAY,

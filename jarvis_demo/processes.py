@@ -35,7 +35,7 @@ async def async_describe(host: str, port: int, timeout: float = 2.0) -> Info | N
                     return None
                 if Info.is_type(event.type):
                     return Info.from_event(event)
-    except (OSError, TimeoutError):
+    except OSError, TimeoutError:
         return None
 
 
