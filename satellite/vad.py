@@ -1,0 +1,148 @@
+"""Voice activity detection (pymicro-vad) and command endpointing.
+
+`SpeechDetector.process_10ms(chunk)` returns the speech probability of one 10 ms
+16 kHz int16 chunk, or -1 while the model is still warming up (about 0.76 s after
+creation, which is why the listener runs it continuously). It works with
+pymicro-vad 1.x (`Process10ms`, the version Home Assistant pins) and 2.x
+(`process_10ms`).
+
+`Endpointer` turns probabilities into the end of a command: speech starts after
+`speech_s` of speech, the command ends after `silence_s` of silence following
+speech, after `max_command_s` in all, or after `no_speech_timeout_s` with no speech.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+
+
+class SpeechDetector:
+    """pymicro-vad behind one method name, whichever release is installed."""
+
+    def __init__(self) -> None:
+        """Load the VAD model."""
+        from pymicro_vad import MicroVad
+
+        self._vad = MicroVad()
+        process: Callable[[bytes], float] | None = getattr(self._vad, "process_10ms", None)
+        if process is None:
+            process = self._vad.Process10ms
+        self._process: Callable[[bytes], float] = process
+
+    def process_10ms(self, chunk: bytes) -> float:
+        """Speech probability 0..1 of one 10 ms chunk, -1 while warming up."""
+        return float(self._process(chunk))
+
+
+class EndpointEvent(StrEnum):
+    """What the endpointer decided on a chunk."""
+
+    SPEECH_STARTED = "speech_started"
+    SPEECH_STOPPED = "speech_stopped"
+    NO_SPEECH = "no_speech"
+    MAX_LENGTH = "max_length"
+
+
+class Endpointer:
+    """End-of-command detection on a stream of per-10 ms speech probabilities."""
+
+    def __init__(
+        self,
+        *,
+        silence_s: float = 0.7,
+        max_command_s: float = 15.0,
+        no_speech_timeout_s: float = 5.0,
+        speech_s: float = 0.15,
+        threshold: float = 0.5,
+        chunk_s: float = 0.01,
+    ) -> None:
+        """Configure the timings (seconds)."""
+        if min(silence_s, max_command_s, no_speech_timeout_s) <= 0:
+            raise ValueError("endpointing times must be positive")
+        self.silence_s = silence_s
+        self.max_command_s = max_command_s
+        self.no_speech_timeout_s = no_speech_timeout_s
+        self.speech_s = speech_s
+        self.threshold = threshold
+        self.chunk_s = chunk_s
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new command."""
+        self.elapsed = 0.0
+        self.in_speech = False
+        self.finished = False
+        self._speech_run = 0.0
+        self._silence_run = 0.0
+
+    def process(self, probability: float) -> EndpointEvent | None:
+        """Feed one chunk's probability; return an event when something happens."""
+        if self.finished:
+            return None
+        self.elapsed += self.chunk_s
+        is_speech = probability >= self.threshold
+        if not self.in_speech:
+            self._speech_run = self._speech_run + self.chunk_s if is_speech else 0.0
+            if self._speech_run >= self.speech_s - 1e-9:
+                self.in_speech = True
+                self._silence_run = 0.0
+                return EndpointEvent.SPEECH_STARTED
+            if self.elapsed >= self.no_speech_timeout_s - 1e-9:
+                self.finished = True
+                return EndpointEvent.NO_SPEECH
+        else:
+            self._silence_run = 0.0 if is_speech else self._silence_run + self.chunk_s
+            if self._silence_run >= self.silence_s - 1e-9:
+                self.finished = True
+                return EndpointEvent.SPEECH_STOPPED
+        if self.elapsed >= self.max_command_s - 1e-9:
+            self.finished = True
+            return EndpointEvent.MAX_LENGTH
+        return None
+
+
+class SegmentTracker:
+    """Speech segments over a whole stream (the `detect` tuning mode)."""
+
+    def __init__(self, *, silence_s: float = 0.7, speech_s: float = 0.15, threshold: float = 0.5):
+        """Same hangover rules as the endpointer."""
+        self.silence_s = silence_s
+        self.speech_s = speech_s
+        self.threshold = threshold
+        self._run = 0.0
+        self._silence = 0.0
+        self._start: float | None = None
+        self._last_speech = 0.0
+
+    def process(
+        self, probability: float, t_end: float, chunk_s: float = 0.01
+    ) -> tuple[float, float] | None:
+        """Feed a chunk ending at `t_end`; return (start, end) when a segment closes."""
+        is_speech = probability >= self.threshold
+        if self._start is None:
+            self._run = self._run + chunk_s if is_speech else 0.0
+            if self._run >= self.speech_s - 1e-9:
+                self._start = t_end - self._run
+                self._last_speech = t_end
+                self._silence = 0.0
+            return None
+        if is_speech:
+            self._silence = 0.0
+            self._last_speech = t_end
+            return None
+        self._silence += chunk_s
+        if self._silence >= self.silence_s - 1e-9:
+            segment = (self._start, self._last_speech)
+            self._start = None
+            self._run = 0.0
+            return segment
+        return None
+
+    def close(self) -> tuple[float, float] | None:
+        """End of stream: the segment still open, if any."""
+        if self._start is None:
+            return None
+        segment = (self._start, self._last_speech)
+        self._start = None
+        return segment
