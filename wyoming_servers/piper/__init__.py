@@ -1,0 +1,1 @@
+"""Piper text-to-speech behind the Wyoming protocol, with early, seamless streaming."""

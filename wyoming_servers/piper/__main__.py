@@ -1,0 +1,132 @@
+"""`jarvis-piper` / `python -m wyoming_servers.piper`: the Piper Wyoming server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+from functools import partial
+from importlib.metadata import PackageNotFoundError, version
+import logging
+from pathlib import Path
+
+from wyoming_servers.models import JOE_VOICE
+from wyoming_servers.piper.handler import PiperEventHandler
+from wyoming_servers.piper.service import OUTPUT_RATES, TtsService
+from wyoming_servers.piper.voices import VoiceError, default_data_dirs
+from wyoming_servers.runner import ServerSpec, add_server_args, serve, setup_logging
+
+_LOGGER = logging.getLogger(__name__)
+DEFAULT_URI = "tcp://127.0.0.1:10200"
+
+
+def package_version() -> str:
+    """Installed version of jarvis-voice."""
+    try:
+        return version("jarvis-voice")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def _rate(value: str) -> int | None:
+    if value == "native":
+        return None
+    rate = int(value)
+    if rate not in OUTPUT_RATES:
+        raise argparse.ArgumentTypeError(f"choose native or one of {OUTPUT_RATES}")
+    return rate
+
+
+def add_piper_args(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The Piper options (`prefix` keeps them apart when combined with other servers)."""
+    parser.add_argument(
+        f"--{prefix}voice",
+        default=JOE_VOICE,
+        help=f"default voice: a name (bundled {JOE_VOICE} or one in --data-dir) or an .onnx path",
+    )
+    parser.add_argument(
+        f"--{prefix}data-dir",
+        action="append",
+        type=Path,
+        default=None,
+        help="folder with more voices (NAME.onnx + NAME.onnx.json); repeatable "
+        f"(default {default_data_dirs()[0]})",
+    )
+    parser.add_argument(f"--{prefix}speaker", default=None, help="default speaker name or id")
+    parser.add_argument(
+        f"--{prefix}length-scale",
+        type=float,
+        default=None,
+        help="default speaking slowness (1.0 = voice default; requests may send speed)",
+    )
+    parser.add_argument(
+        f"--{prefix}sample-rate",
+        type=_rate,
+        default=None,
+        metavar="native|16000|48000|...",
+        help="output sample rate (default native; requests may send sample_rate)",
+    )
+    parser.add_argument(
+        f"--{prefix}threads", type=int, default=1, help="synthesis threads (default 1)"
+    )
+
+
+def build_service(args: argparse.Namespace, prefix: str = "") -> TtsService:
+    """The TTS service from parsed options."""
+    key = prefix.replace("-", "_")
+    data_dirs = getattr(args, f"{key}data_dir") or default_data_dirs()
+    return TtsService(
+        voice=getattr(args, f"{key}voice"),
+        data_dirs=data_dirs,
+        speaker=getattr(args, f"{key}speaker"),
+        length_scale=getattr(args, f"{key}length_scale"),
+        output_rate=getattr(args, f"{key}sample_rate"),
+        threads=max(1, getattr(args, f"{key}threads")),
+    )
+
+
+def server_spec(
+    service: TtsService, uri: str, zeroconf: str | None, max_payload: int
+) -> ServerSpec:
+    """How to serve `service` on `uri`."""
+    return ServerSpec(
+        uri=uri,
+        handler_factory=partial(
+            PiperEventHandler,
+            service=service,
+            version=package_version(),
+            max_payload=max_payload,
+        ),
+        name="piper",
+        zeroconf=zeroconf,
+        on_stop=service.close,
+    )
+
+
+async def _main(args: argparse.Namespace) -> None:
+    service = build_service(args)
+    await service.preload()
+    await serve([server_spec(service, args.uri, args.zeroconf, args.max_payload)])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server until SIGTERM/SIGINT."""
+    parser = argparse.ArgumentParser(
+        prog="jarvis-piper", description="Piper text-to-speech Wyoming server (Jarvis)"
+    )
+    add_server_args(parser, DEFAULT_URI)
+    add_piper_args(parser)
+    args = parser.parse_args(argv)
+    setup_logging(args.debug, args.log_format)
+    try:
+        asyncio.run(_main(args))
+    except (VoiceError, ValueError, OSError) as err:
+        _LOGGER.error("Cannot start: %s", err)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,166 @@
+"""One Piper client connection: `describe`, one-shot `synthesize`, and streaming synthesis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+import logging
+import time
+
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.event import Event
+from wyoming.info import Describe
+from wyoming.tts import (
+    Synthesize,
+    SynthesizeChunk,
+    SynthesizeStart,
+    SynthesizeStop,
+    SynthesizeStopped,
+)
+
+from wyoming_servers.piper.segmenter import Piece, Segmenter
+from wyoming_servers.piper.service import MAX_TEXT_CHARS, RequestOptions, TtsService
+from wyoming_servers.runner import DEFAULT_MAX_PAYLOAD, RequestError, SafeEventHandler
+
+_LOGGER = logging.getLogger(__name__)
+
+CHUNK_S = 0.1
+"""Seconds of audio per `audio-chunk` event."""
+LOW_LEAD_S = 1.0
+"""While streaming, cut text early again when less audio than this is left to play."""
+
+_DONE = Piece("", "end")
+
+
+class _Stream:
+    """Text of one streaming request on its way to audio."""
+
+    def __init__(self, options: RequestOptions) -> None:
+        self.options = options
+        self.segmenter = Segmenter()
+        self.queue: asyncio.Queue[Piece] = asyncio.Queue()
+        self.chars = 0
+        self.first_audio_at: float | None = None
+        self.audio_s = 0.0
+        self.task: asyncio.Task[None] | None = None
+
+    def eager(self) -> bool:
+        """Cut at the next phrase boundary if the listener would otherwise wait."""
+        if not self.queue.empty():
+            return False
+        if self.first_audio_at is None:
+            return True
+        return self.audio_s - (time.monotonic() - self.first_audio_at) < LOW_LEAD_S
+
+    def put(self, pieces: list[Piece]) -> None:
+        for piece in pieces:
+            self.queue.put_nowait(piece)
+
+    async def pieces(self) -> AsyncIterator[Piece]:
+        while (piece := await self.queue.get()) is not _DONE:
+            yield piece
+
+
+class PiperEventHandler(SafeEventHandler):
+    """Speaks text for one client."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        service: TtsService,
+        version: str,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+    ) -> None:
+        """Serve one connection with the shared service."""
+        super().__init__(reader, writer, max_payload=max_payload)
+        self.service = service
+        self.version = version
+        self._stream: _Stream | None = None
+
+    async def handle_event(self, event: Event) -> bool:
+        """Dispatch one event."""
+        if Describe.is_type(event.type):
+            await self.write_event(self.service.info(self.version).event())
+        elif Synthesize.is_type(event.type):
+            if self._stream is None:  # during streaming, HA repeats the text here: ignore it
+                await self._synthesize(event)
+        elif SynthesizeStart.is_type(event.type):
+            await self._start(event)
+        elif SynthesizeChunk.is_type(event.type):
+            self._chunk(event)
+        elif SynthesizeStop.is_type(event.type):
+            await self._stop()
+        else:
+            _LOGGER.debug("Ignoring %s from %s", event.type, self.client)
+        return True
+
+    async def _synthesize(self, event: Event) -> None:
+        text = event.data.get("text")
+        if not isinstance(text, str):
+            raise RequestError("synthesize needs a 'text' string", "bad-request")
+        if len(text) > MAX_TEXT_CHARS:
+            raise RequestError(f"text longer than {MAX_TEXT_CHARS} characters", "too-large")
+        request = Synthesize.from_event(event)
+        options = self.service.options(request.voice, event.data)
+        segmenter = Segmenter()
+        pieces = segmenter.push(text, eager=True) + segmenter.flush()
+
+        async def feed() -> AsyncIterator[Piece]:
+            for piece in pieces:
+                yield piece
+
+        _LOGGER.debug("Synthesizing %d pieces for %s", len(pieces), self.client)
+        await self._speak(options, feed(), None)
+
+    async def _start(self, event: Event) -> None:
+        if self._stream is not None:
+            raise RequestError("synthesize-start while a stream is open", "wrong-order")
+        request = SynthesizeStart.from_event(event)
+        stream = _Stream(self.service.options(request.voice, event.data))
+        self._stream = stream
+        stream.task = self.spawn(self._run_stream(stream), "piper stream")
+
+    def _chunk(self, event: Event) -> None:
+        stream = self._stream
+        if stream is None:
+            raise RequestError("synthesize-chunk before synthesize-start", "wrong-order")
+        text = event.data.get("text")
+        if not isinstance(text, str):
+            raise RequestError("synthesize-chunk needs a 'text' string", "bad-request")
+        stream.chars += len(text)
+        if stream.chars > MAX_TEXT_CHARS:
+            raise RequestError(f"stream longer than {MAX_TEXT_CHARS} characters", "too-large")
+        stream.put(stream.segmenter.push(text, eager=stream.eager()))
+
+    async def _stop(self) -> None:
+        stream = self._stream
+        if stream is None:
+            raise RequestError("synthesize-stop before synthesize-start", "wrong-order")
+        stream.put([*stream.segmenter.flush(), _DONE])
+        if stream.task is not None:
+            await asyncio.shield(stream.task)
+
+    async def _run_stream(self, stream: _Stream) -> None:
+        try:
+            await self._speak(stream.options, stream.pieces(), stream)
+            await self.write_event(SynthesizeStopped().event())
+        finally:
+            self._stream = None
+
+    async def _speak(
+        self, options: RequestOptions, pieces: AsyncIterator[Piece], stream: _Stream | None
+    ) -> None:
+        rate = options.output_rate or options.voice.sample_rate
+        await self.write_event(AudioStart(rate=rate, width=2, channels=1).event())
+        step = int(rate * CHUNK_S) * 2
+        async for out_rate, pcm in self.service.speak(options, pieces):
+            for offset in range(0, len(pcm), step):
+                chunk = AudioChunk(
+                    rate=out_rate, width=2, channels=1, audio=pcm[offset : offset + step]
+                )
+                await self.write_event(chunk.event())
+            if stream is not None and pcm:
+                stream.first_audio_at = stream.first_audio_at or time.monotonic()
+                stream.audio_s += len(pcm) / 2 / out_rate
+        await self.write_event(AudioStop().event())

@@ -1,0 +1,160 @@
+"""Piper voices: find them by name or path, describe them, load each once, synthesize raw audio."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+import json
+import logging
+from pathlib import Path
+import threading
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from wyoming_servers.models import JOE_VOICE, bundled_joe_voice, model_dir
+
+_LOGGER = logging.getLogger(__name__)
+
+FloatAudio = npt.NDArray[np.float32]
+_CALIBRATION_TEXT = "Hello, this is a quick voice check."
+_TARGET_PEAK = 0.8
+
+
+class VoiceError(LookupError):
+    """A voice or speaker that is not installed."""
+
+    code = "unknown-voice"
+
+
+@dataclass(frozen=True)
+class VoiceEntry:
+    """An installed voice: its files and what `info` says about it."""
+
+    name: str
+    model: Path
+    config: Path
+    languages: list[str]
+    speakers: list[str]
+    sample_rate: int
+    version: str | None = None
+    speaker_ids: dict[str, int] = field(default_factory=dict)
+
+    @staticmethod
+    def from_files(model: Path, name: str | None = None) -> VoiceEntry:
+        """Read a voice's JSON config (ONNX path + `.json`)."""
+        config = Path(f"{model}.json")
+        if not config.exists():
+            config = model.with_suffix(".json")
+        with config.open(encoding="utf-8") as fh:
+            data: dict[str, Any] = json.load(fh)
+        language = data.get("language", {}).get("code") or data.get("espeak", {}).get("voice", "")
+        speaker_ids = {str(k): int(v) for k, v in (data.get("speaker_id_map") or {}).items()}
+        return VoiceEntry(
+            name=name or model.name.removesuffix(".onnx"),
+            model=model,
+            config=config,
+            languages=[language] if language else [],
+            speakers=sorted(speaker_ids, key=speaker_ids.__getitem__),
+            sample_rate=int(data.get("audio", {}).get("sample_rate", 22050)),
+            version=data.get("piper_version") or data.get("dataset"),
+            speaker_ids=speaker_ids,
+        )
+
+    def speaker_id(self, speaker: str | None) -> int | None:
+        """Speaker id from a speaker name or number; None for single-speaker voices."""
+        if not speaker:
+            return None
+        if speaker in self.speaker_ids:
+            return self.speaker_ids[speaker]
+        if speaker.isdigit() and int(speaker) in self.speaker_ids.values():
+            return int(speaker)
+        raise VoiceError(f"voice {self.name} has no speaker {speaker!r}")
+
+
+def default_data_dirs() -> list[Path]:
+    """Where voices downloaded by the user's setup live."""
+    return [model_dir() / "piper"]
+
+
+def find_voices(voice: str, data_dirs: Sequence[Path]) -> dict[str, VoiceEntry]:
+    """The default voice (name or path) plus every `*.onnx` voice in `data_dirs`, by name."""
+    found: dict[str, VoiceEntry] = {}
+    default = resolve_voice(voice, data_dirs)
+    found[default.name] = default
+    for folder in data_dirs:
+        if not folder.is_dir():
+            continue
+        for model in sorted(folder.rglob("*.onnx")):
+            name = model.name.removesuffix(".onnx")
+            if name in found:
+                continue
+            try:
+                found[name] = VoiceEntry.from_files(model)
+            except (OSError, ValueError) as err:
+                _LOGGER.warning("Skipping voice %s: %s", model, err)
+    return found
+
+
+def resolve_voice(name_or_path: str, data_dirs: Iterable[Path]) -> VoiceEntry:
+    """A voice from an `.onnx` path, the bundled default's name, or a name found in `data_dirs`."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix == ".onnx" and path.exists():
+        return VoiceEntry.from_files(path)
+    if name_or_path == JOE_VOICE and (bundled := bundled_joe_voice()) is not None:
+        return VoiceEntry.from_files(bundled)
+    for folder in data_dirs:
+        for candidate in (folder / f"{name_or_path}.onnx", *folder.rglob(f"{name_or_path}.onnx")):
+            if candidate.exists():
+                return VoiceEntry.from_files(candidate)
+    raise VoiceError(f"voice {name_or_path!r} not found (give a name or a path to an .onnx file)")
+
+
+class LoadedVoice:
+    """A Piper voice in memory, with a fixed loudness gain so pieces join at the same level."""
+
+    def __init__(self, entry: VoiceEntry) -> None:
+        """Load the ONNX model and calibrate the output gain (blocking: call in an executor)."""
+        from piper import PiperVoice
+
+        self.entry = entry
+        self._voice = PiperVoice.load(entry.model, config_path=entry.config)
+        self.sample_rate = int(self._voice.config.sample_rate)
+        self.gain = 1.0
+        peak = float(np.max(np.abs(self.synthesize(_CALIBRATION_TEXT)), initial=0.0))
+        self.gain = _TARGET_PEAK / peak if peak > 1e-3 else 1.0
+
+    def synthesize(
+        self, text: str, speaker_id: int | None = None, length_scale: float | None = None
+    ) -> FloatAudio:
+        """Raw float32 audio in [-1, 1] at `sample_rate` (blocking: call in an executor)."""
+        from piper import SynthesisConfig
+
+        config = SynthesisConfig(
+            speaker_id=speaker_id, length_scale=length_scale, normalize_audio=False
+        )
+        parts = [chunk.audio_float_array for chunk in self._voice.synthesize(text, config)]
+        if not parts:
+            return np.zeros(0, dtype=np.float32)
+        audio: FloatAudio = np.concatenate(parts).astype(np.float32) * np.float32(self.gain)
+        np.clip(audio, -1.0, 1.0, out=audio)
+        return audio
+
+
+class VoiceCache:
+    """Each voice is loaded once, on first use, and kept (thread-safe)."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._lock = threading.Lock()
+        self._voices: dict[Path, LoadedVoice] = {}
+
+    def get(self, entry: VoiceEntry) -> LoadedVoice:
+        """The loaded voice for `entry` (blocking on first use)."""
+        with self._lock:
+            voice = self._voices.get(entry.model)
+            if voice is None:
+                _LOGGER.info("Loading voice %s from %s", entry.name, entry.model)
+                voice = self._voices[entry.model] = LoadedVoice(entry)
+            return voice
