@@ -1,0 +1,144 @@
+"""faster-whisper model loading (once per process) and one blocking decode call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import logging
+import threading
+import time
+
+from faster_whisper import WhisperModel
+import numpy as np
+from numpy.typing import NDArray
+
+from wyoming_servers.models import resolve_whisper_model
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "tiny.en"
+
+
+class LanguageError(ValueError):
+    """The requested language is not one the model knows."""
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How the model is loaded and decoded."""
+
+    model: str = DEFAULT_MODEL
+    """Bundled name (tiny.en, base), a faster-whisper model name, or a local CTranslate2 folder."""
+    device: str = "cpu"
+    compute_type: str = "auto"
+    """int8, int8_float32, float16, float32...; auto = int8 on CPU, float16 on CUDA."""
+    beam_size: int = 5
+    cpu_threads: int = 0
+    """CTranslate2 threads per decode (0: its default)."""
+    workers: int = 1
+    """Decodes that may run at the same time."""
+    language: str | None = None
+    """Default language when a request names none; None auto-detects (multilingual models)."""
+
+    def resolved_compute_type(self) -> str:
+        """The compute type actually used."""
+        if self.compute_type != "auto":
+            return self.compute_type
+        return "int8" if self.device == "cpu" else "float16"
+
+
+@dataclass
+class Decoded:
+    """One transcription."""
+
+    text: str
+    language: str
+    segments: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    """Wall time of the decode."""
+
+
+_MODELS: dict[tuple[str, str, str, int, int], WhisperModel] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def load_model(options: EngineOptions) -> WhisperModel:
+    """The model for these options; loaded once per process, shared by every server in it."""
+    path = resolve_whisper_model(options.model)
+    key = (
+        path,
+        options.device,
+        options.resolved_compute_type(),
+        options.cpu_threads,
+        max(1, options.workers),
+    )
+    with _MODELS_LOCK:
+        model = _MODELS.get(key)
+        if model is None:
+            started = time.monotonic()
+            model = WhisperModel(
+                path,
+                device=options.device,
+                compute_type=key[2],
+                cpu_threads=options.cpu_threads,
+                num_workers=key[4],
+                local_files_only=path != options.model or "/" in path,
+            )
+            _LOGGER.info(
+                "Loaded Whisper model %s (%s) in %.2f s",
+                options.model,
+                key[2],
+                time.monotonic() - started,
+                extra={"model": options.model, "path": path},
+            )
+            _MODELS[key] = model
+        return model
+
+
+def normalise_language(language: str | None) -> str | None:
+    """`en-US`, `EN`, `fr_FR` -> `en`, `en`, `fr`; empty -> None."""
+    if not language:
+        return None
+    return language.replace("_", "-").split("-")[0].strip().lower() or None
+
+
+class WhisperEngine:
+    """A loaded model plus decode settings. `decode` blocks: call it from a worker thread."""
+
+    def __init__(self, options: EngineOptions) -> None:
+        """Load (or reuse) the model."""
+        self.options = options
+        self.model = load_model(options)
+        self.multilingual = bool(self.model.model.is_multilingual)
+        self.languages: list[str] = (
+            sorted(self.model.supported_languages) if self.multilingual else ["en"]
+        )
+
+    def pick_language(self, requested: str | None) -> str | None:
+        """Language to decode with: the request's, else the default; None means auto-detect."""
+        language = normalise_language(requested) or normalise_language(self.options.language)
+        if not self.multilingual:
+            if language not in (None, "en"):
+                raise LanguageError(f"language {language!r} is not supported by this English model")
+            return "en"
+        if language is not None and language not in self.languages:
+            raise LanguageError(f"language {language!r} is not supported by the model")
+        return language
+
+    def decode(
+        self, audio: NDArray[np.float32], language: str | None, prompt: str | None = None
+    ) -> Decoded:
+        """Transcribe 16 kHz mono float audio (blocking)."""
+        started = time.monotonic()
+        segments, info = self.model.transcribe(
+            audio,
+            language=language,
+            beam_size=self.options.beam_size,
+            initial_prompt=prompt or None,
+        )
+        texts = [segment.text for segment in segments]
+        return Decoded(
+            text="".join(texts).strip(),
+            language=info.language,
+            segments=[text for text in texts if text.strip()],
+            seconds=time.monotonic() - started,
+        )

@@ -1,0 +1,142 @@
+"""One Wyoming client connection of the speech-to-text server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, TypeVar
+
+from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.event import Event
+from wyoming.info import Describe
+
+from wyoming_servers.runner import RequestError, SafeEventHandler
+
+from .audio import AudioConverter, AudioFormatError
+from .engine import LanguageError
+from .stream import StreamingTranscriber
+
+if TYPE_CHECKING:
+    from .service import WhisperService
+
+_LOGGER = logging.getLogger(__name__)
+_E = TypeVar("_E", AudioStart, AudioChunk)
+
+
+class WhisperHandler(SafeEventHandler):
+    """describe -> info; [transcribe] audio-start, audio-chunk..., audio-stop -> transcript."""
+
+    def __init__(
+        self,
+        service: WhisperService,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        """Serve one client with the shared model and scheduler."""
+        super().__init__(reader, writer, max_payload=service.options.max_payload)
+        self.service = service
+        self._request: Transcribe | None = None
+        self._converter: AudioConverter | None = None
+        self._stream: StreamingTranscriber | None = None
+
+    async def handle_event(self, event: Event) -> bool:
+        """Dispatch one event; wrong order or bad fields raise RequestError (-> `error`)."""
+        if Describe.is_type(event.type):
+            await self.write_event(self.service.info.event())
+        elif Transcribe.is_type(event.type):
+            if self._stream is not None:
+                self._drop_stream()
+                raise RequestError("transcribe arrived in the middle of an audio stream", "order")
+            self._request = Transcribe.from_event(event)
+        elif AudioStart.is_type(event.type):
+            await self._start(event)
+        elif AudioChunk.is_type(event.type):
+            self._chunk(event)
+        elif AudioStop.is_type(event.type):
+            await self._stop()
+        else:
+            _LOGGER.debug("Ignoring %s event from %s", event.type, self.client)
+        return True
+
+    async def _start(self, event: Event) -> None:
+        if self._stream is not None:
+            self._drop_stream()
+            raise RequestError("audio-start arrived before the previous audio-stop", "order")
+        start = _parse(AudioStart, event)
+        try:
+            self._converter = AudioConverter(start.rate, start.width, start.channels)
+        except AudioFormatError as err:
+            raise RequestError(str(err), "unsupported-format") from err
+        request = self._request or Transcribe()
+        self._request = None
+        try:
+            language = self.service.engine.pick_language(request.language)
+        except LanguageError as err:
+            raise RequestError(str(err), "unsupported-language") from err
+        prompt = await self.service.prompt(request.transcript_names, request.transcript_terms)
+        self._stream = StreamingTranscriber(
+            self.service.engine,
+            self.service.scheduler,
+            language,
+            prompt=prompt,
+            settings=self.service.options.stream,
+        )
+
+    def _chunk(self, event: Event) -> None:
+        stream, converter = self._stream, self._converter
+        if stream is None or converter is None:
+            raise RequestError("audio-chunk arrived before audio-start", "order")
+        chunk = _parse(AudioChunk, event)
+        if not converter.same_format(chunk.rate, chunk.width, chunk.channels):
+            self._drop_stream()
+            raise RequestError(
+                f"audio-chunk format {chunk.rate} Hz/{chunk.width * 8}-bit/{chunk.channels} ch "
+                f"differs from audio-start's; stream dropped",
+                "unsupported-format",
+            )
+        stream.add(converter.convert(chunk.audio or b""))
+        if stream.seconds > self.service.options.max_audio_s:
+            self._drop_stream()
+            raise RequestError(
+                f"audio longer than {self.service.options.max_audio_s:g} s; stream dropped",
+                "too-long",
+            )
+
+    async def _stop(self) -> None:
+        stream, converter = self._stream, self._converter
+        if stream is None or converter is None:
+            raise RequestError("audio-stop arrived before audio-start", "order")
+        stream.add(converter.flush())
+        self._stream = self._converter = None
+        decoded = await stream.finish()
+        _LOGGER.info(
+            "Transcribed %.2f s in %.3f s (%s, %d speculative): %s",
+            stream.seconds,
+            decoded.seconds,
+            "speculative" if stream.reused else "at stop",
+            stream.speculative_decodes,
+            decoded.text,
+            extra={"client": self.client, "language": decoded.language},
+        )
+        await self.write_event(TranscriptStart(language=decoded.language).event())
+        for text in decoded.segments:
+            await self.write_event(TranscriptChunk(text=text).event())
+        await self.write_event(TranscriptStop().event())
+        await self.write_event(Transcript(text=decoded.text, language=decoded.language).event())
+
+    def _drop_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.cancel()
+        self._stream = self._converter = None
+
+    async def disconnect(self) -> None:
+        """Client gone: drop its queued decode."""
+        self._drop_stream()
+
+
+def _parse(cls: type[_E], event: Event) -> _E:
+    try:
+        return cls.from_event(event)
+    except (KeyError, TypeError, ValueError) as err:
+        raise RequestError(f"malformed {event.type} event: {err!r}", "bad-event") from err

@@ -1,0 +1,215 @@
+"""The speech-to-text server as a whole: options, CLI flags, shared model/scheduler, `ServerSpec`.
+
+Embedding it (e.g. `jarvis-servers`, STT and TTS in one process)::
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)                    # the STT flags (no --uri/--debug: runner adds those)
+    args = parser.parse_args()
+    service = WhisperService(options_from_args(args))  # loads the model (blocking, ~1.5 s)
+    spec = service.server_spec(uri="tcp://127.0.0.1:10300", zeroconf=None)
+    run_servers([spec, ...])                 # from wyoming_servers.runner
+
+The model is loaded once per process (see `engine.load_model`). The HA names refresher, if
+configured, starts with the first client or when `await service.start()` is called.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from dataclasses import dataclass, field
+import logging
+import os
+
+from wyoming.info import AsrModel, AsrProgram, Attribution, Info
+
+from wyoming_servers.runner import DEFAULT_MAX_PAYLOAD, ServerSpec
+
+from .engine import DEFAULT_MODEL, EngineOptions, WhisperEngine
+from .ha_names import HomeAssistantNames, build_prompt
+from .scheduler import DecodeScheduler
+from .stream import StreamSettings
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_URI = "tcp://127.0.0.1:10300"
+VERSION = "0.1.0"
+HA_FIRST_FETCH_WAIT_S = 1.0
+
+
+@dataclass
+class WhisperOptions:
+    """Everything the STT server is configured with."""
+
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    stream: StreamSettings = field(default_factory=StreamSettings)
+    max_queue: int = 16
+    max_audio_s: float = 120.0
+    max_payload: int = DEFAULT_MAX_PAYLOAD
+    ha_url: str | None = None
+    ha_token: str | None = None
+    ha_refresh_s: float = 300.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the speech-to-text flags."""
+    group = parser.add_argument_group("speech-to-text (faster-whisper)")
+    group.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="tiny.en or base (bundled), a faster-whisper model name, or a local model folder "
+        f"(default {DEFAULT_MODEL})",
+    )
+    group.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    group.add_argument(
+        "--compute-type",
+        default="auto",
+        help="CTranslate2 compute type: auto (int8 on CPU, float16 on CUDA), int8, float32...",
+    )
+    group.add_argument("--beam-size", type=int, default=5, help="beam size (default 5)")
+    group.add_argument(
+        "--threads", type=int, default=0, help="CPU threads per decode (default 0: automatic)"
+    )
+    group.add_argument(
+        "--workers", type=int, default=1, help="decodes run at the same time (default 1)"
+    )
+    group.add_argument(
+        "--max-queue", type=int, default=16, help="decodes allowed to wait (default 16)"
+    )
+    group.add_argument(
+        "--language",
+        default=None,
+        help="language when a request names none (default: auto-detect, or en for .en models)",
+    )
+    group.add_argument(
+        "--no-speculate",
+        action="store_true",
+        help="decode only after audio-stop (no decoding during trailing silence)",
+    )
+    group.add_argument(
+        "--trigger-ms",
+        type=int,
+        default=300,
+        help="trailing silence that starts a speculative decode (default 300)",
+    )
+    group.add_argument(
+        "--max-audio-seconds", type=float, default=120.0, help="longest utterance (default 120)"
+    )
+    group.add_argument("--ha-url", default=None, help="Home Assistant URL for name biasing")
+    group.add_argument(
+        "--ha-token",
+        default=os.environ.get("HA_TOKEN"),
+        help="Home Assistant long-lived access token (default: $HA_TOKEN)",
+    )
+    group.add_argument(
+        "--ha-refresh", type=float, default=300.0, help="seconds between name refreshes"
+    )
+
+
+def options_from_args(args: argparse.Namespace) -> WhisperOptions:
+    """Options from parsed flags (those of `add_arguments`, plus `--max-payload` if present)."""
+    trigger = max(0.05, args.trigger_ms / 1000)
+    return WhisperOptions(
+        engine=EngineOptions(
+            model=args.model,
+            device=args.device,
+            compute_type=args.compute_type,
+            beam_size=args.beam_size,
+            cpu_threads=args.threads,
+            workers=args.workers,
+            language=args.language,
+        ),
+        stream=StreamSettings(
+            trigger_s=trigger, tail_s=min(0.3, trigger), speculate=not args.no_speculate
+        ),
+        max_queue=args.max_queue,
+        max_audio_s=args.max_audio_seconds,
+        max_payload=getattr(args, "max_payload", DEFAULT_MAX_PAYLOAD),
+        ha_url=args.ha_url,
+        ha_token=args.ha_token,
+        ha_refresh_s=args.ha_refresh,
+    )
+
+
+class WhisperService:
+    """Shared state of the server: model, decode scheduler, HA names, `info`."""
+
+    def __init__(self, options: WhisperOptions) -> None:
+        """Load the model (blocking: call before the event loop serves clients)."""
+        self.options = options
+        self.engine = WhisperEngine(options.engine)
+        self.scheduler = DecodeScheduler(options.engine.workers, options.max_queue)
+        self.names: HomeAssistantNames | None = None
+        if options.ha_url:
+            if not options.ha_token:
+                raise ValueError("--ha-url needs --ha-token (or $HA_TOKEN)")
+            self.names = HomeAssistantNames(options.ha_url, options.ha_token, options.ha_refresh_s)
+        self.info = self._build_info()
+
+    def _build_info(self) -> Info:
+        attribution = Attribution(
+            name="SYSTRAN/faster-whisper", url="https://github.com/SYSTRAN/faster-whisper"
+        )
+        model = AsrModel(
+            name=self.options.engine.model,
+            description=f"Whisper {self.options.engine.model} "
+            f"({self.options.engine.resolved_compute_type()})",
+            attribution=attribution,
+            installed=True,
+            version=None,
+            languages=self.engine.languages,
+        )
+        return Info(
+            asr=[
+                AsrProgram(
+                    name="jarvis-whisper",
+                    description="Jarvis streaming speech-to-text (faster-whisper, decodes "
+                    "during trailing silence)",
+                    attribution=Attribution(name="Jarvis", url="https://github.com/"),
+                    installed=True,
+                    version=VERSION,
+                    models=[model],
+                    supports_transcript_streaming=True,
+                )
+            ]
+        )
+
+    async def start(self) -> None:
+        """Start background work (the HA names refresher); idempotent."""
+        if self.names is not None:
+            self.names.start()
+
+    async def prompt(self, names: list[str] | None, terms: list[str] | None) -> str | None:
+        """Biasing prompt: the request's names and terms, then Home Assistant's names."""
+        ha: list[str] = []
+        if self.names is not None:
+            self.names.start()
+            if self.names.state == "idle":
+                await self.names.wait_ready(HA_FIRST_FETCH_WAIT_S)
+            ha = [*self.names.areas, *self.names.entities]
+        return build_prompt([*(names or []), *(terms or []), *ha]) or None
+
+    def handler_factory(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> WhisperHandler:
+        """A handler for one client connection."""
+        return WhisperHandler(self, reader, writer)
+
+    def close(self) -> None:
+        """Synchronous shutdown hook: stop refreshing and the worker threads."""
+        if self.names is not None:
+            self.names.cancel()
+        self.scheduler.close()
+
+    def server_spec(self, uri: str = DEFAULT_URI, zeroconf: str | None = None) -> ServerSpec:
+        """What `runner.serve` / `runner.run_servers` needs to run this server."""
+        return ServerSpec(
+            uri=uri,
+            handler_factory=self.handler_factory,
+            name="whisper",
+            zeroconf=zeroconf,
+            on_stop=self.close,
+        )
+
+
+from .handler import WhisperHandler  # noqa: E402  (the handler module imports this one)
