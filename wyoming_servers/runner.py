@@ -114,14 +114,15 @@ def parse_uri(uri: str) -> Endpoint:
 # --- CLI and logging ------------------------------------------------------------------------------
 
 
-def add_server_args(parser: argparse.ArgumentParser, default_uri: str) -> None:
-    """Add the flags every Jarvis Wyoming server takes."""
-    parser.add_argument(
-        "--uri",
-        default=default_uri,
-        help=f"where to listen: tcp://HOST:PORT or unix://PATH (default {default_uri}; "
-        "use tcp://0.0.0.0:PORT to serve the LAN)",
-    )
+def add_server_args(parser: argparse.ArgumentParser, default_uri: str | None) -> None:
+    """Add the flags every Jarvis Wyoming server takes (`--uri` only if `default_uri` is set)."""
+    if default_uri is not None:
+        parser.add_argument(
+            "--uri",
+            default=default_uri,
+            help=f"where to listen: tcp://HOST:PORT or unix://PATH (default {default_uri}; "
+            "use tcp://0.0.0.0:PORT to serve the LAN)",
+        )
     parser.add_argument(
         "--zeroconf",
         nargs="?",

@@ -39,12 +39,13 @@ def _rate(value: str) -> int | None:
 
 def add_piper_args(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     """The Piper options (`prefix` keeps them apart when combined with other servers)."""
-    parser.add_argument(
+    group = parser.add_argument_group("text-to-speech (Piper)")
+    group.add_argument(
         f"--{prefix}voice",
         default=JOE_VOICE,
         help=f"default voice: a name (bundled {JOE_VOICE} or one in --data-dir) or an .onnx path",
     )
-    parser.add_argument(
+    group.add_argument(
         f"--{prefix}data-dir",
         action="append",
         type=Path,
@@ -52,21 +53,21 @@ def add_piper_args(parser: argparse.ArgumentParser, prefix: str = "") -> None:
         help="folder with more voices (NAME.onnx + NAME.onnx.json); repeatable "
         f"(default {default_data_dirs()[0]})",
     )
-    parser.add_argument(f"--{prefix}speaker", default=None, help="default speaker name or id")
-    parser.add_argument(
+    group.add_argument(f"--{prefix}speaker", default=None, help="default speaker name or id")
+    group.add_argument(
         f"--{prefix}length-scale",
         type=float,
         default=None,
         help="default speaking slowness (1.0 = voice default; requests may send speed)",
     )
-    parser.add_argument(
+    group.add_argument(
         f"--{prefix}sample-rate",
         type=_rate,
         default=None,
         metavar="native|16000|48000|...",
         help="output sample rate (default native; requests may send sample_rate)",
     )
-    parser.add_argument(
+    group.add_argument(
         f"--{prefix}threads", type=int, default=1, help="synthesis threads (default 1)"
     )
 
