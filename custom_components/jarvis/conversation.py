@@ -1,0 +1,199 @@
+"""The Jarvis conversation agent: one entity per conversation subentry."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Literal, override
+
+from homeassistant.components import conversation
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import CONF_LLM_HASS_API, CONF_MODEL, CONF_PROMPT, MATCH_ALL
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er, intent, llm
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+import httpx
+import ollama
+
+from .const import CONF_PREFER_LOCAL, DEFAULT_PREFER_LOCAL, DOMAIN, LOGGER, SUBENTRY_CONVERSATION
+from .entity import agent_device_info
+from .errors import AgentError, async_error_text, classify
+from .issues import (
+    async_clear_model_missing,
+    async_clear_unreachable,
+    async_report_model_missing,
+    async_report_unreachable,
+)
+from .llm_api import normalize_api_ids
+from .llm_loop import LoopStats, ToolLoopError, async_run, async_warm_up
+from .local_first import async_handle_locally
+from .prompts import PROMPTS, default_prompt
+from .runtime import JarvisConfigEntry, ResponseStats
+
+PARALLEL_UPDATES = 0
+
+# What a failing chat request raises through the ollama client (a stream raises httpx's errors).
+CHAT_ERRORS = (ollama.ResponseError, ConnectionError, TimeoutError, httpx.HTTPError)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: JarvisConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """One conversation entity per conversation subentry."""
+    for subentry in entry.subentries.values():
+        if subentry.subentry_type == SUBENTRY_CONVERSATION:
+            async_add_entities(
+                [JarvisConversationEntity(entry, subentry)],
+                config_subentry_id=subentry.subentry_id,
+            )
+
+
+class JarvisConversationEntity(conversation.ConversationEntity):
+    """Jarvis: local intents first, else an Ollama model with HA's tools, streamed."""
+
+    _attr_has_entity_name = True
+    _attr_name = None
+    _attr_supports_streaming = True
+
+    def __init__(self, entry: JarvisConfigEntry, subentry: ConfigSubentry) -> None:
+        """Create the agent of `subentry`."""
+        self.entry = entry
+        self.subentry = subentry
+        self._attr_unique_id = subentry.subentry_id
+        self._attr_device_info = agent_device_info(entry, subentry)
+        if subentry.data.get(CONF_LLM_HASS_API):
+            self._attr_supported_features = conversation.ConversationEntityFeature.CONTROL
+        self._warm_up: asyncio.Task[None] | None = None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The agent's options (subentry data)."""
+        return dict(self.subentry.data)
+
+    @property
+    @override
+    def supported_languages(self) -> list[str] | Literal["*"]:
+        return MATCH_ALL
+
+    @override
+    async def async_prepare(self, language: str | None = None) -> None:
+        """Called while speech-to-text runs: load the model (and HA's intents for local first)."""
+        if self.options.get(CONF_PREFER_LOCAL, DEFAULT_PREFER_LOCAL):
+            await conversation.async_prepare_agent(
+                self.hass, conversation.HOME_ASSISTANT_AGENT, language or self.hass.config.language
+            )
+        if self._warm_up is None or self._warm_up.done():
+            self._warm_up = self.entry.async_create_background_task(
+                self.hass, self._async_warm_up(), f"jarvis warm up {self.entity_id}"
+            )
+        await asyncio.shield(self._warm_up)
+
+    async def _async_warm_up(self) -> None:
+        try:
+            await async_warm_up(
+                self.entry.runtime_data.client, self.options[CONF_MODEL], self.options
+            )
+        except CHAT_ERRORS as err:
+            LOGGER.debug("Warming up %s failed: %s", self.options[CONF_MODEL], err)
+
+    def _llm_context(self, user_input: conversation.ConversationInput) -> llm.LLMContext:
+        """The LLM context, with the satellite's device when only its entity is known."""
+        context = user_input.as_llm_context(DOMAIN)
+        if context.device_id is None and user_input.satellite_id:
+            if entry := er.async_get(self.hass).async_get(user_input.satellite_id):
+                context.device_id = entry.device_id
+        return context
+
+    def _prompt(self, language: str) -> str:
+        """The configured prompt; the built-in persona follows the request's language."""
+        prompt = self.options.get(CONF_PROMPT)
+        if not prompt or prompt in PROMPTS.values():
+            return default_prompt(language)
+        return str(prompt)
+
+    @override
+    async def _async_handle_message(
+        self,
+        user_input: conversation.ConversationInput,
+        chat_log: conversation.ChatLog,
+    ) -> conversation.ConversationResult:
+        started = time.perf_counter()
+        options = self.options
+
+        if options.get(CONF_PREFER_LOCAL, DEFAULT_PREFER_LOCAL):
+            if result := await async_handle_locally(user_input, chat_log, self.entity_id):
+                elapsed = time.perf_counter() - started
+                self._record(ResponseStats(elapsed, elapsed, None, local=True))
+                return result
+
+        try:
+            await chat_log.async_provide_llm_data(
+                self._llm_context(user_input),
+                normalize_api_ids(options.get(CONF_LLM_HASS_API)),
+                self._prompt(user_input.language),
+                user_input.extra_system_prompt,
+            )
+        except conversation.ConverseError as err:
+            return err.as_conversation_result()
+
+        stats = LoopStats(started=started)
+        model = str(options[CONF_MODEL])
+        try:
+            await async_run(
+                entity_id=self.entity_id,
+                client=self.entry.runtime_data.client,
+                model=model,
+                options=options,
+                chat_log=chat_log,
+                stats=stats,
+            )
+        except CHAT_ERRORS as err:
+            return await self._error_result(user_input, chat_log, classify(err), err)
+        except ToolLoopError as err:
+            return await self._error_result(user_input, chat_log, AgentError.TOOL_LOOP, err)
+
+        async_clear_unreachable(self.hass, self.entry)
+        async_clear_model_missing(self.hass, self.subentry)
+        if not isinstance(chat_log.content[-1], conversation.AssistantContent):
+            return await self._error_result(user_input, chat_log, AgentError.NO_REPLY, None)
+        done = time.perf_counter()
+        first = stats.first_delta or done
+        self._record(
+            ResponseStats(first - started, done - started, stats.tokens_per_second, local=False)
+        )
+        return conversation.async_get_result_from_chat_log(user_input, chat_log)
+
+    def _record(self, stats: ResponseStats) -> None:
+        self.entry.runtime_data.async_record_response(self.subentry.subentry_id, stats)
+
+    async def _error_result(
+        self,
+        user_input: conversation.ConversationInput,
+        chat_log: conversation.ChatLog,
+        error: AgentError,
+        err: Exception | None,
+    ) -> conversation.ConversationResult:
+        """Log, raise the matching repair, and answer with a short sentence in the user's language."""
+        model = str(self.options[CONF_MODEL])
+        LOGGER.error(
+            "Jarvis agent %s (%s) could not answer: %s: %s", self.entity_id, model, error, err
+        )
+        if error is AgentError.UNREACHABLE:
+            async_report_unreachable(self.hass, self.entry)
+        elif error is AgentError.MODEL_MISSING:
+            async_clear_unreachable(self.hass, self.entry)
+            async_report_model_missing(self.hass, self.entry, self.subentry, model)
+        text = await async_error_text(
+            self.hass,
+            user_input.language,
+            error,
+            model=model,
+            detail=str(getattr(err, "error", err)),
+        )
+        response = intent.IntentResponse(language=user_input.language)
+        response.async_set_error(intent.IntentResponseErrorCode.UNKNOWN, text)
+        return conversation.ConversationResult(
+            response=response, conversation_id=chat_log.conversation_id
+        )

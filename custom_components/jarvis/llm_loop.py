@@ -1,0 +1,263 @@
+"""The LLM loop: ChatLog → Ollama (streamed) → ChatLog, with HA tools called in between."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
+import json
+import time
+from typing import Any
+
+from homeassistant.components import conversation
+from homeassistant.helpers import llm
+from homeassistant.helpers.json import json_dumps
+import ollama
+import probatio
+
+from .const import (
+    CONF_KEEP_ALIVE,
+    CONF_MAX_HISTORY,
+    CONF_NUM_CTX,
+    CONF_TEMPERATURE,
+    CONF_THINK,
+    DEFAULT_KEEP_ALIVE,
+    DEFAULT_MAX_HISTORY,
+    DEFAULT_NUM_CTX,
+    DEFAULT_TEMPERATURE,
+    DEFAULT_THINK,
+    LOGGER,
+)
+
+MAX_TOOL_ITERATIONS = 10
+
+
+class ToolLoopError(Exception):
+    """The model kept calling tools without ever answering."""
+
+
+@dataclass(slots=True)
+class LoopStats:
+    """Timing and speed of one agent turn."""
+
+    started: float  # time.perf_counter() when the turn started
+    first_delta: float | None = None  # when the first reply text (or tool call) arrived
+    eval_count: int = 0
+    eval_duration_ns: int = 0
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Generation speed reported by Ollama."""
+        if not self.eval_count or not self.eval_duration_ns:
+            return None
+        return self.eval_count / (self.eval_duration_ns / 1e9)
+
+
+def keep_alive_value(seconds: int) -> int | str:
+    """Ollama's keep_alive: -1 (stay loaded) must stay an int, others are durations."""
+    return -1 if seconds < 0 else f"{seconds}s"
+
+
+def chat_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The `options` block of a chat request."""
+    return {
+        "num_ctx": int(options.get(CONF_NUM_CTX, DEFAULT_NUM_CTX)),
+        "temperature": float(options.get(CONF_TEMPERATURE, DEFAULT_TEMPERATURE)),
+    }
+
+
+def format_tool(tool: llm.Tool, serializer: Callable[[Any], Any] | None) -> dict[str, Any]:
+    """An HA tool as an Ollama function tool."""
+    spec: dict[str, Any] = {
+        "name": tool.name,
+        "parameters": probatio.to_openapi(
+            tool.parameters, custom_serializer=serializer, openapi_version="3.1.0"
+        ),
+    }
+    if tool.description:
+        spec["description"] = tool.description
+    return {"type": "function", "function": spec}
+
+
+def _repair_argument(value: Any) -> Any:
+    """Small models sometimes send a JSON list/object as a string."""
+    if isinstance(value, str) and value[:1] in "[{" and value[-1:] in "]}":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def tool_args(arguments: Any) -> dict[str, Any]:
+    """Clean tool arguments: parse stringified JSON, drop empty values intents would reject."""
+    if isinstance(arguments, str):
+        arguments = _repair_argument(arguments)
+    if not isinstance(arguments, dict):
+        return {}
+    return {k: _repair_argument(v) for k, v in arguments.items() if v not in (None, "")}
+
+
+def convert_content(content: conversation.Content) -> ollama.Message:
+    """One ChatLog entry as an Ollama message."""
+    if isinstance(content, conversation.ToolResultContent):
+        return ollama.Message(
+            role="tool",
+            content=json_dumps({"data": content.result.data, "error": content.result.error}),
+            tool_name=content.tool_name,
+        )
+    if isinstance(content, conversation.AssistantContent):
+        return ollama.Message(
+            role="assistant",
+            content=content.content or "",
+            thinking=content.thinking_content,
+            tool_calls=[
+                ollama.Message.ToolCall(
+                    function=ollama.Message.ToolCall.Function(
+                        name=call.tool_name, arguments=call.tool_args
+                    )
+                )
+                for call in content.tool_calls or ()
+            ]
+            or None,
+        )
+    if isinstance(content, conversation.UserContent):
+        return ollama.Message(role="user", content=content.content)
+    return ollama.Message(role="system", content=content.content)
+
+
+def trim_history(messages: list[ollama.Message], max_history: int) -> list[ollama.Message]:
+    """Keep the system prompt and the last `max_history` earlier user turns (0 = keep all)."""
+    if max_history < 1:
+        return messages
+    user_indexes = [i for i, m in enumerate(messages) if m.role == "user"]
+    if len(user_indexes) - 1 <= max_history:  # the last user message is the current one
+        return messages
+    first_kept = user_indexes[-(max_history + 1)]
+    head = messages[:1] if messages and messages[0].role == "system" else []
+    return head + messages[first_kept:]
+
+
+def _text_tool_call(text: str, tool_names: set[str]) -> llm.ToolInput | None:
+    """A tool call a small model wrote as JSON text instead of a real call, if it is one."""
+    body = text.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    if isinstance(data.get("function"), dict):
+        data = data["function"]
+    name = data.get("name")
+    args = data.get("arguments", data.get("parameters", {}))
+    if not isinstance(name, str) or name not in tool_names:
+        return None
+    return llm.ToolInput(tool_name=name, tool_args=tool_args(args))
+
+
+async def transform_stream(
+    stream: AsyncIterator[ollama.ChatResponse], stats: LoopStats, tool_names: set[str]
+) -> AsyncGenerator[conversation.AssistantContentDeltaDict]:
+    """Ollama chunks → ChatLog deltas (role first), timing the first delta on the way.
+
+    A reply that starts with '{' or a code fence is held back until it is complete: if it is a
+    tool call printed as text (a common small-model failure) it becomes a real tool call.
+    """
+    yield {"role": "assistant"}
+    held: str | None = None
+    seen_text = False
+    async for response in stream:
+        message = response.message
+        delta: conversation.AssistantContentDeltaDict = {}
+        if message.thinking:
+            delta["thinking_content"] = message.thinking
+        if message.tool_calls:
+            delta["tool_calls"] = [
+                llm.ToolInput(
+                    tool_name=call.function.name, tool_args=tool_args(call.function.arguments)
+                )
+                for call in message.tool_calls
+            ]
+        if text := message.content:
+            if not seen_text and text.strip():
+                seen_text = True
+                if text.lstrip()[:1] in ("{", "`"):
+                    held = ""
+            if held is not None:
+                held += text
+            else:
+                delta["content"] = text
+        if response.done:
+            stats.eval_count += response.eval_count or 0
+            stats.eval_duration_ns += response.eval_duration or 0
+        if delta:
+            if stats.first_delta is None and ("content" in delta or "tool_calls" in delta):
+                stats.first_delta = time.perf_counter()
+            yield delta
+    if held is not None:
+        if stats.first_delta is None:
+            stats.first_delta = time.perf_counter()
+        if call := _text_tool_call(held, tool_names):
+            LOGGER.debug("Model wrote a tool call as text; calling %s", call.tool_name)
+            yield {"tool_calls": [call]}
+        else:
+            yield {"content": held}
+
+
+async def async_run(
+    *,
+    entity_id: str,
+    client: ollama.AsyncClient,
+    model: str,
+    options: dict[str, Any],
+    chat_log: conversation.ChatLog,
+    stats: LoopStats,
+) -> None:
+    """Answer the chat log's last user message, streaming into the ChatLog.
+
+    Raises the ollama client's errors (and httpx's, for a stream cut short) to the caller.
+    """
+    tools: list[dict[str, Any]] | None = None
+    tool_names: set[str] = set()
+    if chat_log.llm_api:
+        tools = [format_tool(t, chat_log.llm_api.custom_serializer) for t in chat_log.llm_api.tools]
+        tool_names = {t.name for t in chat_log.llm_api.tools}
+
+    messages = trim_history(
+        [convert_content(c) for c in chat_log.content],
+        int(options.get(CONF_MAX_HISTORY, DEFAULT_MAX_HISTORY)),
+    )
+    think = bool(options.get(CONF_THINK, DEFAULT_THINK))
+    keep_alive = keep_alive_value(int(options.get(CONF_KEEP_ALIVE, DEFAULT_KEEP_ALIVE)))
+
+    for _ in range(MAX_TOOL_ITERATIONS):
+        stream = await client.chat(
+            model=model,
+            messages=list(messages),
+            tools=tools or None,
+            stream=True,
+            think=think,
+            keep_alive=keep_alive,
+            options=chat_options(options),
+        )
+        messages.extend(
+            [
+                convert_content(content)
+                async for content in chat_log.async_add_delta_content_stream(
+                    entity_id, transform_stream(stream, stats, tool_names)
+                )
+            ]
+        )
+        if not chat_log.unresponded_tool_results:
+            return
+    raise ToolLoopError
+
+
+async def async_warm_up(client: ollama.AsyncClient, model: str, options: dict[str, Any]) -> None:
+    """Load the model into Ollama's memory (an empty chat request) so the next turn is warm."""
+    await client.chat(
+        model=model,
+        messages=[],
+        keep_alive=keep_alive_value(int(options.get(CONF_KEEP_ALIVE, DEFAULT_KEEP_ALIVE))),
+        options=chat_options(options),
+    )

@@ -1,0 +1,83 @@
+"""Helpers for the agent tests: a real light in a real area, and asking Jarvis like a user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components import conversation
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.helpers import area_registry as ar, device_registry as dr, entity_registry as er
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+KITCHEN_LIGHT = "light.kitchen_light"
+
+
+async def async_setup_kitchen(hass: HomeAssistant) -> ar.AreaEntry:
+    """An optimistic template light 'Kitchen Light' in the area 'Kitchen' (exposed to Assist)."""
+    assert await async_setup_component(
+        hass,
+        "template",
+        {
+            "template": [
+                {
+                    "light": [
+                        {
+                            "name": "Kitchen Light",
+                            "unique_id": "kitchen_light",
+                            "optimistic": True,
+                            "turn_on": [],
+                            "turn_off": [],
+                        }
+                    ]
+                }
+            ]
+        },
+    )
+    await hass.async_block_till_done()
+    area = ar.async_get(hass).async_get_or_create("Kitchen")
+    er.async_get(hass).async_update_entity(KITCHEN_LIGHT, area_id=area.id)
+    assert hass.states.get(KITCHEN_LIGHT) is not None
+    return area
+
+
+def satellite_in(hass: HomeAssistant, config_entry: MockConfigEntry, area_id: str) -> str:
+    """A voice satellite device placed in an area; returns its device id."""
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=config_entry.entry_id,
+        identifiers={("test", "satellite-kitchen")},
+        name="Kitchen satellite",
+    )
+    dr.async_get(hass).async_update_device(device.device_id, area_id=area_id)
+    return device.id
+
+
+def agent_id(hass: HomeAssistant) -> str:
+    """Entity id of the (only) Jarvis conversation agent."""
+    ids = [
+        e.entity_id
+        for e in er.async_get(hass).entities.values()
+        if e.platform == "jarvis" and e.domain == "conversation"
+    ]
+    assert len(ids) == 1, ids
+    return ids[0]
+
+
+async def ask(
+    hass: HomeAssistant, text: str, *, language: str = "en", **kwargs: Any
+) -> conversation.ConversationResult:
+    """Ask Jarvis through HA's conversation API, as the UI or a pipeline does."""
+    return await conversation.async_converse(
+        hass,
+        text,
+        kwargs.pop("conversation_id", None),
+        Context(),
+        language=language,
+        agent_id=agent_id(hass),
+        **kwargs,
+    )
+
+
+def speech(result: conversation.ConversationResult) -> str:
+    """What the agent says."""
+    return str(result.response.speech["plain"]["speech"])
