@@ -2,21 +2,66 @@
 
 from __future__ import annotations
 
-from homeassistant.const import CONF_URL
+from homeassistant.const import CONF_URL, Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
 from homeassistant.util.ssl import get_default_context
 import ollama
 
+from .const import DOMAIN
+from .coordinator import JarvisCoordinator
+from .issues import async_clear_entry_issues
+from .llm_api import async_register_llm_api
 from .runtime import JarvisConfigEntry, JarvisData
+from .services import async_setup_services
+
+PLATFORMS = (Platform.BINARY_SENSOR, Platform.CONVERSATION, Platform.SENSOR)
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Set up the parts of Jarvis that do not depend on an entry."""
+    async_setup_services(hass)
+    async_register_llm_api(hass)
+    return True
+
+
+def create_client(url: str) -> ollama.AsyncClient:
+    """An Ollama client for `url`, with HA's SSL context (loaded once, off the event loop)."""
+    return ollama.AsyncClient(host=url, verify=get_default_context())
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bool:
-    """Set up Jarvis from a config entry."""
-    client = ollama.AsyncClient(host=entry.data[CONF_URL], verify=get_default_context())
-    entry.runtime_data = JarvisData(client=client)
+    """Set up Jarvis from a config entry: reach the server, then the agents and entities."""
+    client = create_client(entry.data[CONF_URL])
+    coordinator = JarvisCoordinator(hass, entry, client)
+    try:
+        await coordinator.async_config_entry_first_refresh()
+    except ConfigEntryNotReady:
+        await client.close()  # type: ignore[no-untyped-call]
+        raise
+    entry.runtime_data = JarvisData(client=client, coordinator=coordinator)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # Adding, changing or removing an agent (subentry) or the URL reloads the entry.
+    entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     return True
+
+
+async def _async_update_listener(hass: HomeAssistant, entry: JarvisConfigEntry) -> None:
+    await hass.config_entries.async_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bool:
-    """Unload a config entry."""
+    """Unload a config entry: entities, polling, client, and the issues it raised."""
+    if not await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
+        return False  # pragma: no cover - only when a platform refuses to unload
+    await entry.runtime_data.client.close()  # type: ignore[no-untyped-call]
+    async_clear_entry_issues(hass, entry)
     return True
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> None:
+    """Forget the issues of a removed entry (also those raised while it was retrying)."""
+    async_clear_entry_issues(hass, entry)

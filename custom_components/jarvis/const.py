@@ -34,3 +34,11 @@ JARVIS_LLM_API_ID = "jarvis"
 # Repair issues.
 ISSUE_UNREACHABLE = "ollama_unreachable"
 ISSUE_MODEL_MISSING = "model_missing"
+
+# Health polling of the Ollama server (coordinator).
+UPDATE_INTERVAL_HEALTHY = 30.0  # seconds between polls while the server answers
+RETRY_INTERVAL_MIN = 5.0  # first retry after a failed poll, doubled each time ...
+RETRY_INTERVAL_MAX = 120.0  # ... up to this
+
+# Devices.
+MANUFACTURER = "Ollama"

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 import time
+from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, callback
 import ollama
+
+if TYPE_CHECKING:
+    from .coordinator import JarvisCoordinator
 
 
 @dataclass(slots=True)
@@ -27,6 +31,7 @@ class JarvisData:
     """Runtime data of a Jarvis entry: the Ollama client and the agents' live figures."""
 
     client: ollama.AsyncClient
+    coordinator: JarvisCoordinator  # health of the server: reachable, models, version
     last_response: dict[str, ResponseStats] = field(default_factory=dict)  # key: subentry id
     _listeners: list[Callable[[], None]] = field(default_factory=list)
 

@@ -1,24 +1,152 @@
-"""Set up and unload a Jarvis config entry in a real Home Assistant."""
+"""Set up, retry, reload and unload a Jarvis entry in a real Home Assistant, over real HTTP."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.jarvis.const import DOMAIN
+from custom_components.jarvis.issues import unreachable_issue_id
+
+from .fake_ollama import OLLAMA_VERSION, FakeOllama
 
 
-async def test_setup_and_unload(hass: HomeAssistant) -> None:
-    entry = MockConfigEntry(domain=DOMAIN, data={CONF_URL: "http://127.0.0.1:11434"})
+def jarvis_issues(hass: HomeAssistant) -> list[str]:
+    return sorted(i for (d, i) in ir.async_get(hass).issues if d == DOMAIN)
+
+
+async def test_setup_and_unload(
+    hass: HomeAssistant, fake_ollama: FakeOllama, mock_config_entry: MockConfigEntry
+) -> None:
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+    data = mock_config_entry.runtime_data
+    status = data.coordinator.data
+    assert status.models == ("llama3.2:latest", "qwen3:4b")
+    assert status.version == OLLAMA_VERSION
+    assert {r.path for r in fake_ollama.requests} >= {"/api/tags", "/api/version"}
+    server = dr.async_get(hass).async_get_device_by_identifier(
+        (DOMAIN, mock_config_entry.entry_id), mock_config_entry.entry_id
+    )
+    assert server is not None and server.sw_version == OLLAMA_VERSION
+    assert jarvis_issues(hass) == []
+
+    http = data.client._client
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.NOT_LOADED
+    assert http.is_closed
+    # The entities stay registered; their states say unavailable, as for any unloaded entry.
+    entity_ids = [
+        e.entity_id
+        for e in er.async_entries_for_config_entry(er.async_get(hass), mock_config_entry.entry_id)
+    ]
+    assert len(entity_ids) == 5  # agent, 3 sensors, server reachable
+    assert all(
+        (state := hass.states.get(e)) is None or state.state == "unavailable" for e in entity_ids
+    )
+
+
+async def test_server_down_at_start_retries_then_recovers(
+    hass: HomeAssistant, fake_ollama: FakeOllama, mock_config_entry: MockConfigEntry
+) -> None:
+    await fake_ollama.stop()
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert jarvis_issues(hass) == [unreachable_issue_id(mock_config_entry)]
+
+    await fake_ollama.start()
+    await hass.config_entries.async_reload(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+    assert jarvis_issues(hass) == []
+
+
+async def test_removing_a_retrying_entry_forgets_its_issue(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, data={CONF_URL: "http://127.0.0.1:9"})
     entry.add_to_hass(hass)
-
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert jarvis_issues(hass) == [unreachable_issue_id(entry)]
+
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert jarvis_issues(hass) == []
+
+
+async def test_reload_leaves_nothing_behind(
+    hass: HomeAssistant, setup_jarvis: MockConfigEntry
+) -> None:
+    entry = setup_jarvis
+    entity_reg = er.async_get(hass)
+    before_entities = sorted(
+        e.entity_id for e in er.async_entries_for_config_entry(entity_reg, entry.entry_id)
+    )
+    before_devices = sorted(
+        d.id for d in dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    )
+    before_states = len(hass.states.async_all())
+    old_client = entry.runtime_data.client
+
+    for _ in range(2):
+        assert await hass.config_entries.async_reload(entry.entry_id)
+        await hass.async_block_till_done()
+
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data.client is not None
+    assert old_client._client.is_closed
+    assert entry.runtime_data.client is not old_client
+    assert (
+        sorted(e.entity_id for e in er.async_entries_for_config_entry(entity_reg, entry.entry_id))
+        == before_entities
+    )
+    assert (
+        sorted(d.id for d in dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id))
+        == before_devices
+    )
+    assert len(hass.states.async_all()) == before_states
+    assert jarvis_issues(hass) == []
 
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.NOT_LOADED
+
+async def test_polling_backs_off_while_down_and_recovers(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    coordinator = setup_jarvis.runtime_data.coordinator
+    reachable = f"binary_sensor.ollama_127_0_0_1_{fake_ollama.port}_reachable"
+    assert hass.states.get(reachable).state == "on"
+    await fake_ollama.stop()
+
+    # The scheduled poll notices the server is gone.
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=31))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert not coordinator.reachable
+    assert hass.states.get(reachable).state == "off"
+    assert jarvis_issues(hass) == [unreachable_issue_id(setup_jarvis)]
+
+    retries = [coordinator.next_retry()]
+    for _ in range(6):
+        await coordinator.async_refresh()
+        retries.append(coordinator.next_retry())
+    assert retries == [5.0, 10.0, 20.0, 40.0, 80.0, 120.0, 120.0]
+
+    await fake_ollama.start()
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=121))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert coordinator.reachable
+    assert coordinator.failures == 0
+    assert hass.states.get(reachable).state == "on"
+    assert jarvis_issues(hass) == []

@@ -1,0 +1,88 @@
+"""Repair issues of Jarvis: Ollama unreachable, an agent's model missing.
+
+Raised and cleared automatically by the health coordinator; the agent may call them too when a
+chat request fails (or succeeds again).
+"""
+
+from __future__ import annotations
+
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
+from homeassistant.const import CONF_URL
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+
+from .const import DOMAIN, ISSUE_MODEL_MISSING, ISSUE_UNREACHABLE
+
+
+def unreachable_issue_id(entry: ConfigEntry) -> str:
+    """Issue id of 'Ollama unreachable' for an entry."""
+    return f"{ISSUE_UNREACHABLE}_{entry.entry_id}"
+
+
+def model_missing_issue_id(subentry_id: str) -> str:
+    """Issue id of 'model missing' for an agent (subentry)."""
+    return f"{ISSUE_MODEL_MISSING}_{subentry_id}"
+
+
+@callback
+def async_report_unreachable(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Raise (or keep) the 'Ollama unreachable' issue of this entry."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        unreachable_issue_id(entry),
+        is_fixable=False,
+        is_persistent=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=ISSUE_UNREACHABLE,
+        translation_placeholders={"url": entry.data[CONF_URL], "title": entry.title},
+        data={"entry_id": entry.entry_id},
+    )
+
+
+@callback
+def async_clear_unreachable(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Clear the 'Ollama unreachable' issue of this entry (no-op when not raised)."""
+    ir.async_delete_issue(hass, DOMAIN, unreachable_issue_id(entry))
+
+
+@callback
+def async_report_model_missing(
+    hass: HomeAssistant, entry: ConfigEntry, subentry: ConfigSubentry, model: str
+) -> None:
+    """Raise (or keep) the 'model missing' issue of an agent; fixable by picking a model."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        model_missing_issue_id(subentry.subentry_id),
+        is_fixable=True,
+        is_persistent=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=ISSUE_MODEL_MISSING,
+        translation_placeholders={
+            "model": model,
+            "agent": subentry.title,
+            "url": entry.data[CONF_URL],
+        },
+        data={"entry_id": entry.entry_id, "subentry_id": subentry.subentry_id},
+    )
+
+
+@callback
+def async_clear_model_missing(hass: HomeAssistant, subentry: ConfigSubentry) -> None:
+    """Clear the 'model missing' issue of an agent (no-op when not raised)."""
+    ir.async_delete_issue(hass, DOMAIN, model_missing_issue_id(subentry.subentry_id))
+
+
+@callback
+def async_clear_entry_issues(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Remove every issue this entry raised (on unload: nothing is left behind)."""
+    registry = ir.async_get(hass)
+    for (domain, issue_id), issue in list(registry.issues.items()):
+        if domain == DOMAIN and (issue.data or {}).get("entry_id") == entry.entry_id:
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
+
+
+def normalize_model(name: str) -> str:
+    """Ollama's canonical model name: 'llama3.2' means 'llama3.2:latest'."""
+    return name if ":" in name else f"{name}:latest"
