@@ -39,13 +39,15 @@ Float64Array = npt.NDArray[np.float64]
 class DspSettings:
     """What the DSP chain does.
 
-    auto_gain: 0 = off, else webrtc target level in dBFS (1-31); for speex it is
-    scaled like Home Assistant does (x300). noise_suppression: 0 = off .. 4 = strongest
-    (speex: x -15 dB). highpass_hz: 0 disables the high-pass / DC filter.
+    auto_gain: 0 = off, else the target speech level in dB below full scale (1-31).
+    speex normalises to it (measured: output RMS ~= target whatever the input level);
+    webrtc takes it as its AGC target but its fixed-digital gain is capped (measured
+    +8..+12 dB on quiet speech, whatever the value). noise_suppression: 0 = off ..
+    4 = strongest (speex: x -15 dB). highpass_hz: 0 disables the high-pass / DC filter.
     """
 
     noise: str = "webrtc"
-    auto_gain: int = 5
+    auto_gain: int = 20
     noise_suppression: int = 2
     highpass_hz: float = 80.0
     resample_quality: str = "HQ"
@@ -99,6 +101,7 @@ class BlockBiquad:
             s1 = b1 * x - a1 * y + s2
             s2 = b2 * x - a2 * y
             outputs[n] = y
+        self.coefficients = (b, a)
         self._matrix: Float64Array = np.vstack([outputs, s1, s2])
         self._state: Float64Array = np.zeros(2)
         self._block = block
@@ -150,9 +153,13 @@ def make_noise_processor(settings: DspSettings) -> _NoiseProcessor | None:
         return processor
     from pyspeex_noise import AudioProcessor as SpeexProcessor
 
-    speex: _NoiseProcessor = SpeexProcessor(
-        settings.auto_gain * 300, settings.noise_suppression * -15
+    # speex output RMS measured ~14 dB below its "level" expressed in dBFS.
+    level = (
+        0
+        if settings.auto_gain == 0
+        else min(32767, round(32768 * 10 ** ((14 - settings.auto_gain) / 20)))
     )
+    speex: _NoiseProcessor = SpeexProcessor(level, settings.noise_suppression * -15)
     return speex
 
 

@@ -64,7 +64,7 @@ class ListenSettings:
     no_speech_timeout_s: float = 5.0
     vad_threshold: float = 0.5
     noise: str = "webrtc"  # "webrtc" | "speex" | "off"
-    auto_gain: int = 5  # 0 = off; webrtc dBFS target 1-31
+    auto_gain: int = 20  # 0 = off; target speech level, dB below full scale (1-31)
     noise_suppression: int = 2  # 0-4
     highpass_hz: float = 80.0  # 0 = off
     local_wake: bool = True  # False = remote wake word: stream all audio
@@ -218,6 +218,16 @@ class Listener:
     def finished(self) -> bool:
         """True once the source has ended and everything was processed."""
         return self._finished
+
+    @property
+    def wake_threshold(self) -> float | None:
+        """Detection threshold in use (None without a local wake word)."""
+        return None if self._wake is None else self._wake.threshold
+
+    @property
+    def wake_name(self) -> str | None:
+        """Name of the local wake word model (None in remote wake mode)."""
+        return None if self._wake is None else self._wake.name
 
     @property
     def command_active(self) -> bool:
