@@ -41,7 +41,7 @@ def jarvis_agents(hass: HomeAssistant) -> list[str]:
         for entry in er.async_get(hass).entities.values()
         if entry.platform == DOMAIN
         and entry.domain == Platform.CONVERSATION
-        and hass.states.get(entry.entity_id) is not None
+        and conversation.async_get_agent_info(hass, entry.entity_id) is not None
     ]
 
 

@@ -36,6 +36,7 @@ async def async_setup_kitchen(hass: HomeAssistant) -> ar.AreaEntry:
     )
     await hass.async_block_till_done()
     area = ar.async_get(hass).async_get_or_create("Kitchen")
+    area = ar.async_get(hass).async_update(area.id, aliases={"Cuisine"})
     er.async_get(hass).async_update_entity(KITCHEN_LIGHT, area_id=area.id)
     assert hass.states.get(KITCHEN_LIGHT) is not None
     return area
@@ -48,7 +49,7 @@ def satellite_in(hass: HomeAssistant, config_entry: MockConfigEntry, area_id: st
         identifiers={("test", "satellite-kitchen")},
         name="Kitchen satellite",
     )
-    dr.async_get(hass).async_update_device(device.device_id, area_id=area_id)
+    dr.async_get(hass).async_update_device(device.id, area_id=area_id)
     return device.id
 
 
