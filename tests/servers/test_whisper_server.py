@@ -1,0 +1,223 @@
+"""The speech-to-text server as a real subprocess with the real tiny.en model, over real TCP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.info import Describe, Info
+
+from wyoming_servers.models import bundled_base
+
+from .whisper_client import (
+    ENGLISH,
+    FRENCH,
+    NOISE,
+    Client,
+    ServerProcess,
+    convert_clip,
+    load_clip,
+    normalise,
+    transcript_text,
+    whisper_process,
+)
+
+LAMP = ENGLISH / "wfw_turn_on_the_living_room_lamp.wav"  # 44.1 kHz stereo
+WHAT_TIME = ENGLISH / "stp_en_what_time_is_it.wav"
+QUILTER = ENGLISH / "leopard_test_en.wav"
+QUILTER_TEXT = (
+    "mr quilter is the apostle of the middle classes and we are glad to welcome his gospel"
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def tiny_server() -> Iterator[ServerProcess]:
+    with whisper_process("--workers", "2", "--max-queue", "4") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def base_server() -> Iterator[ServerProcess]:
+    if bundled_base(prepare=False) is None:
+        pytest.skip(
+            "multilingual base model not prepared (python -m wyoming_servers.models prepare)"
+        )
+    with whisper_process("--model", "base") as server:
+        yield server
+
+
+@pytest.fixture
+async def client(tiny_server: ServerProcess):
+    conn = await Client.connect(tiny_server.port)
+    yield conn
+    await conn.close()
+
+
+async def test_describe_lists_program_model_and_languages(client: Client) -> None:
+    await client.send(Describe().event())
+    events = await client.read_until("info")
+    info = Info.from_event(events[-1])
+    program = info.asr[0]
+    assert program.installed and program.supports_transcript_streaming
+    assert [model.name for model in program.models] == ["tiny.en"]
+    assert program.models[0].languages == ["en"]
+
+
+async def test_lamp_clip_44k_stereo_streamed_in_real_time(client: Client) -> None:
+    """The wyoming-faster-whisper reference clip, sent as a satellite would: 20 ms every 20 ms."""
+    events = await client.stream(load_clip(LAMP), language="en", realtime=True)
+    types = [event.type for event in events]
+    assert types[0] == "transcript-start" and types[-2:] == ["transcript-stop", "transcript"]
+    assert events[0].data["language"] == "en"
+    chunks = "".join(e.data["text"] for e in events if e.type == "transcript-chunk")
+    assert normalise(chunks) == normalise(transcript_text(events))
+    assert normalise(transcript_text(events)) == "turn on the living room lamp"
+    assert events[-1].data["language"] == "en"
+
+
+async def test_several_requests_on_one_connection(client: Client) -> None:
+    first = await client.stream(load_clip(WHAT_TIME), chunk_ms=100)
+    second = await client.stream(load_clip(QUILTER), chunk_ms=100, transcribe=False)
+    assert normalise(transcript_text(first)) == "what time is it"
+    assert normalise(transcript_text(second)) == QUILTER_TEXT
+
+
+@pytest.mark.parametrize(
+    ("rate", "width", "channels"),
+    [(48000, 4, 2), (8000, 2, 1), (22050, 2, 2), (16000, 4, 1)],
+)
+async def test_input_formats_are_converted(
+    client: Client, rate: int, width: int, channels: int
+) -> None:
+    clip = convert_clip(load_clip(LAMP), rate, width, channels)
+    events = await client.stream(clip, chunk_ms=50)
+    assert normalise(transcript_text(events)) == "turn on the living room lamp"
+
+
+async def test_concurrent_clients_all_get_their_transcript(tiny_server: ServerProcess) -> None:
+    """Six clients at once (more than the 2 workers): each gets its own, correct transcript."""
+    clips = [(LAMP, "turn on the living room lamp"), (WHAT_TIME, "what time is it")] * 3
+    clients = [await Client.connect(tiny_server.port) for _ in clips]
+    try:
+        results = await asyncio.gather(
+            *(
+                c.stream(load_clip(path), chunk_ms=100)
+                for c, (path, _) in zip(clients, clips, strict=True)
+            )
+        )
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))
+    for events, (_, expected) in zip(results, clips, strict=True):
+        assert normalise(transcript_text(events)) == expected
+
+
+async def test_silence_only_gives_a_transcript(client: Client) -> None:
+    events = await client.stream(load_clip(NOISE / "pymicro_vad_silence.wav"))
+    assert events[-1].type == "transcript"
+    assert len(transcript_text(events)) < 20
+
+
+# --- bad input: clear error, connection and server keep working ------------------------------------
+
+
+async def _expect_error(client: Client, code: str) -> str:
+    events = await client.read_until("error")
+    assert events[-1].type == "error", events
+    assert events[-1].data.get("code") == code, events[-1].data
+    return str(events[-1].data["text"])
+
+
+async def test_chunk_before_start_then_recovers(client: Client) -> None:
+    await client.send(AudioChunk(rate=16000, width=2, channels=1, audio=b"\0" * 640).event())
+    assert "before audio-start" in await _expect_error(client, "order")
+    await client.send(AudioStop().event())
+    assert "before audio-start" in await _expect_error(client, "order")
+    events = await client.stream(load_clip(WHAT_TIME), chunk_ms=100)
+    assert normalise(transcript_text(events)) == "what time is it"
+
+
+@pytest.mark.parametrize(
+    ("rate", "width", "channels", "words"),
+    [(16000, 3, 1, "width"), (96000, 2, 1, "rate"), (4000, 2, 1, "rate"), (16000, 2, 6, "channel")],
+)
+async def test_unsupported_format_is_refused(
+    client: Client, rate: int, width: int, channels: int, words: str
+) -> None:
+    await client.send(AudioStart(rate=rate, width=width, channels=channels).event())
+    assert words in await _expect_error(client, "unsupported-format")
+    # The chunks that follow are refused too, then a good request works.
+    await client.send(
+        AudioChunk(rate=rate, width=width, channels=channels, audio=b"\0" * 96).event()
+    )
+    await _expect_error(client, "order")
+    events = await client.stream(load_clip(WHAT_TIME), chunk_ms=100)
+    assert normalise(transcript_text(events)) == "what time is it"
+
+
+async def test_chunk_format_change_drops_stream(client: Client) -> None:
+    await client.send(AudioStart(rate=16000, width=2, channels=1).event())
+    await client.send(AudioChunk(rate=16000, width=2, channels=1, audio=b"\0" * 640).event())
+    await client.send(AudioChunk(rate=48000, width=2, channels=2, audio=b"\0" * 640).event())
+    assert "differs" in await _expect_error(client, "unsupported-format")
+    await client.send(AudioStop().event())
+    await _expect_error(client, "order")
+
+
+async def test_language_the_model_lacks(client: Client) -> None:
+    from wyoming.asr import Transcribe
+
+    await client.send(Transcribe(language="de").event())
+    await client.send(AudioStart(rate=16000, width=2, channels=1).event())
+    assert "de" in await _expect_error(client, "unsupported-language")
+
+
+async def test_vanished_client_and_garbage_do_not_hurt_others(tiny_server: ServerProcess) -> None:
+    gone = await Client.connect(tiny_server.port)
+    await gone.send(AudioStart(rate=16000, width=2, channels=1).event())
+    clip = load_clip(QUILTER)
+    await gone.send(AudioChunk(rate=16000, width=2, channels=1, audio=clip.audio[:64000]).event())
+    gone.writer.transport.abort()
+
+    garbage = await Client.connect(tiny_server.port)
+    garbage.writer.write(b"\x00\xffnot json at all\n")
+    events = await garbage.read_until("error")
+    assert events[-1].type == "error"
+    assert await garbage.read(5) is None  # closed by the server
+    await garbage.close()
+
+    good = await Client.connect(tiny_server.port)
+    try:
+        events = await good.stream(load_clip(WHAT_TIME), chunk_ms=100)
+    finally:
+        await good.close()
+    assert normalise(transcript_text(events)) == "what time is it"
+    assert tiny_server.proc.poll() is None
+
+
+# --- multilingual model ------------------------------------------------------------------------------
+
+
+async def test_french_autodetected_with_multilingual_base(base_server: ServerProcess) -> None:
+    conn = await Client.connect(base_server.port)
+    try:
+        await conn.send(Describe().event())
+        info = Info.from_event((await conn.read_until("info"))[-1])
+        assert {"en", "fr"} <= set(info.asr[0].models[0].languages)
+        french = await conn.stream(load_clip(FRENCH / "stp_fr_allume_la_lumiere.wav"), chunk_ms=100)
+        forced = await conn.stream(
+            load_clip(FRENCH / "stp_fr_minuteur_10_minutes.wav"), language="fr", chunk_ms=100
+        )
+        # (base autodetects the short "what time is it" clip as German even in a plain decode)
+        english = await conn.stream(load_clip(LAMP), chunk_ms=100)
+    finally:
+        await conn.close()
+    assert french[-1].data["language"] == "fr"
+    assert normalise(transcript_text(french)) == "allume la lumière"
+    assert forced[-1].data["language"] == "fr"
+    assert normalise(transcript_text(forced)) == "minuteur 10 minutes"
+    assert english[-1].data["language"] == "en"
+    assert normalise(transcript_text(english)) == "turn on the living room lamp"
