@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 import wave
 
 import numpy as np
 import soxr
+
+from satellite.audio import WavFileSource
+from satellite.listening import CommandAudio, FrameInfo, Listener, ListenEvent, ListenSettings
+
+T = TypeVar("T")
 
 SHARED_AUDIO = Path(__file__).resolve().parents[3] / "shared" / "audio"
 WAKEWORD = SHARED_AUDIO / "wakeword"
@@ -59,3 +67,53 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = 48000, channels: int 
         wav.setframerate(rate)
         wav.writeframes(pcm.tobytes())
     return path
+
+
+@dataclass
+class ChainRun:
+    """What one pass of the listening chain over a file produced."""
+
+    events: list[ListenEvent]
+    max_score: float
+    metrics: dict[str, float]
+
+    def of_type(self, kind: type[T]) -> list[T]:
+        return [event for event in self.events if isinstance(event, kind)]
+
+    def command_pcm(self) -> bytes:
+        return b"".join(event.pcm for event in self.of_type(CommandAudio))
+
+
+def run_chain(
+    path: Path,
+    settings: ListenSettings | None = None,
+    *,
+    tail_silence_s: float = 1.0,
+    on_event: Callable[[Listener, ListenEvent], None] | None = None,
+) -> ChainRun:
+    """Run a Listener over a WAV file (as fast as possible) and collect everything."""
+    events: list[ListenEvent] = []
+    best = [0.0]
+    holder: list[Listener] = []
+
+    def collect(event: ListenEvent) -> None:
+        events.append(event)
+        if on_event is not None:
+            on_event(holder[0], event)
+
+    def frame(info: FrameInfo) -> None:
+        best[0] = max(best[0], info.wake_score)
+
+    listener = Listener(
+        WavFileSource(path, tail_silence_s=tail_silence_s),
+        settings or ListenSettings(),
+        collect,
+        on_frame=frame,
+    )
+    holder.append(listener)
+    listener.start()
+    try:
+        assert listener.wait_finished(60)
+    finally:
+        listener.stop()
+    return ChainRun(events, best[0], listener.metrics())
