@@ -69,7 +69,7 @@ URL_SCHEMA = probatio.Schema(
 
 # Options a new agent gets; the prompt is left out so the persona follows the user's language.
 DEFAULT_AGENT_OPTIONS: dict[str, Any] = {
-    CONF_LLM_HASS_API: [llm.LLM_API_ASSIST, JARVIS_LLM_API_ID],
+    CONF_LLM_HASS_API: [JARVIS_LLM_API_ID],  # Jarvis's API includes HA's Assist tools
     CONF_PREFER_LOCAL: DEFAULT_PREFER_LOCAL,
     CONF_MAX_HISTORY: DEFAULT_MAX_HISTORY,
     CONF_KEEP_ALIVE: DEFAULT_KEEP_ALIVE,
