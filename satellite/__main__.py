@@ -1,0 +1,238 @@
+"""`jarvis-satellite` / `python -m satellite`.
+
+Subcommands:
+  run (default)   serve Home Assistant as a Wyoming satellite (config file + flags)
+  detect FILE     run the listening chain on a recording, print JSON lines (tuning)
+  control         mute/unmute, set the volume or stop an alarm of a running satellite
+  --list-devices  list sound cards
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from typing import Any
+
+from satellite.config import ConfigError, SatelliteConfig, add_config_arguments, config_from_args
+
+_LOGGER = logging.getLogger("satellite")
+SUBCOMMANDS = ("run", "detect", "control")
+
+
+def _run_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "run",
+        help="serve Home Assistant as a Wyoming satellite (the default)",
+        description="Serve Home Assistant as a Wyoming satellite. Every setting can be "
+        "given in a TOML/YAML file (--config) and overridden by its flag.",
+    )
+    parser.add_argument("--list-devices", action="store_true", help="list sound cards and exit")
+    add_config_arguments(parser)
+
+
+def _detect_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "detect",
+        help="run the listening chain on a WAV file and print JSON lines (tuning)",
+        description="Print one JSON line per wake word detection and speech segment.",
+    )
+    try:
+        from satellite.detect import add_detect_arguments  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # the tuning module is not installed in this build
+        parser.set_defaults(detect_missing=True)
+        return
+    add_detect_arguments(parser)
+
+
+def _control_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "control",
+        help="mute/unmute, set the volume or stop the alarm of a running satellite",
+        description="Send a local control request to a running satellite and print its state.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="satellite address")
+    parser.add_argument("--port", type=int, default=10700, help="satellite port")
+    parser.add_argument("--mute", choices=["on", "off", "toggle"], help="microphone mute")
+    parser.add_argument("--volume", type=float, help="speaker volume, 0.0 to 1.0")
+    parser.add_argument("--stop-alarm", action="store_true", help="silence a timer alarm")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser."""
+    parser = argparse.ArgumentParser(
+        prog="jarvis-satellite",
+        description="Jarvis voice satellite for Home Assistant (Wyoming protocol).",
+        epilog="Without a subcommand, 'run' is assumed: jarvis-satellite --config sat.toml",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="{run,detect,control}")
+    _run_parser(sub)
+    _detect_parser(sub)
+    _control_parser(sub)
+    return parser
+
+
+def _normalise(argv: list[str]) -> list[str]:
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
+        return ["run", *argv]
+    return argv
+
+
+def _list_devices() -> int:
+    from satellite.audio import list_devices
+
+    try:
+        devices = list_devices()
+    except (OSError, RuntimeError, ImportError) as err:
+        print(f"Cannot list sound devices: {err}", file=sys.stderr)
+        return 1
+    if not devices:
+        print("No sound devices found.")
+    for dev in devices:
+        kinds = []
+        if dev.max_input_channels:
+            kinds.append(f"in x{dev.max_input_channels}")
+        if dev.max_output_channels:
+            kinds.append(f"out x{dev.max_output_channels}")
+        print(
+            f"{dev.index:3d}  {dev.name}  [{dev.hostapi}; {', '.join(kinds)}; "
+            f"{dev.default_samplerate:.0f} Hz]"
+        )
+    return 0
+
+
+async def serve(config: SatelliteConfig) -> None:
+    """Run the satellite until SIGINT/SIGTERM (SIGUSR1 toggles mute)."""
+    from satellite.server import SatelliteServer
+    from satellite.server.build import build_satellite
+    from satellite.zeroconf_ad import ZeroconfAdvertiser
+
+    loop = asyncio.get_running_loop()
+    satellite = build_satellite(config)
+    server = SatelliteServer(satellite, config.server.host, config.server.port)
+    advertiser: ZeroconfAdvertiser | None = None
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    pending: set[asyncio.Task[None]] = set()
+
+    def toggle_mute() -> None:
+        task = loop.create_task(satellite.set_muted(not satellite.muted))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+        loop.add_signal_handler(signal.SIGUSR1, toggle_mute)
+    try:
+        await satellite.start()
+        await server.start()
+        # Machine-readable line for supervisors and tests (port 0 = a free port).
+        print(f"READY {server.host}:{server.port}", flush=True)
+        if config.server.zeroconf:
+            advertiser = ZeroconfAdvertiser(
+                server.port, config.server.host, config.server.zeroconf_name, config.name
+            )
+            await advertiser.start()
+        await stop.wait()
+    finally:
+        _LOGGER.info("Stopping")
+        if advertiser is not None:
+            await advertiser.stop()
+        await server.stop()
+        await satellite.stop()
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.list_devices:
+        return _list_devices()
+    try:
+        config = config_from_args(args)
+    except ConfigError as err:
+        print(f"jarvis-satellite: {err}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        asyncio.run(serve(config))
+    except (ValueError, OSError, RuntimeError) as err:
+        print(f"jarvis-satellite: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def _control(args: argparse.Namespace) -> dict[str, Any]:
+    from wyoming.client import AsyncTcpClient
+    from wyoming.event import Event
+
+    from satellite.server.satellite import CONTROL_TYPE, STATE_TYPE
+
+    async with AsyncTcpClient(args.host, args.port) as client:
+        data: dict[str, Any] = {}
+        if args.mute == "toggle":
+            await client.write_event(Event(type=CONTROL_TYPE, data={}))
+            state = await _read_state(client, STATE_TYPE)
+            data["muted"] = not state["muted"]
+        elif args.mute is not None:
+            data["muted"] = args.mute == "on"
+        if args.volume is not None:
+            data["volume"] = args.volume
+        if args.stop_alarm:
+            data["stop_alarm"] = True
+        await client.write_event(Event(type=CONTROL_TYPE, data=data))
+        return await _read_state(client, STATE_TYPE)
+
+
+async def _read_state(client: Any, state_type: str) -> dict[str, Any]:
+    async with asyncio.timeout(5):
+        while True:
+            event = await client.read_event()
+            if event is None:
+                raise ConnectionError("the satellite closed the connection")
+            if event.type == state_type:
+                return dict(event.data)
+            if event.type == "error":
+                raise ValueError(event.data.get("text", "error"))
+
+
+def _run_control(args: argparse.Namespace) -> int:
+    if args.volume is not None and not 0.0 <= args.volume <= 1.0:
+        print("jarvis-satellite: --volume must be from 0.0 to 1.0", file=sys.stderr)
+        return 2
+    try:
+        state = asyncio.run(_control(args))
+    except (OSError, ValueError, TimeoutError) as err:
+        print(f"jarvis-satellite: cannot control {args.host}:{args.port}: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(state))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `jarvis-satellite`."""
+    parser = build_parser()
+    args = parser.parse_args(_normalise(list(sys.argv[1:] if argv is None else argv)))
+    if args.command == "detect":
+        if getattr(args, "detect_missing", False):
+            print("jarvis-satellite: the detect tool is not available", file=sys.stderr)
+            return 1
+        from satellite.detect import run_detect  # type: ignore[import-not-found,unused-ignore]
+
+        return int(run_detect(args))
+    if args.command == "control":
+        return _run_control(args)
+    return _run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,358 @@
+"""Satellite configuration: a TOML/YAML file and matching command-line flags.
+
+Every setting lives in a section (``[mic]``, ``[wake]`` ...) of the file and has one flag named
+``--<section>-<key>`` (underscores become dashes). Flags override the file; the file overrides
+the defaults. ``python -m satellite --help`` lists them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+import socket
+import tomllib
+from typing import Any
+
+import voluptuous as vol
+
+WAKE_ENGINES = ("micro", "openwakeword")
+NOISE_MODES = ("webrtc", "speex", "off")
+
+
+class ConfigError(ValueError):
+    """The configuration file or a flag holds a value the satellite cannot use."""
+
+
+@dataclass
+class ServerSettings:
+    """Where the Wyoming satellite server listens and how it is announced."""
+
+    host: str = "0.0.0.0"
+    port: int = 10700
+    zeroconf: bool = True
+    zeroconf_name: str = ""  # default: the device's MAC address, like wyoming-satellite
+
+
+@dataclass
+class MicSettings:
+    """Audio capture: a sound card, or a WAV file / raw PCM on stdin for tests and pipes."""
+
+    device: str = ""  # sound card name or index; "" = system default
+    rate: int = 48000
+    channels: int = 1
+    channel: int = 0  # which channel of a multi-channel device is used
+    file: str = ""  # WAV file to read instead of a device; "-" = raw PCM on stdin
+    realtime: bool = True  # pace a file source at real-time speed
+
+
+@dataclass
+class SpeakerSettings:
+    """Audio playback: a sound card, or a WAV file / stdout / nothing."""
+
+    device: str = ""
+    rate: int = 48000
+    file: str = ""  # WAV file to write instead of a device; "-" = raw PCM on stdout; "null"
+    volume: float = 1.0
+
+
+@dataclass
+class WakeSettings:
+    """Wake word detection."""
+
+    word: str = "hey_jarvis"
+    engine: str = "micro"
+    threshold: float | None = None  # None = the model's own cut-off
+    refractory_s: float = 2.0
+    local: bool = True  # False: stream all audio, Home Assistant detects the wake word
+
+
+@dataclass
+class ListenSection:
+    """End of command detection and capture clean-up."""
+
+    preroll_s: float = 0.5
+    vad_silence_s: float = 0.7
+    max_command_s: float = 15.0
+    no_speech_timeout_s: float = 5.0
+    noise: str = "webrtc"
+
+
+@dataclass
+class SoundSettings:
+    """Chimes; "" = the bundled sound, "none" = silent, else a WAV file path."""
+
+    wake: str = ""
+    done: str = ""
+    timer: str = ""
+
+
+@dataclass
+class BehaviourSettings:
+    """How the satellite behaves in a conversation."""
+
+    muted: bool = False
+    follow_up: bool = True  # reopen the mic when the reply asks a question
+    timer_alarm_s: float = 30.0  # ring a finished timer at most this long
+    barge_in: bool = True  # the wake word stops a reply that is playing
+
+
+def _default_name() -> str:
+    return socket.gethostname() or "Jarvis satellite"
+
+
+@dataclass
+class SatelliteConfig:
+    """The whole satellite configuration."""
+
+    name: str = field(default_factory=_default_name)
+    area: str = ""
+    log_level: str = "INFO"
+    server: ServerSettings = field(default_factory=ServerSettings)
+    mic: MicSettings = field(default_factory=MicSettings)
+    speaker: SpeakerSettings = field(default_factory=SpeakerSettings)
+    wake: WakeSettings = field(default_factory=WakeSettings)
+    listen: ListenSection = field(default_factory=ListenSection)
+    sounds: SoundSettings = field(default_factory=SoundSettings)
+    behaviour: BehaviourSettings = field(default_factory=BehaviourSettings)
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "server": ServerSettings,
+    "mic": MicSettings,
+    "speaker": SpeakerSettings,
+    "wake": WakeSettings,
+    "listen": ListenSection,
+    "sounds": SoundSettings,
+    "behaviour": BehaviourSettings,
+}
+_TOP_LEVEL = ("name", "area", "log_level")
+
+
+def _positive(kind: type[Any]) -> Callable[[Any], Any]:
+    return vol.All(vol.Coerce(kind), vol.Range(min=0, min_included=False))
+
+
+def _non_negative(kind: type[Any]) -> Callable[[Any], Any]:
+    return vol.All(vol.Coerce(kind), vol.Range(min=0))
+
+
+_VALIDATORS: dict[str, Any] = {
+    "name": vol.All(str, vol.Length(min=1, max=100)),
+    "area": str,
+    "log_level": vol.All(str, vol.Upper, vol.In(["DEBUG", "INFO", "WARNING", "ERROR"])),
+    "server.host": str,
+    "server.port": vol.All(vol.Coerce(int), vol.Range(min=0, max=65535)),
+    "server.zeroconf": bool,
+    "server.zeroconf_name": str,
+    "mic.device": vol.Coerce(str),
+    "mic.rate": vol.All(vol.Coerce(int), vol.Range(min=8000, max=192000)),
+    "mic.channels": vol.All(vol.Coerce(int), vol.Range(min=1, max=32)),
+    "mic.channel": _non_negative(int),
+    "mic.file": str,
+    "mic.realtime": bool,
+    "speaker.device": vol.Coerce(str),
+    "speaker.rate": vol.All(vol.Coerce(int), vol.Range(min=8000, max=192000)),
+    "speaker.file": str,
+    "speaker.volume": vol.All(vol.Coerce(float), vol.Range(min=0.0, max=1.0)),
+    "wake.word": vol.All(str, vol.Length(min=1)),
+    "wake.engine": vol.In(WAKE_ENGINES),
+    "wake.threshold": vol.Any(None, vol.All(vol.Coerce(float), vol.Range(min=0.0, max=1.0))),
+    "wake.refractory_s": _non_negative(float),
+    "wake.local": bool,
+    "listen.preroll_s": vol.All(vol.Coerce(float), vol.Range(min=0.0, max=5.0)),
+    "listen.vad_silence_s": _positive(float),
+    "listen.max_command_s": _positive(float),
+    "listen.no_speech_timeout_s": _positive(float),
+    "listen.noise": vol.In(NOISE_MODES),
+    "sounds.wake": str,
+    "sounds.done": str,
+    "sounds.timer": str,
+    "behaviour.muted": bool,
+    "behaviour.follow_up": bool,
+    "behaviour.timer_alarm_s": _non_negative(float),
+    "behaviour.barge_in": bool,
+}
+
+
+def _schema() -> vol.Schema:
+    top: dict[Any, Any] = {vol.Optional(key): _VALIDATORS[key] for key in _TOP_LEVEL}
+    for section, cls in _SECTIONS.items():
+        inner = {vol.Optional(f.name): _VALIDATORS[f"{section}.{f.name}"] for f in fields(cls)}
+        top[vol.Optional(section)] = vol.Schema(inner, extra=vol.PREVENT_EXTRA)
+    return vol.Schema(top, extra=vol.PREVENT_EXTRA)
+
+
+def _explain(err: vol.Invalid) -> str:
+    where = ".".join(str(p) for p in err.path) or "(top level)"
+    if isinstance(err, vol.MultipleInvalid):
+        return "; ".join(_explain(e) for e in err.errors)
+    if err.error_message == "extra keys not allowed":
+        return f"{where}: unknown setting"
+    return f"{where}: {err.error_message}"
+
+
+def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a raw settings mapping; raise ConfigError with every problem found."""
+    try:
+        result: dict[str, Any] = _schema()(dict(raw))
+    except vol.Invalid as err:
+        raise ConfigError(f"invalid configuration: {_explain(err)}") from err
+    return result
+
+
+def _build(data: Mapping[str, Any]) -> SatelliteConfig:
+    config = SatelliteConfig()
+    for key in _TOP_LEVEL:
+        if key in data:
+            setattr(config, key, data[key])
+    for section in _SECTIONS:
+        target = getattr(config, section)
+        for key, value in data.get(section, {}).items():
+            setattr(target, key, value)
+    return config
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) configuration file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read configuration file {path}: {err.strerror}") from err
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml  # type: ignore[import-untyped,unused-ignore]
+        except ImportError as err:
+            raise ConfigError("YAML configuration needs PyYAML (pip install pyyaml)") from err
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path} is not valid YAML: {err}") from err
+    else:
+        try:
+            loaded = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{path} is not valid TOML: {err}") from err
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: the top level must be a table of settings")
+    return loaded
+
+
+# --- command-line flags -------------------------------------------------------------------
+
+
+def _flag(section: str | None, key: str) -> str:
+    name = key if section is None else f"{section}_{key}"
+    return "--" + name.replace("_", "-")
+
+
+def _dest(section: str | None, key: str) -> str:
+    return f"cfg__{key}" if section is None else f"cfg__{section}__{key}"
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def _parse_optional_float(text: str) -> float | None:
+    if text.strip().lower() in ("", "none", "default"):
+        return None
+    try:
+        return float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from err
+
+
+def _arg_type(default: Any, annotation: str) -> Callable[[str], Any]:
+    if "None" in annotation and "float" in annotation:
+        return _parse_optional_float
+    if isinstance(default, bool):
+        return _parse_bool
+    if isinstance(default, int):
+        return int
+    if isinstance(default, float):
+        return float
+    return str
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--config`` and one flag per setting to a parser."""
+    parser.add_argument(
+        "-c", "--config", type=Path, help="TOML or YAML configuration file (flags override it)"
+    )
+    defaults = SatelliteConfig()
+    general = parser.add_argument_group("general")
+    for key in _TOP_LEVEL:
+        general.add_argument(
+            _flag(None, key),
+            dest=_dest(None, key),
+            default=None,
+            metavar=key.upper(),
+            help=f"(default: {getattr(defaults, key)!r})",
+        )
+    for section, cls in _SECTIONS.items():
+        group = parser.add_argument_group(f"[{section}]", (cls.__doc__ or "").strip())
+        instance = getattr(defaults, section)
+        for f in fields(cls):
+            default = getattr(instance, f.name)
+            group.add_argument(
+                _flag(section, f.name),
+                dest=_dest(section, f.name),
+                type=_arg_type(default, str(f.type)),
+                default=None,
+                metavar="BOOL" if isinstance(default, bool) else f.name.upper(),
+                help=f"(default: {default!r})",
+            )
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line, as a nested mapping."""
+    result: dict[str, Any] = {}
+    for dest, value in vars(args).items():
+        if not dest.startswith("cfg__") or value is None:
+            continue
+        parts = dest.split("__")[1:]
+        if len(parts) == 1:
+            result[parts[0]] = value
+        else:
+            result.setdefault(parts[0], {})[parts[1]] = value
+    return result
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge two raw settings mappings, section by section."""
+    result: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key].update(value)
+        else:
+            result[key] = value
+    return result
+
+
+def load_config(
+    path: Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> SatelliteConfig:
+    """Read the file (if any), apply overrides, validate and build the configuration."""
+    raw: dict[str, Any] = read_file(path) if path is not None else {}
+    raw = merge(raw, overrides or {})
+    config = _build(validate(raw))
+    if config.mic.channel >= config.mic.channels:
+        raise ConfigError(
+            f"invalid configuration: mic.channel {config.mic.channel} does not exist on a "
+            f"{config.mic.channels}-channel input (channels are numbered from 0)"
+        )
+    return config
+
+
+def config_from_args(args: argparse.Namespace) -> SatelliteConfig:
+    """Build the configuration from parsed arguments (``--config`` file + flags)."""
+    return load_config(getattr(args, "config", None), overrides_from_args(args))

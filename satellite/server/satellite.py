@@ -1,0 +1,589 @@
+"""The satellite's state machine between the listening chain, the speaker and Home Assistant.
+
+Wire behaviour (what Home Assistant's `wyoming` integration expects from a satellite):
+
+- HA connects, sends `run-satellite` (the satellite may now start pipelines), then
+  `describe` and a `ping` every few seconds (answered with `pong`).
+- Local wake word: on detection the satellite sends `detection`, `run-pipeline`
+  (asr -> tts) and `audio-start`, then the command audio as `audio-chunk`s (16 kHz,
+  16-bit mono, the pre-roll first) and `audio-stop` at the end of speech (own VAD) or
+  when HA says `voice-stopped` / `transcript` / `error`.
+- Remote wake word: after `run-satellite` it sends `run-pipeline` (wake -> tts,
+  restart_on_end) and streams all audio; HA's wake word engine does the detection.
+- HA speaks through `audio-start`/`audio-chunk`/`audio-stop` (TTS replies and
+  announcements alike); once heard, the satellite answers `played`.
+- Timers: `timer-*` events; `pause-satellite` stops streaming until the next
+  `run-satellite` (HA's mute switch uses it).
+- Continued conversation: HA's wyoming integration has no event for it; it runs HA's
+  own rule on the reply text it sends in `synthesize` (a reply ending in a question mark
+  continues the conversation) and reopens the mic after `played`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import contextlib
+from dataclasses import dataclass
+import enum
+import logging
+from pathlib import Path
+from typing import Any, Protocol
+
+from wyoming.asr import Transcript
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error
+from wyoming.event import Event
+from wyoming.info import Describe, Info
+from wyoming.ping import Ping, Pong
+from wyoming.pipeline import PipelineStage, RunPipeline
+from wyoming.satellite import PauseSatellite, RunSatellite
+from wyoming.snd import Played
+from wyoming.tts import Synthesize
+from wyoming.vad import VoiceStarted, VoiceStopped
+from wyoming.wake import Detect, Detection
+
+from satellite.config import SatelliteConfig
+from satellite.listening import (
+    CommandAudio,
+    CommandTimeout,
+    ListenEvent,
+    SpeechStarted,
+    SpeechStopped,
+    StreamAudio,
+    WakeDetected,
+)
+from satellite.timers import TimerBoard, alarm_tone
+
+from .info import MIC_FORMAT, build_info
+from .playback import AudioOut, Reply
+
+_LOGGER = logging.getLogger(__name__)
+
+QUESTION_ENDINGS = ("?", ";", "？")  # HA's own continue-conversation rule
+REMOTE_RESTART_DELAY_S = 2.0
+CONTROL_TYPE = "jarvis-satellite-control"
+STATE_TYPE = "jarvis-satellite-state"
+# Events a connection may send without taking control of the satellite.
+_PASSIVE_TYPES = ("describe", "ping", "pong", "info", CONTROL_TYPE)
+
+
+class SatelliteState(enum.StrEnum):
+    """What the satellite is doing, seen from the protocol."""
+
+    PAUSED = "paused"  # no Home Assistant connection driving it, or paused by HA
+    IDLE = "idle"  # waiting for the wake word
+    STREAMING = "streaming"  # sending a command (or everything, remote wake) to HA
+
+
+class ListenerLike(Protocol):
+    """What the satellite needs from `satellite.listening.Listener`."""
+
+    muted: bool
+
+    def start(self) -> None:
+        """Start capturing."""
+
+    def stop(self) -> None:
+        """Stop and join."""
+
+    def start_command(self, *, preroll: bool = False) -> None:
+        """Stream a command without a wake word."""
+
+    def cancel_command(self) -> None:
+        """Abandon the command being streamed."""
+
+    @property
+    def finished(self) -> bool:
+        """The source ended."""
+
+
+class Peer(Protocol):
+    """A connected client (see `tcp.Connection`)."""
+
+    name: str
+
+    async def send(self, event: Event) -> bool:
+        """Write an event; False if the connection is gone."""
+
+    def close(self) -> None:
+        """Close the connection."""
+
+
+@dataclass
+class Sounds:
+    """Resolved chime files (None = silent)."""
+
+    wake: Path | None = None
+    done: Path | None = None
+    timer: Path | None = None
+
+
+def resolve_sounds(config: SatelliteConfig) -> Sounds:
+    """Map the `[sounds]` settings to files: "" = bundled, "none" = off."""
+    bundled = Path(__file__).resolve().parent.parent / "sounds"
+
+    def one(value: str, default: str) -> Path | None:
+        if value.strip().lower() == "none":
+            return None
+        path = Path(value) if value else bundled / default
+        if not path.is_file():
+            if value:
+                _LOGGER.warning("Sound file %s not found: that chime is off", path)
+            return None
+        return path
+
+    s = config.sounds
+    return Sounds(one(s.wake, "wake.wav"), one(s.done, "done.wav"), one(s.timer, "timer.wav"))
+
+
+class Satellite:
+    """One satellite: listener + speaker, driven by one Wyoming connection at a time."""
+
+    def __init__(
+        self,
+        config: SatelliteConfig,
+        make_listener: Callable[[Callable[[ListenEvent], None]], ListenerLike],
+        audio_out: AudioOut | None,
+    ) -> None:
+        """`make_listener(callback)` builds the listener; `audio_out` None = no speaker."""
+        self.config = config
+        self.info: Info = build_info(config)
+        self._make_listener = make_listener
+        self._out = audio_out
+        self.sounds = resolve_sounds(config)
+        self.listener: ListenerLike | None = None
+        self.state = SatelliteState.PAUSED
+        self.driver: Peer | None = None
+        self.muted = config.behaviour.muted
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listen_queue: asyncio.Queue[ListenEvent] = asyncio.Queue()
+        self._listen_task: asyncio.Task[None] | None = None
+        self._stream_ms = 0
+        self._reply: Reply | None = None
+        self._reply_task: asyncio.Task[None] | None = None
+        self._follow_up_text: str | None = None
+        self._bg: set[asyncio.Task[Any]] = set()
+        self._remote_retry: asyncio.TimerHandle | None = None
+        self.timers = TimerBoard(self._ring_alarm, config.behaviour.timer_alarm_s)
+        self.stats: dict[str, int] = {
+            "wake_words": 0,
+            "pipelines": 0,
+            "chunks_sent": 0,
+            "replies_played": 0,
+            "bad_events": 0,
+        }
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Build and start the listener (models load in an executor thread)."""
+        self._loop = asyncio.get_running_loop()
+        listener = await self._loop.run_in_executor(
+            None, self._make_listener, self._from_listener_thread
+        )
+        listener.muted = self.muted
+        await self._loop.run_in_executor(None, listener.start)
+        self.listener = listener
+        self._listen_task = self._loop.create_task(self._listen_loop(), name="satellite listen")
+        _LOGGER.info("Listening (wake word %s)", self.config.wake.word)
+
+    async def stop(self) -> None:
+        """Stop listening and playing; close the driving connection."""
+        if self._remote_retry is not None:
+            self._remote_retry.cancel()
+        await self.timers.stop_alarm()
+        if self._listen_task is not None:
+            self._listen_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listen_task
+        if self.listener is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.listener.stop)
+        if self._reply is not None:
+            self._reply.stop()
+            self._reply.cancel()
+        for task in list(self._bg):
+            task.cancel()
+        for task in list(self._bg):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._out is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._out.close)
+        if self.driver is not None:
+            self.driver.close()
+            self.driver = None
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._bg.add(task)
+        task.add_done_callback(self._bg.discard)
+
+    # --- connections ---------------------------------------------------------------------
+
+    async def handle_event(self, peer: Peer, event: Event) -> None:
+        """Handle one event from a connection (malformed ones raise ValueError/KeyError)."""
+        if Describe.is_type(event.type):
+            await peer.send(self.info.event())
+            return
+        if Ping.is_type(event.type):
+            await peer.send(Pong(text=Ping.from_event(event).text).event())
+            return
+        if event.type == CONTROL_TYPE:
+            await self._control(peer, event)
+            return
+        if event.type in _PASSIVE_TYPES:
+            return
+        if peer is not self.driver:
+            await self._take_over(peer)
+        await self._from_driver(event)
+
+    async def _take_over(self, peer: Peer) -> None:
+        old, self.driver = self.driver, peer
+        if old is not None:
+            _LOGGER.info("%s replaces %s as the driving connection", peer.name, old.name)
+            old.close()
+        else:
+            _LOGGER.info("%s is driving the satellite", peer.name)
+        await self._end_stream(send_stop=False)
+        self._set_state(SatelliteState.PAUSED)
+
+    def connection_lost(self, peer: Peer) -> None:
+        """A connection closed; if it was driving, go back to waiting for one."""
+        if peer is not self.driver:
+            return
+        _LOGGER.info("%s disconnected; waiting for Home Assistant", peer.name)
+        self.driver = None
+        if self.listener is not None and self.state is SatelliteState.STREAMING:
+            self.listener.cancel_command()
+        self._follow_up_text = None
+        self._set_state(SatelliteState.PAUSED)
+
+    async def _send(self, event: Event) -> bool:
+        driver = self.driver
+        if driver is None:
+            return False
+        return await driver.send(event)
+
+    def _set_state(self, state: SatelliteState) -> None:
+        if state is not self.state:
+            _LOGGER.debug("State %s -> %s", self.state, state)
+            self.state = state
+
+    @property
+    def running(self) -> bool:
+        """Home Assistant is connected and has sent `run-satellite`."""
+        return self.driver is not None and self.state is not SatelliteState.PAUSED
+
+    # --- events from Home Assistant ------------------------------------------------------
+
+    async def _from_driver(self, event: Event) -> None:
+        kind = event.type
+        if RunSatellite.is_type(kind):
+            await self._run_satellite()
+        elif PauseSatellite.is_type(kind):
+            _LOGGER.info("Paused by the server")
+            await self._end_stream(send_stop=True)
+            self._set_state(SatelliteState.PAUSED)
+        elif Detect.is_type(kind) or VoiceStarted.is_type(kind):
+            _LOGGER.debug("Server: %s", kind)
+        elif Detection.is_type(kind):
+            detection = Detection.from_event(event)
+            _LOGGER.info("Server detected wake word %s", detection.name)
+            await self._interrupt_output()
+            self._chime(self.sounds.wake)
+        elif VoiceStopped.is_type(kind):
+            if not self.config.wake.local:
+                return
+            await self._end_stream(send_stop=True)
+        elif Transcript.is_type(kind):
+            _LOGGER.info("Transcript: %s", Transcript.from_event(event).text)
+            if self.config.wake.local:
+                await self._end_stream(send_stop=True)
+        elif Synthesize.is_type(kind):
+            text = Synthesize.from_event(event).text
+            _LOGGER.info("Reply: %s", text)
+            self._follow_up_text = text
+        elif AudioStart.is_type(kind):
+            start = AudioStart.from_event(event)
+            await self._begin_reply(start.rate, start.width, start.channels)
+        elif AudioChunk.is_type(kind):
+            await self._reply_chunk(AudioChunk.from_event(event))
+        elif AudioStop.is_type(kind):
+            await self._end_reply()
+        elif Error.is_type(kind):
+            error = Error.from_event(event)
+            _LOGGER.warning("Server error %s: %s", error.code, error.text)
+            self._follow_up_text = None
+            await self._end_stream(send_stop=True)
+            self._schedule_remote_restart()
+        elif self.timers.handle(event):
+            pass
+        elif RunPipeline.is_type(kind):
+            _LOGGER.debug("Ignoring run-pipeline from the server: %s", event.data)
+        else:
+            _LOGGER.debug("Unexpected event from the server: %s", kind)
+
+    async def _run_satellite(self) -> None:
+        _LOGGER.info("Server is ready (run-satellite)")
+        if self.state is SatelliteState.PAUSED:
+            self._set_state(SatelliteState.IDLE)
+        if not self.config.wake.local and self.state is SatelliteState.IDLE:
+            await self._start_remote_pipeline()
+
+    async def _start_remote_pipeline(self) -> None:
+        if self.muted or self.driver is None:
+            return
+        self._set_state(SatelliteState.STREAMING)
+        self._stream_ms = 0
+        self.stats["pipelines"] += 1
+        await self._send(
+            RunPipeline(
+                start_stage=PipelineStage.WAKE,
+                end_stage=PipelineStage.TTS,
+                restart_on_end=True,
+                wake_word_names=[self.config.wake.word],
+            ).event()
+        )
+        await self._send(AudioStart(**_mic_format(), timestamp=0).event())
+
+    def _schedule_remote_restart(self) -> None:
+        """Remote wake: HA does not restart a pipeline after an error; ask again soon."""
+        if self.config.wake.local or not self.running or self._loop is None:
+            return
+        if self._remote_retry is not None:
+            self._remote_retry.cancel()
+
+        def restart() -> None:
+            self._remote_retry = None
+            if self.running and not self.muted:
+                self._spawn(self._start_remote_pipeline(), "satellite remote restart")
+
+        self._remote_retry = self._loop.call_later(REMOTE_RESTART_DELAY_S, restart)
+
+    # --- listener events ------------------------------------------------------------------
+
+    def _from_listener_thread(self, event: ListenEvent) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # loop closing at shutdown
+                loop.call_soon_threadsafe(self._listen_queue.put_nowait, event)
+
+    async def _listen_loop(self) -> None:
+        while True:
+            event = await self._listen_queue.get()
+            try:
+                await self._on_listen_event(event)
+            except Exception:
+                _LOGGER.exception("Failed to handle %s", type(event).__name__)
+
+    async def _on_listen_event(self, event: ListenEvent) -> None:
+        if isinstance(event, CommandAudio | StreamAudio):
+            if self.state is SatelliteState.STREAMING and not self.muted:
+                await self._send_audio(event.pcm)
+        elif isinstance(event, WakeDetected):
+            await self._on_wake(event)
+        elif isinstance(event, SpeechStarted):
+            _LOGGER.debug("Speech started at %.2f s", event.t)
+        elif isinstance(event, SpeechStopped):
+            _LOGGER.debug("Speech stopped at %.2f s", event.t)
+            await self._end_stream(send_stop=True, listener_done=True)
+        elif isinstance(event, CommandTimeout):
+            _LOGGER.info("Command ended: %s", event.reason.replace("_", " "))
+            await self._end_stream(send_stop=True, listener_done=True)
+
+    async def _on_wake(self, event: WakeDetected) -> None:
+        assert self.listener is not None
+        self.stats["wake_words"] += 1
+        _LOGGER.info("Wake word %s (score %.2f) at %.2f s", event.name, event.score, event.t)
+        if not self.running or self.muted:
+            _LOGGER.info("Not connected to Home Assistant: wake word ignored")
+            self.listener.cancel_command()
+            return
+        if self.state is SatelliteState.STREAMING:
+            return  # already streaming a command
+        if self.config.behaviour.barge_in:
+            await self._interrupt_output()
+        self._follow_up_text = None
+        await self._start_command(event.name)
+
+    async def _start_command(self, wake_word: str | None) -> None:
+        self._set_state(SatelliteState.STREAMING)
+        self._stream_ms = 0
+        self.stats["pipelines"] += 1
+        if wake_word is not None:
+            await self._send(Detection(name=wake_word, timestamp=0).event())
+        await self._send(
+            RunPipeline(
+                start_stage=PipelineStage.ASR,
+                end_stage=PipelineStage.TTS,
+                wake_word_name=wake_word,
+            ).event()
+        )
+        await self._send(AudioStart(**_mic_format(), timestamp=0).event())
+
+    async def _send_audio(self, pcm: bytes) -> None:
+        chunk = AudioChunk(audio=pcm, timestamp=self._stream_ms, **_mic_format())
+        self._stream_ms += int(round(chunk.seconds * 1000))
+        if await self._send(chunk.event()):
+            self.stats["chunks_sent"] += 1
+
+    async def _end_stream(self, *, send_stop: bool, listener_done: bool = False) -> None:
+        """Stop sending command audio (local wake); remote wake keeps streaming."""
+        if self.state is not SatelliteState.STREAMING:
+            return
+        if not self.config.wake.local and self.running and not self.muted:
+            return
+        if self.listener is not None and not listener_done:
+            self.listener.cancel_command()
+        self._set_state(SatelliteState.IDLE if self.driver is not None else SatelliteState.PAUSED)
+        if send_stop:
+            await self._send(AudioStop(timestamp=self._stream_ms).event())
+        self._chime(self.sounds.done)
+
+    # --- replies -------------------------------------------------------------------------
+
+    async def _interrupt_output(self) -> None:
+        await self.timers.stop_alarm()
+        if self._reply is not None and not self._reply.stopped:
+            _LOGGER.info("Barge-in: reply stopped")
+            self._reply.stop()
+
+    async def _begin_reply(self, rate: int, width: int, channels: int) -> None:
+        if self._reply is not None and self._reply_task is not None:
+            self._reply.finish()
+        await self.timers.stop_alarm()
+        if self._out is None:
+            self._reply = None
+            return
+        reply = Reply(self._out, rate, width, channels)
+        self._reply = reply
+        if reply.problem is not None:
+            await self._reject_reply(reply)
+        self._reply_task = asyncio.get_running_loop().create_task(
+            self._finish_reply(reply), name="satellite reply done"
+        )
+
+    async def _reject_reply(self, reply: Reply) -> None:
+        text = f"Cannot play audio: {reply.problem}"
+        _LOGGER.error(text)
+        await self._send(Error(text=text, code="unsupported-audio-format").event())
+
+    async def _reply_chunk(self, chunk: AudioChunk) -> None:
+        if self._reply is None and self._out is not None:
+            await self._begin_reply(chunk.rate, chunk.width, chunk.channels)
+        reply = self._reply
+        if reply is None:
+            return
+        had_problem = reply.problem is not None
+        problem = reply.add(chunk.audio, chunk.rate, chunk.width, chunk.channels)
+        if problem is not None and not had_problem:
+            await self._reject_reply(reply)
+
+    async def _end_reply(self) -> None:
+        if self._reply is not None:
+            self._reply.finish()
+        elif self._out is None:
+            await self._send(Played().event())  # no speaker: nothing to wait for
+
+    async def _finish_reply(self, reply: Reply) -> None:
+        await reply.wait()
+        if reply is not self._reply:
+            await self._send(Played().event())
+            return
+        self._reply = None
+        self.stats["replies_played"] += 1
+        _LOGGER.info(
+            "Reply %s (%.1f s)",
+            "stopped" if reply.stopped else "played",
+            reply.seconds,
+        )
+        await self._send(Played().event())
+        text, self._follow_up_text = self._follow_up_text, None
+        if (
+            text is not None
+            and text.strip().endswith(QUESTION_ENDINGS)
+            and self.config.behaviour.follow_up
+            and self.config.wake.local
+            and self.running
+            and not self.muted
+            and self.state is SatelliteState.IDLE
+            and not reply.stopped
+            and self.listener is not None
+        ):
+            _LOGGER.info("The reply asks a question: listening again")
+            self._chime(self.sounds.wake)
+            self.listener.start_command()
+            await self._start_command(None)
+
+    def _chime(self, path: Path | None) -> None:
+        if path is not None and self._out is not None:
+            self._spawn(self._out.play_wav(path), "satellite chime")
+
+    async def _ring_alarm(self) -> None:
+        if self._out is None:
+            await asyncio.sleep(1.0)
+            return
+        if self.sounds.timer is not None:
+            await self._out.play_wav(self.sounds.timer)
+        else:
+            self._out.play_pcm(alarm_tone(), 22050, 2, 1)
+            await self._out.drain()
+
+    # --- mute and volume -----------------------------------------------------------------
+
+    async def set_muted(self, muted: bool) -> None:
+        """Mute: no audio leaves the device and the wake word is not listened for."""
+        self.muted = muted
+        if self.listener is not None:
+            self.listener.muted = muted
+        _LOGGER.info("Microphone %s", "muted" if muted else "on")
+        if muted:
+            await self._end_stream(send_stop=True)
+            if not self.config.wake.local and self.state is SatelliteState.STREAMING:
+                self._set_state(SatelliteState.IDLE)
+                await self._send(AudioStop(timestamp=self._stream_ms).event())
+        elif not self.config.wake.local and self.running and self.state is SatelliteState.IDLE:
+            await self._start_remote_pipeline()
+
+    def set_volume(self, volume: float) -> None:
+        """Speaker volume (0.0-1.0)."""
+        if self._out is not None:
+            self._out.player.volume = volume
+        _LOGGER.info("Volume %.2f", volume)
+
+    @property
+    def volume(self) -> float:
+        """Current speaker volume."""
+        return self._out.player.volume if self._out is not None else 0.0
+
+    def status(self) -> dict[str, Any]:
+        """State for the local control client and logs."""
+        return {
+            "state": str(self.state),
+            "connected": self.driver is not None,
+            "muted": self.muted,
+            "volume": self.volume,
+            "timers": {t.id: round(t.remaining(), 1) for t in self.timers.timers.values()},
+            "alarm": self.timers.ringing,
+            **self.stats,
+        }
+
+    async def _control(self, peer: Peer, event: Event) -> None:
+        """Local control (`jarvis-satellite control`): mute and volume."""
+        data = event.data
+        if "muted" in data:
+            if not isinstance(data["muted"], bool):
+                raise ValueError("muted must be true or false")
+            await self.set_muted(data["muted"])
+        if "volume" in data:
+            volume = data["volume"]
+            if not isinstance(volume, int | float) or not 0.0 <= volume <= 1.0:
+                raise ValueError("volume must be a number from 0.0 to 1.0")
+            self.set_volume(float(volume))
+        if data.get("stop_alarm"):
+            await self.timers.stop_alarm()
+        await peer.send(Event(type=STATE_TYPE, data=self.status()))
+
+
+def _mic_format() -> dict[str, int]:
+    return {"rate": MIC_FORMAT.rate, "width": MIC_FORMAT.width, "channels": MIC_FORMAT.channels}
