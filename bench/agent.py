@@ -1,0 +1,226 @@
+"""Benchmark of the Jarvis agent's own latency, around the LLM and on the local-first path.
+
+Run: .venv/bin/python -m bench.agent [--runs 40] [--llm-delay-ms 50]
+
+A real Home Assistant (the test harness's in-process instance) with Jarvis and, as baselines,
+HA core's `ollama` agent and HA's default agent, all measured in the same run:
+- LLM path: request -> first streamed reply text in the ChatLog, minus the delay the fake Ollama
+  server waits before its first chunk (so what is left is the agent's and client's overhead),
+  for Jarvis and HA core's ollama agent against the same server.
+- Local path: "turn on/off the kitchen light" answered by Jarvis's local first (no LLM request)
+  next to HA's own default agent answering the same sentences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable, Coroutine
+import importlib.metadata
+import os
+import platform
+import statistics
+import time
+from typing import Any
+
+from homeassistant.components import conversation
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.const import CONF_LLM_HASS_API, CONF_MODEL, CONF_PROMPT, CONF_URL
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.helpers import chat_session, entity_registry as er, llm
+from homeassistant.loader import DATA_CUSTOM_COMPONENTS
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_test_home_assistant  # type: ignore[import-untyped]
+
+from custom_components.jarvis.const import CONF_PREFER_LOCAL, DOMAIN
+from tests.integration.fake_ollama import FakeOllama, text_reply
+
+MODEL = "llama3.2:latest"
+REPLY = "The moon is about three hundred and eighty four thousand kilometres away."
+LOCAL_SENTENCES = ("turn on the kitchen light", "turn off the kitchen light")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _row(name: str, values_s: list[float]) -> tuple[str, float, float, float]:
+    ms = [v * 1000 for v in values_s]
+    return name, statistics.median(ms), _percentile(ms, 0.95), min(ms)
+
+
+async def _setup(hass: HomeAssistant, server: FakeOllama) -> dict[str, str]:
+    """Jarvis (LLM only + local first), HA core's ollama agent, a kitchen light; agent ids."""
+    hass.data.pop(DATA_CUSTOM_COMPONENTS, None)  # let HA load custom_components/jarvis
+    for domain in ("homeassistant", "conversation", "llm"):
+        assert await async_setup_component(hass, domain, {})
+    assert await async_setup_component(
+        hass,
+        "template",
+        {
+            "template": [
+                {
+                    "light": [
+                        {
+                            "name": "Kitchen Light",
+                            "unique_id": "kitchen_light",
+                            "optimistic": True,
+                            "turn_on": [],
+                            "turn_off": [],
+                        }
+                    ]
+                }
+            ]
+        },
+    )
+    options = {
+        CONF_MODEL: MODEL,
+        CONF_PROMPT: "You are a voice assistant.",
+        CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
+    }
+
+    def subentry(title: str, **extra: Any) -> ConfigSubentryData:
+        return ConfigSubentryData(
+            data=options | extra, subentry_type="conversation", title=title, unique_id=None
+        )
+
+    for domain, version, subentries in (
+        (
+            DOMAIN,
+            1,
+            [subentry("Jarvis LLM", **{CONF_PREFER_LOCAL: False}), subentry("Jarvis local")],
+        ),
+        ("ollama", 3, [subentry("Core ollama")]),
+    ):
+        entry = MockConfigEntry(
+            domain=domain,
+            version=version,
+            minor_version=3 if domain == "ollama" else 1,
+            data={CONF_URL: server.url},
+            subentries_data=subentries,
+        )
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    names: dict[str, str] = {}
+    for entity in er.async_get(hass).entities.values():
+        if entity.domain == "conversation" and entity.config_subentry_id:
+            entry = hass.config_entries.async_get_entry(entity.config_entry_id or "")
+            assert entry is not None
+            names[entry.subentries[entity.config_subentry_id].title] = entity.entity_id
+    names["HA default agent"] = conversation.HOME_ASSISTANT_AGENT
+    return names
+
+
+async def _first_delta_s(
+    hass: HomeAssistant, agent_id: str, server: FakeOllama, delay_s: float
+) -> float:
+    """Seconds from the request to the first reply text in the ChatLog."""
+    first: list[float] = []
+
+    def on_delta(_log: conversation.ChatLog, delta: dict[str, Any]) -> None:
+        if delta.get("content") and not first:
+            first.append(time.perf_counter())
+
+    server.queue(text_reply(REPLY, delay=delay_s))
+    with (
+        chat_session.async_get_chat_session(hass) as session,
+        conversation.async_get_chat_log(hass, session, chat_log_delta_listener=on_delta),
+    ):
+        started = time.perf_counter()
+        result = await conversation.async_converse(
+            hass, "how far is the moon", session.conversation_id, Context(), "en", agent_id
+        )
+    assert result.response.speech["plain"]["speech"] == REPLY, result.response.speech
+    return first[0] - started
+
+
+async def _local_s(hass: HomeAssistant, agent_id: str, sentence: str) -> float:
+    started = time.perf_counter()
+    result = await conversation.async_converse(hass, sentence, None, Context(), "en", agent_id)
+    elapsed = time.perf_counter() - started
+    assert result.response.response_type.value == "action_done", result.response.speech
+    return elapsed
+
+
+async def _measure(
+    runs: int, call: Callable[[int], Coroutine[Any, Any, float]], warmup: int = 3
+) -> list[float]:
+    for i in range(warmup):
+        await call(i)
+    return [await call(i) for i in range(runs)]
+
+
+async def _main(runs: int, delay_s: float) -> list[tuple[str, float, float, float]]:
+    server = FakeOllama(models=[MODEL])
+    await server.start()
+    rows: list[tuple[str, float, float, float]] = []
+    try:
+        async with async_test_home_assistant() as hass:
+            agents = await _setup(hass, server)
+            for name in ("Jarvis LLM", "Core ollama"):
+                agent = agents[name]
+
+                async def llm_turn(_i: int, agent: str = agent) -> float:
+                    return await _first_delta_s(hass, agent, server, delay_s) - delay_s
+
+                before = len(server.conversation_requests)
+                overhead = await _measure(runs, llm_turn)
+                assert len(server.conversation_requests) - before == runs + 3
+                rows.append(_row(f"LLM path overhead: {name}", overhead))
+            for name in ("Jarvis local", "HA default agent"):
+                agent = agents[name]
+
+                async def local_turn(i: int, agent: str = agent) -> float:
+                    return await _local_s(hass, agent, LOCAL_SENTENCES[i % len(LOCAL_SENTENCES)])
+
+                before = len(server.conversation_requests)
+                times = await _measure(runs, local_turn)
+                assert len(server.conversation_requests) == before  # no LLM request
+                rows.append(_row(f"Local intent: {name}", times))
+            await hass.async_stop(force=True)
+    finally:
+        await server.stop()
+    return rows
+
+
+def main() -> None:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--llm-delay-ms", type=float, default=50.0)
+    args = parser.parse_args()
+    rows = asyncio.run(_main(args.runs, args.llm_delay_ms / 1000))
+
+    versions = ", ".join(
+        f"{pkg} {importlib.metadata.version(pkg)}" for pkg in ("homeassistant", "ollama", "aiohttp")
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}"
+    )
+    print(f"versions: {versions}")
+    print(
+        f"runs: {args.runs} each (after 3 warm-up), fake Ollama first-chunk delay {args.llm_delay_ms:g} ms"
+    )
+    print()
+    print(f"| {'measure':<40} | {'median ms':>9} | {'p95 ms':>7} | {'min ms':>7} |")
+    print(f"|{'-' * 42}|{'-' * 10}:|{'-' * 8}:|{'-' * 8}:|")
+    for name, median, p95, low in rows:
+        print(f"| {name:<40} | {median:9.2f} | {p95:7.2f} | {low:7.2f} |")
+    by_name = {name: median for name, median, _p95, _low in rows}
+    jarvis_llm, core_llm = (
+        by_name[f"LLM path overhead: {n}"] for n in ("Jarvis LLM", "Core ollama")
+    )
+    jarvis_local, ha_local = (
+        by_name[f"Local intent: {n}"] for n in ("Jarvis local", "HA default agent")
+    )
+    print()
+    print(f"LLM path overhead, Jarvis / core ollama (median): {jarvis_llm / core_llm:.2f}x")
+    print(f"Local intent, Jarvis / HA default agent (median): {jarvis_local / ha_local:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
