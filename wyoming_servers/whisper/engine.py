@@ -10,12 +10,16 @@ import time
 from faster_whisper import WhisperModel
 import numpy as np
 from numpy.typing import NDArray
+import tqdm  # type: ignore[import-untyped]
 
 from wyoming_servers.models import resolve_whisper_model
 
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "tiny.en"
+
+# faster-whisper makes a (disabled) tqdm bar per decode; keep tqdm from starting a monitor thread.
+tqdm.tqdm.monitor_interval = 0
 
 
 class LanguageError(ValueError):

@@ -104,6 +104,6 @@ class DecodeScheduler:
                 return
         self._free += 1
 
-    def close(self) -> None:
+    def close(self, wait: bool = False) -> None:
         """Stop the worker threads (queued work is dropped, running decodes finish)."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown(wait=wait, cancel_futures=True)
