@@ -1,0 +1,95 @@
+"""`jarvis-servers`: STT and TTS from one process, on the embedded defaults, over real TCP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import subprocess
+import sys
+
+import pytest
+from wyoming.asr import Transcribe, Transcript
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.info import Describe, Info
+
+from tests.servers.test_piper import (
+    Client,
+    ServerProcess,
+    _words,
+    assert_valid_pcm,
+    client,
+    start_server,
+    synthesize,
+)
+from wyoming_servers.models import bundled_joe_voice, bundled_tiny_en
+
+pytestmark = pytest.mark.skipif(
+    bundled_joe_voice() is None or bundled_tiny_en() is None, reason="bundled models missing"
+)
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[ServerProcess]:
+    server = start_server(
+        "wyoming_servers",
+        "--stt-uri",
+        "tcp://127.0.0.1:0",
+        "--tts-uri",
+        "tcp://127.0.0.1:0",
+        names=("whisper", "piper"),
+    )
+    yield server
+    # SIGTERM: both servers stop cleanly and the process exits 0.
+    assert server.stop() == 0, server.log_text()
+    assert "Stopped" in server.log_text()
+    assert "Traceback" not in server.log_text()
+
+
+async def _info(port: int) -> Info:
+    async with client(port) as c:
+        await c.send(Describe().event())
+        return Info.from_event(await c.read())
+
+
+async def test_both_servers_answer(servers: ServerProcess) -> None:
+    stt = await _info(servers.ports["whisper"])
+    tts = await _info(servers.ports["piper"])
+    assert [m.name for m in stt.asr[0].models] == ["tiny.en"] and not stt.tts
+    assert [v.name for v in tts.tts[0].voices] == ["en_US-joe-medium"] and not tts.asr
+
+
+async def _transcribe(port: int, audio: bytes, rate: int) -> str:
+    c = await Client.connect(port)
+    try:
+        await c.send(Transcribe(language="en").event())
+        await c.send(AudioStart(rate=rate, width=2, channels=1).event())
+        step = rate // 10 * 2
+        for offset in range(0, len(audio), step):
+            chunk = AudioChunk(rate=rate, width=2, channels=1, audio=audio[offset : offset + step])
+            await c.send(chunk.event())
+        await c.send(AudioStop().event())
+        while not Transcript.is_type((event := await c.read(timeout=60)).type):
+            assert event.type != "error", event
+        return Transcript.from_event(event).text
+    finally:
+        await c.close()
+
+
+@pytest.mark.parametrize("rate", [16000, 22050])
+async def test_speech_out_of_tts_is_understood_by_stt(servers: ServerProcess, rate: int) -> None:
+    text = "Please set a timer for ten minutes and turn off the kitchen lights."
+    spoken = await synthesize(servers.ports["piper"], text, sample_rate=rate)
+    assert_valid_pcm(spoken, rate)
+    heard = await _transcribe(servers.ports["whisper"], spoken.pcm, rate)
+    assert _words(heard.replace("10", "ten")) == _words(text)
+
+
+def test_help_lists_both_addresses() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "wyoming_servers", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    for flag in ("--stt-uri", "--tts-uri", "--zeroconf", "--log-format", "--model", "--tts-voice"):
+        assert flag in result.stdout
