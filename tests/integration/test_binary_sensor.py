@@ -1,0 +1,76 @@
+"""The 'Ollama server reachable' binary sensor, following a real server going away and back."""
+
+from __future__ import annotations
+
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.jarvis.const import DOMAIN
+
+from .fake_ollama import OLLAMA_VERSION, FakeOllama
+
+
+def reachable_id(fake_ollama: FakeOllama) -> str:
+    return f"binary_sensor.ollama_127_0_0_1_{fake_ollama.port}_reachable"
+
+
+async def test_reachable_sensor_on_the_server_device(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    entity_id = reachable_id(fake_ollama)
+    state = hass.states.get(entity_id)
+    assert state.state == "on"
+    assert state.attributes["device_class"] == "connectivity"
+    assert state.attributes["friendly_name"] == f"Ollama 127.0.0.1:{fake_ollama.port} Reachable"
+
+    entry = er.async_get(hass).async_get(entity_id)
+    assert entry is not None
+    assert entry.unique_id == f"{setup_jarvis.entry_id}_server_reachable"
+    assert entry.entity_category is EntityCategory.DIAGNOSTIC
+    assert entry.config_subentry_id is None
+    device = dr.async_get(hass).async_get(entry.device_id)
+    assert device is not None
+    assert device.identifiers == {(DOMAIN, setup_jarvis.entry_id)}
+    assert device.manufacturer == "Ollama"
+    assert device.model == "Ollama server"
+    assert device.sw_version == OLLAMA_VERSION
+    assert device.entry_type is dr.DeviceEntryType.SERVICE
+
+
+async def test_off_not_unavailable_while_the_server_is_down(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    entity_id = reachable_id(fake_ollama)
+    coordinator = setup_jarvis.runtime_data.coordinator
+
+    await fake_ollama.stop()
+    await coordinator.async_refresh()
+    assert hass.states.get(entity_id).state == "off"
+
+    await fake_ollama.start()
+    await coordinator.async_refresh()
+    assert hass.states.get(entity_id).state == "on"
+
+
+async def test_names_in_french(
+    hass: HomeAssistant, fake_ollama: FakeOllama, mock_config_entry: MockConfigEntry
+) -> None:
+    await hass.config.async_update(language="fr")
+    assert await async_setup_component(hass, "conversation", {})
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    names = {
+        state.attributes["friendly_name"]
+        for state in hass.states.async_all()
+        if state.entity_id.startswith(("binary_sensor.", "sensor."))
+    }
+    assert names == {
+        f"Ollama 127.0.0.1:{fake_ollama.port} Joignable",
+        "Jarvis Latence de réponse",
+        "Jarvis Vitesse de génération",
+    }
