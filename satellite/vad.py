@@ -15,19 +15,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 
 class SpeechDetector:
     """pymicro-vad behind one method name, whichever release is installed."""
 
-    def __init__(self) -> None:
-        """Load the VAD model."""
-        from pymicro_vad import MicroVad
+    def __init__(self, vad: Any = None) -> None:
+        """Load the VAD model (or wrap a given MicroVad instance)."""
+        if vad is None:
+            from pymicro_vad import MicroVad
 
-        self._vad = MicroVad()
-        process: Callable[[bytes], float] | None = getattr(self._vad, "process_10ms", None)
+            vad = MicroVad()
+        self._vad = vad
+        process: Callable[[bytes], float] | None = getattr(vad, "process_10ms", None)
         if process is None:
-            process = self._vad.Process10ms
+            process = getattr(vad, "Process10ms", None)
+        if process is None:
+            raise TypeError("not a pymicro-vad MicroVad: no process_10ms/Process10ms")
         self._process: Callable[[bytes], float] = process
 
     def process_10ms(self, chunk: bytes) -> float:
