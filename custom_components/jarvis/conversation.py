@@ -108,10 +108,10 @@ class JarvisConversationEntity(conversation.ConversationEntity):
 
     def _prompt(self, language: str) -> str:
         """The configured prompt; the built-in persona follows the request's language."""
-        prompt = self.options.get(CONF_PROMPT)
-        if not prompt or prompt in PROMPTS.values():
+        prompt = str(self.options.get(CONF_PROMPT) or "").strip()
+        if not prompt or prompt in {p.strip() for p in PROMPTS.values()}:
             return default_prompt(language)
-        return str(prompt)
+        return prompt
 
     @override
     async def _async_handle_message(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 import json
@@ -29,6 +30,10 @@ from .const import (
 )
 
 MAX_TOOL_ITERATIONS = 10
+# Seconds of silence from Ollama before giving up: the first chunk may wait for a cold model load
+# (45-50 s for big models on modest hardware), later ones only for the next token.
+FIRST_CHUNK_TIMEOUT = 120.0
+NEXT_CHUNK_TIMEOUT = 30.0
 
 
 class ToolLoopError(Exception):
@@ -155,6 +160,25 @@ def _text_tool_call(text: str, tool_names: set[str]) -> llm.ToolInput | None:
     return llm.ToolInput(tool_name=name, tool_args=tool_args(args))
 
 
+async def _with_stall_timeout(
+    stream: AsyncIterator[ollama.ChatResponse],
+) -> AsyncGenerator[ollama.ChatResponse]:
+    """The stream, raising TimeoutError when Ollama goes silent (the client has no timeout)."""
+    timeout = FIRST_CHUNK_TIMEOUT
+    try:
+        while True:
+            async with asyncio.timeout(timeout):
+                try:
+                    response = await anext(stream)
+                except StopAsyncIteration:
+                    return
+            yield response
+            timeout = NEXT_CHUNK_TIMEOUT
+    finally:
+        if isinstance(stream, AsyncGenerator):
+            await stream.aclose()  # close the HTTP response now, not at garbage collection
+
+
 async def transform_stream(
     stream: AsyncIterator[ollama.ChatResponse], stats: LoopStats, tool_names: set[str]
 ) -> AsyncGenerator[conversation.AssistantContentDeltaDict]:
@@ -166,7 +190,7 @@ async def transform_stream(
     yield {"role": "assistant"}
     held: str | None = None
     seen_text = False
-    async for response in stream:
+    async for response in _with_stall_timeout(stream):
         message = response.message
         delta: conversation.AssistantContentDeltaDict = {}
         if message.thinking:

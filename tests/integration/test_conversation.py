@@ -6,7 +6,7 @@ from typing import Any
 
 from homeassistant.components import conversation
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import chat_session, intent
+from homeassistant.helpers import chat_session, entity_registry as er, intent
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -17,7 +17,7 @@ from custom_components.jarvis.const import (
     CONF_THINK,
 )
 
-from .agent_helpers import KITCHEN_LIGHT, agent_id, ask, async_setup_kitchen, speech
+from .agent_helpers import KITCHEN_LIGHT, agent_id, ask, async_setup_kitchen, satellite_in, speech
 from .fake_ollama import Chunk, FakeOllama, Reply, text_reply, tool_call_reply
 
 
@@ -84,12 +84,19 @@ async def test_tool_call_changes_a_real_entity(
     assert '"error":false' in tool["content"].replace(" ", "")
 
 
+@pytest.mark.parametrize(
+    "printed",
+    [
+        '{"name": "intent__HassTurnOn", "arguments": {"name": "Kitchen Light"}}',
+        '```json\n{"name": "intent__HassTurnOn", "parameters": {"name": "Kitchen Light"}}\n```',
+        '{"function": {"name": "intent__HassTurnOn", "arguments": "{\\"name\\": \\"Kitchen Light\\"}"}}',
+    ],
+)
 async def test_tool_call_written_as_text_is_still_called(
-    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry, printed: str
 ) -> None:
     """Small models often print the call as JSON instead of calling the tool."""
     await async_setup_kitchen(hass)
-    printed = '{"name": "intent__HassTurnOn", "arguments": {"name": "Kitchen Light"}}'
     fake_ollama.queue(
         Reply(chunks=[Chunk(content=printed[:20]), Chunk(content=printed[20:])]),
         text_reply("Done."),
@@ -173,3 +180,26 @@ async def test_prepare_warms_the_model(
     assert warm_ups[0]["model"] == "llama3.2:latest"
     assert warm_ups[0]["keep_alive"] == -1
     assert "llama3.2:latest" in fake_ollama.loaded
+
+
+async def test_json_reply_that_is_no_tool_call_is_spoken_as_is(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    fake_ollama.queue(Reply(chunks=[Chunk(content='{"joke": '), Chunk(content='"knock knock"}')]))
+    result = await ask(hass, "Reply in JSON")
+    assert speech(result) == '{"joke": "knock knock"}'
+
+
+async def test_satellite_entity_gives_the_room(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    """A pipeline may name only the satellite entity: Jarvis finds its device and room."""
+    area = await async_setup_kitchen(hass)
+    device_id = satellite_in(hass, setup_jarvis, area.id)
+    satellite = er.async_get(hass).async_get_or_create(
+        "assist_satellite", "test", "kitchen-satellite", device_id=device_id
+    )
+    fake_ollama.queue(text_reply("Sure."))
+    await ask(hass, "turn on the light", satellite_id=satellite.entity_id)
+    system = fake_ollama.conversation_requests[0]["messages"][0]["content"]
+    assert "You are in area Kitchen" in system

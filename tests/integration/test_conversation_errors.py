@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from homeassistant.components import conversation
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import intent, issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.jarvis import llm_loop
 from custom_components.jarvis.const import DOMAIN
 from custom_components.jarvis.issues import model_missing_issue_id, unreachable_issue_id
 
-from .agent_helpers import ask, speech
+from .agent_helpers import agent_id, ask, speech
 from .fake_ollama import Chunk, FakeOllama, Reply, error_reply, text_reply, tool_call_reply
 
 
@@ -113,3 +117,53 @@ async def test_french_request_gets_the_french_persona(
     assert "réponds en français" in french
     assert "You are Jarvis" in english
     assert "reply in English" in english
+
+
+async def test_silent_server_times_out(
+    hass: HomeAssistant,
+    fake_ollama: FakeOllama,
+    setup_jarvis: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ollama client waits forever by default; Jarvis gives up on a silent server."""
+    monkeypatch.setattr(llm_loop, "FIRST_CHUNK_TIMEOUT", 0.1)
+    monkeypatch.setattr(llm_loop, "NEXT_CHUNK_TIMEOUT", 0.1)
+    fake_ollama.queue(Reply(chunks=[Chunk(content="Hello", delay=0.4)]))
+    result = await ask(hass, "Hello?")
+    assert speech(result) == "Sorry, the language model took too long to answer."
+
+    # A stream that stops half-way is cut the same way.
+    fake_ollama.queue(Reply(chunks=[Chunk(content="Once"), Chunk(content=" upon", delay=0.4)]))
+    result = await ask(hass, "Tell me a story", language="fr")
+    assert speech(result) == "Désolé, le modèle de langage a mis trop de temps à répondre."
+    await asyncio.sleep(0.5)  # let the server's scripted sleeps end
+
+
+async def test_empty_reply(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    fake_ollama.queue(Reply(chunks=[]))
+    result = await ask(hass, "Hello?")
+    assert speech(result) == "Sorry, I didn't get an answer from the language model."
+
+
+async def test_broken_prompt_template(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    subentry = next(iter(setup_jarvis.subentries.values()))
+    hass.config_entries.async_update_subentry(
+        setup_jarvis, subentry, data={**subentry.data, "prompt": "You are {{ broken"}
+    )
+    await hass.async_block_till_done()
+    result = await ask(hass, "Hello?")
+    assert result.response.response_type is intent.IntentResponseType.ERROR
+    assert speech(result) == "Sorry, I had a problem with my template"
+    assert fake_ollama.conversation_requests == []
+
+
+async def test_prepare_with_the_server_down_is_harmless(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    await fake_ollama.stop()
+    await conversation.async_prepare_agent(hass, agent_id(hass), "en")  # logs, does not raise
+    await fake_ollama.start()

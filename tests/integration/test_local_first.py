@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeassistant.components import assist_pipeline
+from homeassistant.components import assist_pipeline, conversation
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
@@ -141,3 +141,32 @@ async def test_in_a_pipeline(
     assert intent_end["data"]["processed_locally"] is False  # the pipeline gave it to Jarvis
     assert intent_end["data"]["intent_output"]["response"]["speech"]["plain"]["speech"]
     assert len(fake_ollama.conversation_requests) == 1  # still no new LLM request
+
+
+async def test_sentence_triggers_of_automations_come_first(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    """A user's own 'conversation' trigger answers, even when Jarvis is called directly."""
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": {
+                "triggers": {"trigger": "conversation", "command": "movie time"},
+                "actions": {"set_conversation_response": "Enjoy the film!"},
+            }
+        },
+    )
+    await hass.async_block_till_done()
+    result = await ask(hass, "movie time")
+    assert speech(result) == "Enjoy the film!"
+    assert fake_ollama.conversation_requests == []
+
+
+async def test_prepare_loads_local_intents_and_the_model(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    await conversation.async_prepare_agent(hass, agent_id(hass), "fr")
+    assert [r["model"] for r in fake_ollama.chat_requests] == ["llama3.2:latest"]
+    default_agent = conversation.async_get_agent(hass, conversation.HOME_ASSISTANT_AGENT)
+    assert await default_agent.async_get_or_load_intents("fr") is not None  # type: ignore[union-attr]
