@@ -39,6 +39,10 @@ def _sd() -> Any:
     return sounddevice
 
 
+def _describe(device: int | None) -> str:
+    return "(system default)" if device is None else f"#{device}"
+
+
 def list_devices() -> list[DeviceInfo]:
     """All capture and playback devices PortAudio sees."""
     sd = _sd()
@@ -110,15 +114,21 @@ class SoundDeviceSource(AudioSource):
     def open(self) -> None:
         """Start the input stream."""
         sd = _sd()
-        self._stream = sd.InputStream(
-            device=self.device,
-            samplerate=self.sample_rate,
-            channels=self.channel + 1,
-            dtype="int16",
-            blocksize=self._block,
-            callback=self._callback,
-        )
-        self._stream.start()
+        try:
+            self._stream = sd.InputStream(
+                device=self.device,
+                samplerate=self.sample_rate,
+                channels=self.channel + 1,
+                dtype="int16",
+                blocksize=self._block,
+                callback=self._callback,
+            )
+            self._stream.start()
+        except sd.PortAudioError as err:
+            raise RuntimeError(
+                f"Cannot open input device {_describe(self.device)} at {self.sample_rate} Hz "
+                f"with {self.channel + 1} channel(s): {err}"
+            ) from err
 
     def read(self, timeout: float) -> Int16Array | None:
         """Next 10 ms block, None on timeout."""
@@ -173,14 +183,20 @@ class SoundDeviceSink(AudioSink):
             if self._stream is not None:
                 return
             sd = _sd()
-            self._stream = sd.OutputStream(
-                device=self.device,
-                samplerate=self.sample_rate,
-                channels=self.channels,
-                dtype="int16",
-                callback=self._callback,
-            )
-            self._stream.start()
+            try:
+                self._stream = sd.OutputStream(
+                    device=self.device,
+                    samplerate=self.sample_rate,
+                    channels=self.channels,
+                    dtype="int16",
+                    callback=self._callback,
+                )
+                self._stream.start()
+            except sd.PortAudioError as err:
+                raise RuntimeError(
+                    f"Cannot open output device {_describe(self.device)} at "
+                    f"{self.sample_rate} Hz: {err}"
+                ) from err
 
     def write(self, samples: Int16Array) -> None:
         """Queue samples, waiting for room."""
