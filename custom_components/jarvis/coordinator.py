@@ -33,6 +33,7 @@ from .issues import (
     async_report_model_missing,
     async_report_unreachable,
     normalize_model,
+    redact_url,
 )
 from .runtime import JarvisConfigEntry
 
@@ -65,7 +66,7 @@ class JarvisCoordinator(DataUpdateCoordinator[ServerStatus]):
             hass,
             LOGGER,
             config_entry=entry,
-            name=f"Ollama at {entry.data[CONF_URL]}",
+            name=f"Ollama at {redact_url(entry.data[CONF_URL])}",
             update_interval=timedelta(seconds=UPDATE_INTERVAL_HEALTHY),
             always_update=False,
         )
@@ -93,7 +94,7 @@ class JarvisCoordinator(DataUpdateCoordinator[ServerStatus]):
                 translation_domain=DOMAIN,
                 translation_key="unreachable",
                 translation_placeholders={
-                    "url": entry.data[CONF_URL],
+                    "url": redact_url(entry.data[CONF_URL]),
                     "error": str(err) or type(err).__name__,
                 },
                 retry_after=self.next_retry(),
@@ -116,7 +117,7 @@ class JarvisCoordinator(DataUpdateCoordinator[ServerStatus]):
             response.raise_for_status()
             version = response.json().get("version")
         except (TimeoutError, httpx.HTTPError, ValueError, AttributeError) as err:
-            LOGGER.debug("No version from %s: %s", url, err)
+            LOGGER.debug("No version from %s: %s", redact_url(url), err)
             return None
         return version if isinstance(version, str) else None
 

@@ -21,8 +21,9 @@ from .runtime import JarvisConfigEntry
 
 
 def server_name(url: str) -> str:
-    """A short name for the server at `url`: 'Ollama 192.168.1.10:11434'."""
-    return f"Ollama {urlsplit(url).netloc or url}"
+    """A short name for the server at `url`: 'Ollama 192.168.1.10:11434' (no credentials)."""
+    host = urlsplit(url).netloc.rsplit("@", 1)[-1]
+    return f"Ollama {host or url}"
 
 
 def server_device_info(entry: JarvisConfigEntry) -> DeviceInfo:

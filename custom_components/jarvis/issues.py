@@ -6,12 +6,26 @@ chat request fails (or succeeds again).
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
 from .const import DOMAIN, ISSUE_MODEL_MISSING, ISSUE_UNREACHABLE
+
+REDACTED = "**REDACTED**"  # as HA's diagnostics write it
+
+
+def redact_url(url: str) -> str:
+    """The URL without user, password, query or fragment (host and port are kept: they help)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
+    query = REDACTED if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def unreachable_issue_id(entry: ConfigEntry) -> str:
@@ -35,7 +49,7 @@ def async_report_unreachable(hass: HomeAssistant, entry: ConfigEntry) -> None:
         is_persistent=False,
         severity=ir.IssueSeverity.ERROR,
         translation_key=ISSUE_UNREACHABLE,
-        translation_placeholders={"url": entry.data[CONF_URL], "title": entry.title},
+        translation_placeholders={"url": redact_url(entry.data[CONF_URL]), "title": entry.title},
         data={"entry_id": entry.entry_id},
     )
 
@@ -62,7 +76,7 @@ def async_report_model_missing(
         translation_placeholders={
             "model": model,
             "agent": subentry.title,
-            "url": entry.data[CONF_URL],
+            "url": redact_url(entry.data[CONF_URL]),
         },
         data={"entry_id": entry.entry_id, "subentry_id": subentry.subentry_id},
     )

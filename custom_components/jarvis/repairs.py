@@ -9,7 +9,7 @@ from homeassistant.core import HomeAssistant
 import probatio
 
 from .config_flow import ServerError, async_fetch_models, model_selector
-from .issues import async_clear_model_missing, normalize_model
+from .issues import async_clear_model_missing, normalize_model, redact_url
 from .runtime import JarvisConfigEntry
 
 
@@ -55,7 +55,7 @@ class ModelMissingRepairFlow(RepairsFlow):
             description_placeholders={
                 "model": str(subentry.data.get(CONF_MODEL)),
                 "agent": subentry.title,
-                "url": entry.data[CONF_URL],
+                "url": redact_url(entry.data[CONF_URL]),
             },
         )
 

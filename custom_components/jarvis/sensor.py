@@ -101,10 +101,7 @@ class JarvisResponseSensor(JarvisAgentEntity, RestoreSensor):
     async def async_added_to_hass(self) -> None:
         """Restore the last figure, then follow the agent's responses."""
         await super().async_added_to_hass()
-        stats = self._stats = self.entry.runtime_data.last_response.get(self.subentry.subentry_id)
-        if stats is not None:
-            self._attr_native_value = self.entity_description.value_fn(stats)
-        elif (last := await self.async_get_last_sensor_data()) is not None:
+        if (last := await self.async_get_last_sensor_data()) is not None:
             self._attr_native_value = last.native_value
         self.async_on_remove(self.entry.runtime_data.async_add_listener(self._async_on_response))
 

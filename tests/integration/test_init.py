@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from aiohttp import web
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant
@@ -150,3 +151,29 @@ async def test_polling_backs_off_while_down_and_recovers(
     assert coordinator.failures == 0
     assert hass.states.get(reachable).state == "on"
     assert jarvis_issues(hass) == []
+
+
+async def test_server_without_version_endpoint(hass: HomeAssistant, socket_enabled: None) -> None:
+    """An older Ollama (or a proxy) without /api/version still works; the version is unknown."""
+
+    async def tags(request: web.Request) -> web.Response:
+        return web.json_response({"models": [{"model": "llama3.2:latest", "name": "llama3.2"}]})
+
+    app = web.Application()
+    app.router.add_get("/api/tags", tags)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        entry = MockConfigEntry(domain=DOMAIN, data={CONF_URL: f"http://127.0.0.1:{port}"})
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.LOADED
+        assert entry.runtime_data.coordinator.data.version is None
+        assert entry.runtime_data.coordinator.data.models == ("llama3.2:latest",)
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await runner.cleanup()
