@@ -97,13 +97,15 @@ def run_detect(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 assert listener is not None
                 listener.cancel_command()
 
+        duration = source.total_frames / source.sample_rate
+
         def on_segment(segment: tuple[float, float] | None) -> None:
             if segment is not None:
+                # The VAD lags the audio a little: keep segments inside the recording.
+                start, end = min(segment[0], duration), min(segment[1], duration)
                 counts["speech"] += 1
-                speech_total[0] += segment[1] - segment[0]
-                emit(
-                    {"event": "speech", "start": round(segment[0], 3), "end": round(segment[1], 3)}
-                )
+                speech_total[0] += end - start
+                emit({"event": "speech", "start": round(start, 3), "end": round(end, 3)})
 
         def on_frame(info: FrameInfo) -> None:
             if info.wake_score > best["score"]:
@@ -124,7 +126,7 @@ def run_detect(args: argparse.Namespace, out: TextIO | None = None) -> int:
         {
             "event": "summary",
             "file": str(args.file),
-            "duration": round(source.total_frames / source.sample_rate, 3),
+            "duration": round(duration, 3),
             "sample_rate": source.sample_rate,
             "wake_word": settings.wake_word,
             "engine": settings.wake_engine,

@@ -16,7 +16,8 @@ from satellite.listening import CommandAudio, FrameInfo, Listener, ListenEvent, 
 
 T = TypeVar("T")
 
-SHARED_AUDIO = Path(__file__).resolve().parents[3] / "shared" / "audio"
+ROOT = Path(__file__).resolve().parents[2]
+SHARED_AUDIO = ROOT.parent / "shared" / "audio"
 WAKEWORD = SHARED_AUDIO / "wakeword"
 NOISE = SHARED_AUDIO / "noise"
 COMMANDS = SHARED_AUDIO / "english_commands"
