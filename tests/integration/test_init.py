@@ -177,3 +177,20 @@ async def test_server_without_version_endpoint(hass: HomeAssistant, socket_enabl
         assert await hass.config_entries.async_unload(entry.entry_id)
     finally:
         await runner.cleanup()
+
+
+async def test_removing_an_agent_removes_its_device_and_entities(
+    hass: HomeAssistant, setup_jarvis: MockConfigEntry
+) -> None:
+    entry = setup_jarvis
+    (sub_id,) = entry.subentries
+    devices = dr.async_get(hass)
+    assert devices.async_get_device_by_identifier((DOMAIN, sub_id), entry.entry_id) is not None
+
+    hass.config_entries.async_remove_subentry(entry, sub_id)
+    await hass.async_block_till_done()
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert devices.async_get_device_by_identifier((DOMAIN, sub_id), entry.entry_id) is None
+    left = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    assert [e.unique_id for e in left] == [f"{entry.entry_id}_server_reachable"]
