@@ -58,7 +58,4 @@ async def async_error_text(
         if found := strings.get(f"component.{DOMAIN}.exceptions.{error.value}.message"):
             template = found
             break
-    try:
-        return template.format(**placeholders)
-    except KeyError, IndexError:
-        return template
+    return template.format(**placeholders)

@@ -6,12 +6,10 @@ merged API); Jarvis's own tools carry the `jarvis__` prefix HA asks integrations
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, override
+from typing import override
 
 from homeassistant.components.homeassistant.exposed_entities import async_should_expose
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import (
     area_registry as ar,
     device_registry as dr,
@@ -21,7 +19,7 @@ from homeassistant.helpers import (
 from homeassistant.util.json import JsonValueType
 import probatio
 
-from .const import DOMAIN, JARVIS_LLM_API_ID, LOGGER
+from .const import DOMAIN, JARVIS_LLM_API_ID
 
 ASSISTANT = "conversation"  # exposure settings Jarvis follows (those of Assist)
 
@@ -91,33 +89,20 @@ class JarvisAPI(llm.API):
 
     @override
     async def async_get_api_instance(self, llm_context: llm.LLMContext) -> llm.APIInstance:
-        prompt: list[str] = []
-        tools: list[llm.Tool] = []
-        serializer: Callable[[Any], Any] | None = llm.selector_serializer
-        try:
-            assist = await llm.async_get_api(self.hass, llm.LLM_API_ASSIST, llm_context)
-        except HomeAssistantError:
-            LOGGER.debug("Assist API not available; Jarvis tools only")
-        else:
-            prompt.append(assist.api_prompt)
-            tools.extend(assist.tools)
-            serializer = assist.custom_serializer or serializer
-        prompt.append(TOOLS_PROMPT)
-        tools.append(RoomOverviewTool())
+        # HA's Assist API always exists: the conversation integration depends on `llm`.
+        assist = await llm.async_get_api(self.hass, llm.LLM_API_ASSIST, llm_context)
         return llm.APIInstance(
             api=self,
-            api_prompt="\n".join(p for p in prompt if p),
+            api_prompt="\n".join(p for p in (assist.api_prompt, TOOLS_PROMPT) if p),
             llm_context=llm_context,
-            tools=tools,
-            custom_serializer=serializer,
+            tools=[*assist.tools, RoomOverviewTool()],
+            custom_serializer=assist.custom_serializer,
         )
 
 
 @callback
 def async_register_llm_api(hass: HomeAssistant) -> None:
-    """Register the `jarvis` API once (kept for HA's lifetime, like HA's own Assist API)."""
-    if any(api.id == JARVIS_LLM_API_ID for api in llm.async_get_apis(hass)):
-        return
+    """Register the `jarvis` API (from `async_setup`: kept for HA's lifetime, like Assist)."""
     llm.async_register_api(hass, JarvisAPI(hass=hass, id=JARVIS_LLM_API_ID, name="Jarvis"))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.components import conversation
+from homeassistant.const import CONF_LLM_HASS_API
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import chat_session, entity_registry as er, intent
 import pytest
@@ -182,12 +183,38 @@ async def test_prepare_warms_the_model(
     assert "llama3.2:latest" in fake_ollama.loaded
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"joke": "knock knock"}',
+        "```\n[1, 2, 3]\n```",
+        '{"name": "NoSuchTool", "arguments": {}}',
+        "{ this is not JSON",
+    ],
+)
 async def test_json_reply_that_is_no_tool_call_is_spoken_as_is(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry, text: str
+) -> None:
+    fake_ollama.queue(Reply(chunks=[Chunk(content=text[:5]), Chunk(content=text[5:])]))
+    result = await ask(hass, "Reply in JSON")
+    assert speech(result) == text
+
+
+async def test_chat_only_agent_sends_no_tools(
     hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
 ) -> None:
-    fake_ollama.queue(Reply(chunks=[Chunk(content='{"joke": '), Chunk(content='"knock knock"}')]))
-    result = await ask(hass, "Reply in JSON")
-    assert speech(result) == '{"joke": "knock knock"}'
+    subentry = next(iter(setup_jarvis.subentries.values()))
+    data = {k: v for k, v in subentry.data.items() if k != CONF_LLM_HASS_API}
+    hass.config_entries.async_update_subentry(setup_jarvis, subentry, data=data)
+    await hass.async_block_till_done()
+    state = hass.states.get(agent_id(hass))
+    assert state is not None
+    assert not state.attributes.get("supported_features")  # no CONTROL: it cannot act
+    fake_ollama.queue(Reply(chunks=[Chunk(content="Hi.")], eval_count=0, eval_duration_ns=0))
+    assert speech(await ask(hass, "Hello")) == "Hi."
+    assert not fake_ollama.conversation_requests[0].get("tools")
+    stats = setup_jarvis.runtime_data.last_response[subentry.subentry_id]
+    assert stats.tokens_per_second is None  # the server gave no figures
 
 
 async def test_satellite_entity_gives_the_room(

@@ -6,7 +6,7 @@ import json
 
 from homeassistant.const import CONF_LLM_HASS_API, CONF_PROMPT
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import llm
+from homeassistant.helpers import area_registry as ar, entity_registry as er, llm
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -38,6 +38,18 @@ async def test_room_overview_of_the_speaking_room(
 ) -> None:
     area = await async_setup_kitchen(hass)
     satellite = satellite_in(hass, setup_jarvis, area.id)
+    # An entity of the satellite device (in the kitchen through its device) ...
+    er.async_get(hass).async_get_or_create(
+        "switch", "test", "sat-mute", device_id=satellite, suggested_object_id="satellite_mute"
+    )
+    hass.states.async_set("switch.satellite_mute", "off", {"friendly_name": "Satellite mute"})
+    # ... and a light of another room, which is left out.
+    office = ar.async_get(hass).async_get_or_create("Office")
+    er.async_get(hass).async_get_or_create(
+        "light", "test", "office", suggested_object_id="office_light"
+    )
+    er.async_get(hass).async_update_entity("light.office_light", area_id=office.id)
+    hass.states.async_set("light.office_light", "on")
     fake_ollama.queue(
         tool_call_reply("jarvis__RoomOverview", {}), text_reply("The kitchen light is off.")
     )
@@ -54,16 +66,15 @@ async def test_room_overview_of_the_speaking_room(
     # The built-in persona knows the room of the satellite.
     assert "speaking from the Kitchen" in first["messages"][0]["content"]
     result_data = _tool_result(second)["data"]
-    assert result_data == {
-        "area": "Kitchen",
-        "devices": [
-            {
-                "name": "Kitchen Light",
-                "entity_id": "light.kitchen_light",
-                "state": hass.states.get("light.kitchen_light").state,  # type: ignore[union-attr]
-            }
-        ],
-    }
+    assert result_data["area"] == "Kitchen"
+    assert sorted(result_data["devices"], key=lambda d: d["entity_id"]) == [
+        {
+            "name": "Kitchen Light",
+            "entity_id": "light.kitchen_light",
+            "state": hass.states.get("light.kitchen_light").state,  # type: ignore[union-attr]
+        },
+        {"name": "Satellite mute", "entity_id": "switch.satellite_mute", "state": "off"},
+    ]
     assert "without an integration" not in caplog.text
     assert "not prefixed" not in caplog.text
 
