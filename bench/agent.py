@@ -7,6 +7,8 @@ HA core's `ollama` agent and HA's default agent, all measured in the same run:
 - LLM path: request -> first streamed reply text in the ChatLog, minus the delay the fake Ollama
   server waits before its first chunk (so what is left is the agent's and client's overhead),
   for Jarvis and HA core's ollama agent against the same server.
+- Cold model, voice turn: the model is not loaded; as in HA's pipeline, the agent is prepared
+  when speech-to-text starts and asked when the text arrives; request -> first reply text.
 - Local path: "turn on/off the kitchen light" answered by Jarvis's local first (no LLM request)
   next to HA's own default agent answering the same sentences.
 """
@@ -38,6 +40,8 @@ from tests.integration.fake_ollama import FakeOllama, text_reply
 MODEL = "llama3.2:latest"
 REPLY = "The moon is about three hundred and eighty four thousand kilometres away."
 LOCAL_SENTENCES = ("turn on the kitchen light", "turn off the kitchen light")
+COLD_LOAD_S = 0.5  # the fake server's model load time (real ones: 5-50 s)
+STT_S = 0.8  # time from the start of speech-to-text to the text (the user speaking)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -137,6 +141,24 @@ async def _first_delta_s(
     return first[0] - started
 
 
+async def _cold_voice_turn_s(
+    hass: HomeAssistant, agent_id: str, server: FakeOllama, delay_s: float, stt_s: float
+) -> float:
+    """A voice turn on an unloaded model: request -> first reply text.
+
+    As HA's pipeline does, the agent is prepared in the background when speech-to-text starts;
+    `stt_s` later the text arrives and the agent is asked.
+    """
+    server.loaded.clear()
+    prepare = hass.async_create_background_task(
+        conversation.async_prepare_agent(hass, agent_id, "en"), "prepare agent"
+    )
+    await asyncio.sleep(stt_s)
+    elapsed = await _first_delta_s(hass, agent_id, server, delay_s)
+    await prepare
+    return elapsed
+
+
 async def _local_s(hass: HomeAssistant, agent_id: str, sentence: str) -> float:
     started = time.perf_counter()
     result = await conversation.async_converse(hass, sentence, None, Context(), "en", agent_id)
@@ -170,6 +192,16 @@ async def _main(runs: int, delay_s: float) -> list[tuple[str, float, float, floa
                 overhead = await _measure(runs, llm_turn)
                 assert len(server.conversation_requests) - before == runs + 3
                 rows.append(_row(f"LLM path overhead: {name}", overhead))
+            server.load_delay = COLD_LOAD_S
+            for name in ("Jarvis LLM", "Core ollama"):
+                agent = agents[name]
+
+                async def cold_turn(_i: int, agent: str = agent) -> float:
+                    return await _cold_voice_turn_s(hass, agent, server, delay_s, STT_S)
+
+                times = await _measure(max(5, runs // 4), cold_turn, warmup=1)
+                rows.append(_row(f"Cold model, voice turn: {name}", times))
+            server.load_delay = 0.0
             for name in ("Jarvis local", "HA default agent"):
                 agent = agents[name]
 
@@ -203,7 +235,9 @@ def main() -> None:
     )
     print(f"versions: {versions}")
     print(
-        f"runs: {args.runs} each (after 3 warm-up), fake Ollama first-chunk delay {args.llm_delay_ms:g} ms"
+        f"runs: {args.runs} each after 3 warm-ups (cold turns: {max(5, args.runs // 4)}); fake "
+        f"Ollama: first chunk after {args.llm_delay_ms:g} ms (subtracted in 'overhead' rows), "
+        f"cold load {COLD_LOAD_S * 1000:g} ms; speech-to-text {STT_S * 1000:g} ms"
     )
     print()
     print(f"| {'measure':<40} | {'median ms':>9} | {'p95 ms':>7} | {'min ms':>7} |")
@@ -217,8 +251,12 @@ def main() -> None:
     jarvis_local, ha_local = (
         by_name[f"Local intent: {n}"] for n in ("Jarvis local", "HA default agent")
     )
+    cold_jarvis, cold_core = (
+        by_name[f"Cold model, voice turn: {n}"] for n in ("Jarvis LLM", "Core ollama")
+    )
     print()
     print(f"LLM path overhead, Jarvis / core ollama (median): {jarvis_llm / core_llm:.2f}x")
+    print(f"Cold model voice turn, Jarvis / core ollama (median): {cold_jarvis / cold_core:.2f}x")
     print(f"Local intent, Jarvis / HA default agent (median): {jarvis_local / ha_local:.2f}x")
 
 

@@ -86,11 +86,13 @@ def model_not_found(model: str) -> Reply:
 class FakeOllama:
     """The server. `await start()`, queue replies, point a client at `url`, `await stop()`."""
 
-    def __init__(self, models: list[str] | None = None) -> None:
+    def __init__(self, models: list[str] | None = None, load_delay: float = 0.0) -> None:
         self.models: list[str] = models if models is not None else ["llama3.2:latest"]
+        self.load_delay = load_delay  # seconds a chat waits while its model "loads" (cold start)
         self.replies: deque[Reply] = deque()
         self.requests: list[RecordedRequest] = []
-        self.loaded: set[str] = set()  # models "in memory" (/api/ps), set by chat/keep-alive
+        self.loaded: set[str] = set()  # models "in memory" (/api/ps); clear it for a cold start
+        self._load_locks: dict[str, asyncio.Lock] = {}
         self.port = 0
         self._runner: web.AppRunner | None = None
 
@@ -182,6 +184,14 @@ class FakeOllama:
             {"models": [self._model_entry(m) | {"size_vram": 0} for m in sorted(self.loaded)]}
         )
 
+    async def _load(self, model: str) -> None:
+        """Wait while a cold model loads; requests arriving meanwhile wait for the same load."""
+        async with self._load_locks.setdefault(model, asyncio.Lock()):
+            if model not in self.loaded:
+                if self.load_delay:
+                    await asyncio.sleep(self.load_delay)
+                self.loaded.add(model)
+
     def _known(self, name: str) -> bool:
         return name in self.models or f"{name}:latest" in self.models
 
@@ -214,9 +224,9 @@ class FakeOllama:
             return web.json_response(
                 {"error": f'model "{model}" not found, try pulling it first'}, status=404
             )
+        await self._load(model)
         if not body.get("messages"):
-            # Ollama's way to load a model: an empty chat request answers at once.
-            self.loaded.add(model)
+            # Ollama's way to load a model: an empty chat request, answered once it is loaded.
             return web.json_response(
                 {
                     "model": model,
@@ -231,7 +241,6 @@ class FakeOllama:
         reply = self.replies.popleft()
         if reply.status != 200:
             return web.json_response({"error": reply.error}, status=reply.status)
-        self.loaded.add(model)
         stream = body.get("stream", True)
         if not stream:
             message: dict[str, Any] = {
