@@ -63,6 +63,8 @@ from .issues import normalize_model
 from .prompts import default_prompt
 from .runtime import JarvisConfigEntry
 
+# hassfest refuses URLs inside translations: the example comes as a placeholder.
+URL_PLACEHOLDERS = {"example_url": "http://192.168.1.10:11434"}
 URL_SCHEMA = probatio.Schema(
     {probatio.Required(CONF_URL): TextSelector(TextSelectorConfig(type=TextSelectorType.URL))}
 )
@@ -164,6 +166,7 @@ class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
                 URL_SCHEMA, user_input or {CONF_URL: DEFAULT_URL}
             ),
             errors=errors,
+            description_placeholders=URL_PLACEHOLDERS,
         )
 
     async def async_step_model(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -227,6 +230,7 @@ class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
                 URL_SCHEMA, user_input or {CONF_URL: entry.data[CONF_URL]}
             ),
             errors=errors,
+            description_placeholders=URL_PLACEHOLDERS,
         )
 
     @classmethod

@@ -131,6 +131,7 @@ async def start_user_flow(hass: HomeAssistant) -> dict[str, Any]:
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "user"
     assert result["errors"] == {}
+    assert result["description_placeholders"] == {"example_url": "http://192.168.1.10:11434"}
     return result
 
 

@@ -73,6 +73,14 @@ def test_translations_match_strings() -> None:
     assert "[%key:" not in (INTEGRATION / "translations" / "en.json").read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("name", ["strings.json", "translations/en.json", "translations/fr.json"])
+def test_no_url_in_translations(name: str) -> None:
+    """hassfest: 'the string should not contain URLs, please use description placeholders'."""
+    text = (INTEGRATION / name).read_text(encoding="utf-8")
+    assert "http://" not in text
+    assert "https://" not in text
+
+
 @pytest.mark.parametrize("platform", ["binary_sensor", "sensor"])
 def test_every_entity_icon_has_a_translated_name(platform: str) -> None:
     icons = load(INTEGRATION / "icons.json")["entity"][platform]
