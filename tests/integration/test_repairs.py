@@ -8,6 +8,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_LLM_HASS_API, CONF_MODEL
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -164,3 +165,22 @@ async def test_fix_flow_when_the_entry_was_unloaded_meanwhile(
     result = await submit(repairs_client, result["flow_id"], {CONF_MODEL: "qwen3:4b"})
     assert result["type"] == "abort"
     assert result["reason"] == "entry_not_loaded"
+
+
+async def test_issues_read_in_french(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    """The texts HA shows for the issues, as a French-speaking user sees them."""
+    texts = await async_get_translations(hass, "fr", "issues", [DOMAIN])
+    prefix = f"component.{DOMAIN}.issues"
+    issue = ir.async_get(hass).async_get_issue(
+        DOMAIN, model_missing_issue_id(subentry_id(setup_jarvis))
+    )
+    assert issue is not None
+    title = texts[f"{prefix}.{issue.translation_key}.title"].format(
+        **issue.translation_placeholders
+    )
+    assert title == f"Modèle {MISSING} absent d'Ollama"
+    assert texts[f"{prefix}.{ISSUE_UNREACHABLE}.title"] == "Serveur Ollama injoignable"
+    fix = texts[f"{prefix}.{ISSUE_MODEL_MISSING}.fix_flow.step.init.description"]
+    assert "ollama pull {model}" in fix
