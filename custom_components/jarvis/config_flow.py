@@ -221,7 +221,8 @@ class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
             except ServerError as err:
                 errors["base"] = err.reason
             else:
-                return self.async_update_reload_and_abort(
+                # The entry's update listener reloads it when the URL changed.
+                return self.async_update_and_abort(
                     entry, title=server_name(url), data_updates={CONF_URL: url}
                 )
         return self.async_show_form(
