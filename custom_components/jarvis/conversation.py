@@ -15,7 +15,15 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 import httpx
 import ollama
 
-from .const import CONF_PREFER_LOCAL, DEFAULT_PREFER_LOCAL, DOMAIN, LOGGER, SUBENTRY_CONVERSATION
+from .const import (
+    CONF_NUM_CTX,
+    CONF_PREFER_LOCAL,
+    DEFAULT_NUM_CTX,
+    DEFAULT_PREFER_LOCAL,
+    DOMAIN,
+    LOGGER,
+    SUBENTRY_CONVERSATION,
+)
 from .entity import agent_device_info
 from .errors import AgentError, async_error_text, classify
 from .issues import (
@@ -31,6 +39,7 @@ from .prompts import PROMPTS, default_prompt
 from .runtime import JarvisConfigEntry, ResponseStats
 
 PARALLEL_UPDATES = 0
+CONTEXT_FULL_RATIO = 0.9  # prompt tokens / context window above which the user is warned
 
 # What a failing chat request raises through the ollama client (a stream raises httpx's errors).
 CHAT_ERRORS = (ollama.ResponseError, ConnectionError, TimeoutError, httpx.HTTPError)
@@ -66,6 +75,7 @@ class JarvisConversationEntity(conversation.ConversationEntity):
         if subentry.data.get(CONF_LLM_HASS_API):
             self._attr_supported_features = conversation.ConversationEntityFeature.CONTROL
         self._warm_up: asyncio.Task[None] | None = None
+        self._warned_context_full = False
 
     @property
     def options(self) -> dict[str, Any]:
@@ -158,12 +168,28 @@ class JarvisConversationEntity(conversation.ConversationEntity):
         async_clear_model_missing(self.hass, self.subentry)
         if not isinstance(chat_log.content[-1], conversation.AssistantContent):
             return await self._error_result(user_input, chat_log, AgentError.NO_REPLY, None)
+        self._check_context_window(stats.prompt_tokens)
         done = time.perf_counter()
         first = stats.first_delta or done
         self._record(
             ResponseStats(first - started, done - started, stats.tokens_per_second, local=False)
         )
         return conversation.async_get_result_from_chat_log(user_input, chat_log)
+
+    def _check_context_window(self, prompt_tokens: int) -> None:
+        """Warn once when prompts fill the context window: Ollama then drops their start."""
+        num_ctx = int(self.options.get(CONF_NUM_CTX, DEFAULT_NUM_CTX))
+        if prompt_tokens < num_ctx * CONTEXT_FULL_RATIO or self._warned_context_full:
+            return
+        self._warned_context_full = True
+        LOGGER.warning(
+            "Jarvis agent %s: the prompt took %s of the %s tokens of the context window; Ollama"
+            " cuts the start of longer prompts (the instructions). Raise the context window,"
+            " expose fewer entities to Assist, or remember fewer turns",
+            self.entity_id,
+            prompt_tokens,
+            num_ctx,
+        )
 
     def _record(self, stats: ResponseStats) -> None:
         self.entry.runtime_data.async_record_response(self.subentry.subentry_id, stats)

@@ -48,6 +48,7 @@ class LoopStats:
     first_delta: float | None = None  # when the first reply text (or tool call) arrived
     eval_count: int = 0
     eval_duration_ns: int = 0
+    prompt_tokens: int = 0  # largest prompt of the turn, as Ollama counted it
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -214,6 +215,7 @@ async def transform_stream(
         if response.done:
             stats.eval_count += response.eval_count or 0
             stats.eval_duration_ns += response.eval_duration or 0
+            stats.prompt_tokens = max(stats.prompt_tokens, response.prompt_eval_count or 0)
         if delta:
             if stats.first_delta is None and ("content" in delta or "tool_calls" in delta):
                 stats.first_delta = time.perf_counter()

@@ -230,3 +230,21 @@ async def test_satellite_entity_gives_the_room(
     await ask(hass, "turn on the light", satellite_id=satellite.entity_id)
     system = fake_ollama.conversation_requests[0]["messages"][0]["content"]
     assert "You are in area Kitchen" in system
+
+
+async def test_full_context_window_is_reported_once(
+    hass: HomeAssistant,
+    fake_ollama: FakeOllama,
+    setup_jarvis: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Too many exposed entities silently overflow small contexts; Jarvis says so in the log."""
+    fake_ollama.queue(
+        Reply(chunks=[Chunk(content="Fine.")], prompt_eval_count=8000),
+        Reply(chunks=[Chunk(content="Still fine.")], prompt_eval_count=8100),
+    )
+    assert speech(await ask(hass, "Hello")) == "Fine."
+    assert speech(await ask(hass, "Hello again")) == "Still fine."
+    warnings = [r for r in caplog.records if "of the context window" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "8000 of the 8192 tokens" in warnings[0].getMessage()
