@@ -90,13 +90,13 @@ class JarvisConversationEntity(conversation.ConversationEntity):
     @override
     async def async_prepare(self, language: str | None = None) -> None:
         """Called while speech-to-text runs: load the model (and HA's intents for local first)."""
-        if self.options.get(CONF_PREFER_LOCAL, DEFAULT_PREFER_LOCAL):
-            await conversation.async_prepare_agent(
-                self.hass, conversation.HOME_ASSISTANT_AGENT, language or self.hass.config.language
-            )
         if self._warm_up is None or self._warm_up.done():
             self._warm_up = self.entry.async_create_background_task(
                 self.hass, self._async_warm_up(), f"jarvis warm up {self.entity_id}"
+            )
+        if self.options.get(CONF_PREFER_LOCAL, DEFAULT_PREFER_LOCAL):
+            await conversation.async_prepare_agent(
+                self.hass, conversation.HOME_ASSISTANT_AGENT, language or self.hass.config.language
             )
         await asyncio.shield(self._warm_up)
 

@@ -34,6 +34,7 @@ MAX_TOOL_ITERATIONS = 10
 # (45-50 s for big models on modest hardware), later ones only for the next token.
 FIRST_CHUNK_TIMEOUT = 120.0
 NEXT_CHUNK_TIMEOUT = 30.0
+WARM_KEEP_ALIVE = 120  # seconds a warmed-up model stays loaded at least
 
 
 class ToolLoopError(Exception):
@@ -280,10 +281,17 @@ async def async_run(
 
 
 async def async_warm_up(client: ollama.AsyncClient, model: str, options: dict[str, Any]) -> None:
-    """Load the model into Ollama's memory (an empty chat request) so the next turn is warm."""
+    """Load the model into Ollama's memory (an empty chat request) so the next turn is warm.
+
+    With a short keep-alive the model stays loaded at least WARM_KEEP_ALIVE seconds, for the
+    request that follows; that request's own keep-alive then applies.
+    """
+    keep_alive = int(options.get(CONF_KEEP_ALIVE, DEFAULT_KEEP_ALIVE))
+    if keep_alive >= 0:
+        keep_alive = max(keep_alive, WARM_KEEP_ALIVE)
     await client.chat(
         model=model,
         messages=[],
-        keep_alive=keep_alive_value(int(options.get(CONF_KEEP_ALIVE, DEFAULT_KEEP_ALIVE))),
+        keep_alive=keep_alive_value(keep_alive),
         options=chat_options(options),
     )

@@ -182,6 +182,19 @@ async def test_prepare_warms_the_model(
     assert warm_ups[0]["keep_alive"] == -1
     assert "llama3.2:latest" in fake_ollama.loaded
 
+    # An agent that unloads its model after each reply still keeps it for the coming request.
+    subentry = next(iter(setup_jarvis.subentries.values()))
+    hass.config_entries.async_update_subentry(
+        setup_jarvis, subentry, data={**subentry.data, CONF_KEEP_ALIVE: 0}
+    )
+    await hass.async_block_till_done()
+    await conversation.async_prepare_agent(hass, agent_id(hass), "en")
+    fake_ollama.queue(text_reply("Hi."))
+    await ask(hass, "Hi")
+    warm_up, request = fake_ollama.chat_requests[-2:]
+    assert warm_up["keep_alive"] == "120s"
+    assert request["keep_alive"] == "0s"
+
 
 @pytest.mark.parametrize(
     "text",
