@@ -12,8 +12,11 @@ Wire behaviour (what Home Assistant's `wyoming` integration expects from a satel
   restart_on_end) and streams all audio; HA's wake word engine does the detection.
 - HA speaks through `audio-start`/`audio-chunk`/`audio-stop` (TTS replies and
   announcements alike); once heard, the satellite answers `played`.
-- Timers: `timer-*` events; `pause-satellite` stops streaming until the next
-  `run-satellite` (HA's mute switch uses it).
+- Timers: `timer-*` events.
+- `pause-satellite` (HA's mute switch) stops streaming until the next `run-satellite`.
+  HA sends nothing when its switch is turned back off before its loop noticed the
+  mute: it just goes on pinging (or restarts its loop with `describe`) on the same
+  connection, so those also resume a paused satellite.
 - Continued conversation: HA's wyoming integration has no event for it; it runs HA's
   own rule on the reply text it sends in `synthesize` (a reply ending in a question mark
   continues the conversation) and reopens the mic after `played`.
@@ -165,6 +168,8 @@ class Satellite:
         self._follow_up_text: str | None = None
         self._bg: set[asyncio.Task[Any]] = set()
         self._remote_retry: asyncio.TimerHandle | None = None
+        self._paused_by_server = False
+        self._pings_since_pause = 0
         self.timers = TimerBoard(self._ring_alarm, config.behaviour.timer_alarm_s)
         self.stats: dict[str, int] = {
             "wake_words": 0,
@@ -224,9 +229,22 @@ class Satellite:
         """Handle one event from a connection (malformed ones raise ValueError/KeyError)."""
         if Describe.is_type(event.type):
             await peer.send(self.info.event())
+            if peer is self.driver and self._paused_by_server:
+                # HA's mute switch sends pause-satellite; when it is switched back off
+                # quickly, HA goes on with its loop on the same connection (a new loop
+                # starts with `describe`) and sends no new run-satellite.
+                _LOGGER.info("Resumed: the server restarted its loop after pause")
+                await self._run_satellite()
             return
         if Ping.is_type(event.type):
             await peer.send(Pong(text=Ping.from_event(event).text).event())
+            if peer is self.driver and self._paused_by_server:
+                self._pings_since_pause += 1
+                if self._pings_since_pause >= 2:
+                    # A muted HA stops pinging (at most one ping was already on its
+                    # way); a second one means it was unmuted and kept its loop.
+                    _LOGGER.info("Resumed: the server kept pinging after pause")
+                    await self._run_satellite()
             return
         if event.type == CONTROL_TYPE:
             await self._control(peer, event)
@@ -253,6 +271,7 @@ class Satellite:
             return
         _LOGGER.info("%s disconnected; waiting for Home Assistant", peer.name)
         self.driver = None
+        self._paused_by_server = False
         if self.listener is not None and self.state is SatelliteState.STREAMING:
             self.listener.cancel_command()
         self._follow_up_text = None
@@ -284,6 +303,8 @@ class Satellite:
             _LOGGER.info("Paused by the server")
             await self._end_stream(send_stop=True)
             self._set_state(SatelliteState.PAUSED)
+            self._paused_by_server = True
+            self._pings_since_pause = 0
         elif Detect.is_type(kind) or VoiceStarted.is_type(kind):
             _LOGGER.debug("Server: %s", kind)
         elif Detection.is_type(kind):
@@ -325,6 +346,7 @@ class Satellite:
 
     async def _run_satellite(self) -> None:
         _LOGGER.info("Server is ready (run-satellite)")
+        self._paused_by_server = False
         if self.state is SatelliteState.PAUSED:
             self._set_state(SatelliteState.IDLE)
         if not self.config.wake.local and self.state is SatelliteState.IDLE:
