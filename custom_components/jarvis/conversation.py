@@ -76,6 +76,7 @@ class JarvisConversationEntity(conversation.ConversationEntity):
             self._attr_supported_features = conversation.ConversationEntityFeature.CONTROL
         self._warm_up: asyncio.Task[None] | None = None
         self._warned_context_full = False
+        self._model_lacks: set[str] = set()  # "tools", "thinking": what Ollama refused
 
     @property
     def options(self) -> dict[str, Any]:
@@ -158,6 +159,7 @@ class JarvisConversationEntity(conversation.ConversationEntity):
                 options=options,
                 chat_log=chat_log,
                 stats=stats,
+                lacks=self._model_lacks,
             )
         except CHAT_ERRORS as err:
             return await self._error_result(user_input, chat_log, classify(err), err)

@@ -34,6 +34,8 @@ MAX_TOOL_ITERATIONS = 10
 # (45-50 s for big models on modest hardware), later ones only for the next token.
 FIRST_CHUNK_TIMEOUT = 120.0
 NEXT_CHUNK_TIMEOUT = 30.0
+CAPABILITY_TOOLS = "tools"
+CAPABILITY_THINKING = "thinking"
 WARM_KEEP_ALIVE = 120  # seconds a warmed-up model stays loaded at least
 
 
@@ -239,9 +241,12 @@ async def async_run(
     options: dict[str, Any],
     chat_log: conversation.ChatLog,
     stats: LoopStats,
+    lacks: set[str],
 ) -> None:
     """Answer the chat log's last user message, streaming into the ChatLog.
 
+    `lacks` holds what the model turned out not to support ("tools", "thinking"); a request
+    Ollama refuses for that is sent again without it, and later turns leave it out.
     Raises the ollama client's errors (and httpx's, for a stream cut short) to the caller.
     """
     tools: list[dict[str, Any]] | None = None
@@ -257,27 +262,52 @@ async def async_run(
     think = bool(options.get(CONF_THINK, DEFAULT_THINK))
     keep_alive = keep_alive_value(int(options.get(CONF_KEEP_ALIVE, DEFAULT_KEEP_ALIVE)))
 
-    for _ in range(MAX_TOOL_ITERATIONS):
+    iterations = 0
+    while iterations < MAX_TOOL_ITERATIONS:
         stream = await client.chat(
             model=model,
             messages=list(messages),
-            tools=tools or None,
+            tools=(tools or None) if CAPABILITY_TOOLS not in lacks else None,
             stream=True,
-            think=think,
+            think=think and CAPABILITY_THINKING not in lacks,
             keep_alive=keep_alive,
             options=chat_options(options),
         )
-        messages.extend(
-            [
+        try:
+            added = [
                 convert_content(content)
                 async for content in chat_log.async_add_delta_content_stream(
                     entity_id, transform_stream(stream, stats, tool_names)
                 )
             ]
-        )
+        except ollama.ResponseError as err:
+            # Refused before any text was streamed: retry without what the model lacks.
+            if not (missing := _missing_capability(err)) or missing in lacks:
+                raise
+            lacks.add(missing)
+            LOGGER.warning(
+                "Model %s does not support %s: %s answers without them; pick a model that"
+                " supports %s, or turn the option off",
+                model,
+                missing,
+                entity_id,
+                missing,
+            )
+            continue
+        messages.extend(added)
+        iterations += 1
         if not chat_log.unresponded_tool_results:
             return
     raise ToolLoopError
+
+
+def _missing_capability(err: ollama.ResponseError) -> str | None:
+    """'tools' or 'thinking' when Ollama refused a request for lack of it."""
+    if err.status_code == 400:
+        for capability in (CAPABILITY_TOOLS, CAPABILITY_THINKING):
+            if f"does not support {capability}" in str(err.error):
+                return capability
+    return None
 
 
 async def async_warm_up(client: ollama.AsyncClient, model: str, options: dict[str, Any]) -> None:

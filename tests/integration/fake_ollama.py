@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 OLLAMA_VERSION = "0.12.6"
+DEFAULT_CAPABILITIES = ("completion", "tools", "thinking")
 
 
 @dataclass(slots=True)
@@ -89,6 +90,8 @@ class FakeOllama:
     def __init__(self, models: list[str] | None = None, load_delay: float = 0.0) -> None:
         self.models: list[str] = models if models is not None else ["llama3.2:latest"]
         self.load_delay = load_delay  # seconds a chat waits while its model "loads" (cold start)
+        # What each model can do (as /api/show says); DEFAULT_CAPABILITIES when not listed.
+        self.capabilities: dict[str, list[str]] = {}
         self.replies: deque[Reply] = deque()
         self.requests: list[RecordedRequest] = []
         self.loaded: set[str] = set()  # models "in memory" (/api/ps); clear it for a cold start
@@ -192,6 +195,9 @@ class FakeOllama:
                     await asyncio.sleep(self.load_delay)
                 self.loaded.add(model)
 
+    def _capabilities(self, name: str) -> list[str] | tuple[str, ...]:
+        return self.capabilities.get(name, DEFAULT_CAPABILITIES)
+
     def _known(self, name: str) -> bool:
         return name in self.models or f"{name}:latest" in self.models
 
@@ -207,7 +213,7 @@ class FakeOllama:
                 "template": "{{ .Prompt }}",
                 "details": self._model_entry(name)["details"],
                 "model_info": {"general.architecture": "llama", "llama.context_length": 131072},
-                "capabilities": ["completion", "tools"],
+                "capabilities": list(self._capabilities(name)),
                 "modified_at": "2026-11-01T10:00:00Z",
             }
         )
@@ -224,6 +230,12 @@ class FakeOllama:
             return web.json_response(
                 {"error": f'model "{model}" not found, try pulling it first'}, status=404
             )
+        if body.get("tools") and "tools" not in self._capabilities(model):
+            return web.json_response(
+                {"error": f"registry.ollama.ai/library/{model} does not support tools"}, status=400
+            )
+        if body.get("think") is True and "thinking" not in self._capabilities(model):
+            return web.json_response({"error": f'"{model}" does not support thinking'}, status=400)
         await self._load(model)
         if not body.get("messages"):
             # Ollama's way to load a model: an empty chat request, answered once it is loaded.

@@ -261,3 +261,28 @@ async def test_full_context_window_is_reported_once(
     warnings = [r for r in caplog.records if "of the context window" in r.getMessage()]
     assert len(warnings) == 1
     assert "8000 of the 8192 tokens" in warnings[0].getMessage()
+
+
+async def test_model_without_tools_or_thinking_still_answers(
+    hass: HomeAssistant,
+    fake_ollama: FakeOllama,
+    setup_jarvis: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A model picked without tool or thinking support answers instead of failing each time."""
+    fake_ollama.capabilities["llama3.2:latest"] = ["completion"]
+    subentry = next(iter(setup_jarvis.subentries.values()))
+    hass.config_entries.async_update_subentry(
+        setup_jarvis, subentry, data={**subentry.data, CONF_THINK: True}
+    )
+    await hass.async_block_till_done()
+    fake_ollama.queue(text_reply("Hello!"), text_reply("Hello again!"))
+
+    assert speech(await ask(hass, "Hello")) == "Hello!"
+    assert speech(await ask(hass, "Hello")) == "Hello again!"
+
+    sent = [(bool(r.get("tools")), r.get("think")) for r in fake_ollama.conversation_requests]
+    # Refused with tools, refused with thinking, answered; the next turn goes straight through.
+    assert sent == [(True, True), (False, True), (False, False), (False, False)]
+    assert "does not support tools" in caplog.text
+    assert "does not support thinking" in caplog.text
