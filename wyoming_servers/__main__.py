@@ -13,6 +13,7 @@ from wyoming_servers.runner import (
     ServerSpec,
     add_server_args,
     default_service_name,
+    limit_malloc_arenas,
     serve,
     setup_logging,
 )
@@ -67,6 +68,7 @@ def _name(zeroconf: str | None, kind: str) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run both servers until SIGTERM/SIGINT."""
     args = build_parser().parse_args(argv)
+    limit_malloc_arenas()
     setup_logging(args.debug, args.log_format)
     try:
         asyncio.run(_run(args))

@@ -76,7 +76,7 @@ async def _transcribe(port: int, audio: bytes, rate: int) -> str:
 
 @pytest.mark.parametrize("rate", [16000, 22050])
 async def test_speech_out_of_tts_is_understood_by_stt(servers: ServerProcess, rate: int) -> None:
-    text = "Please set a timer for ten minutes and turn off the kitchen lights."
+    text = "Set a timer for ten minutes and turn off the kitchen lights."
     spoken = await synthesize(servers.ports["piper"], text, sample_rate=rate)
     assert_valid_pcm(spoken, rate)
     heard = await _transcribe(servers.ports["whisper"], spoken.pcm, rate)

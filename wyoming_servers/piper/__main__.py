@@ -14,7 +14,13 @@ from wyoming_servers.models import JOE_VOICE
 from wyoming_servers.piper.handler import PiperEventHandler
 from wyoming_servers.piper.service import OUTPUT_RATES, TtsService
 from wyoming_servers.piper.voices import VoiceError, default_data_dirs
-from wyoming_servers.runner import ServerSpec, add_server_args, serve, setup_logging
+from wyoming_servers.runner import (
+    ServerSpec,
+    add_server_args,
+    limit_malloc_arenas,
+    serve,
+    setup_logging,
+)
 
 _LOGGER = logging.getLogger(__name__)
 DEFAULT_URI = "tcp://127.0.0.1:10200"
@@ -118,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_server_args(parser, DEFAULT_URI)
     add_piper_args(parser)
     args = parser.parse_args(argv)
+    limit_malloc_arenas()
     setup_logging(args.debug, args.log_format)
     try:
         asyncio.run(_main(args))

@@ -37,7 +37,7 @@ class _Stream:
 
     def __init__(self, options: RequestOptions) -> None:
         self.options = options
-        self.segmenter = Segmenter()
+        self.segmenter = Segmenter(options.sentences_only)
         self.queue: asyncio.Queue[Piece] = asyncio.Queue()
         self.chars = 0
         self.first_audio_at: float | None = None
@@ -103,7 +103,7 @@ class PiperEventHandler(SafeEventHandler):
             raise RequestError(f"text longer than {MAX_TEXT_CHARS} characters", "too-large")
         request = Synthesize.from_event(event)
         options = self.service.options(request.voice, event.data)
-        segmenter = Segmenter()
+        segmenter = Segmenter(options.sentences_only)
         pieces = segmenter.push(text, eager=True) + segmenter.flush()
 
         async def feed() -> AsyncIterator[Piece]:

@@ -110,9 +110,10 @@ def _break_kind(word: str, followed: bool, next_word: str | None) -> str | None:
 class Segmenter:
     """Incremental text cutter: `push()` text as it arrives, `flush()` at the end."""
 
-    def __init__(self) -> None:
-        """Start with nothing pending."""
+    def __init__(self, sentences_only: bool = False) -> None:
+        """Start with nothing pending; `sentences_only` is plain sentence-level streaming."""
         self._buf = ""
+        self.sentences_only = sentences_only
 
     @property
     def pending(self) -> str:
@@ -145,6 +146,8 @@ class Segmenter:
         return pieces
 
     def _cut(self, eager: bool) -> Piece | None:
+        if self.sentences_only:
+            eager = False
         matches = list(_WORD.finditer(self._buf))
         for i, match in enumerate(matches):
             word = match.group()
@@ -154,7 +157,9 @@ class Segmenter:
             kind = _break_kind(word, followed, next_word)
             if next_word is not None and "\n" in self._buf[match.end() : matches[i + 1].start()]:
                 kind = kind or SENTENCE
-            if kind == CLAUSE and not eager and count < CALM_CLAUSE_WORDS:
+            if kind == CLAUSE and (
+                self.sentences_only or (not eager and count < CALM_CLAUSE_WORDS)
+            ):
                 kind = None
             if kind is None and eager and next_word is not None:
                 next_complete = matches[i + 1].end() < len(self._buf)

@@ -39,6 +39,8 @@ class RequestOptions:
     speaker_id: int | None
     length_scale: float | None
     output_rate: int | None
+    sentences_only: bool = False
+    """Plain sentence-level streaming (`"chunking": "sentence"`), the baseline to compare with."""
 
 
 class TtsService:
@@ -103,7 +105,12 @@ class TtsService:
         return Info(tts=[program])
 
     def options(self, voice: SynthesizeVoice | None, data: dict[str, Any]) -> RequestOptions:
-        """Check a request's voice, speaker, `speed`/`length_scale` and `sample_rate` fields."""
+        """Check a request: voice, speaker, and the extra fields below.
+
+        Extra `synthesize`/`synthesize-start` data fields (Jarvis extensions): `speed` (2.0 = twice
+        as fast) or `length_scale`, `sample_rate` (native or one of `OUTPUT_RATES`) and
+        `chunking` ("early", the default, or "sentence").
+        """
         entry = self.default
         speaker = self.default_speaker
         if voice is not None and voice.name:
@@ -127,7 +134,10 @@ class TtsService:
             rate = None
         elif rate not in OUTPUT_RATES:
             raise RequestError(f"sample_rate must be one of {OUTPUT_RATES} or 'native'", "bad-rate")
-        return RequestOptions(entry, speaker_id, length_scale, rate)
+        chunking = data.get("chunking", "early")
+        if chunking not in ("early", "sentence"):
+            raise RequestError("chunking must be 'early' or 'sentence'", "bad-option")
+        return RequestOptions(entry, speaker_id, length_scale, rate, chunking == "sentence")
 
     def _by_language(self, language: str) -> VoiceEntry:
         want = language.replace("-", "_").lower()

@@ -1,0 +1,293 @@
+"""Benchmark of the Piper TTS server and of `jarvis-servers` as a whole.
+
+Run: .venv/bin/python -m bench.tts [--runs 10]
+
+Starts `jarvis-servers` (tiny.en + en_US-joe-medium, the embedded defaults) as a subprocess and
+measures, over real TCP, in the same run:
+- time to first audio of a 4-sentence reply sent in one `synthesize` (early pieces vs. the
+  sentence-level baseline, `"chunking": "sentence"`), and its real-time factor;
+- the same reply streamed word by word, 30 ms apart, through `synthesize-chunk` (as an LLM
+  streams): time from the first word sent to the first audio, early pieces vs. sentence level;
+- the process's resident memory (both servers, after serving TTS and one STT request) and the
+  time from process start until both servers answer `describe`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.metadata
+import os
+from pathlib import Path
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from wyoming.asr import Transcribe, Transcript
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.event import Event, async_read_event, async_write_event
+from wyoming.info import Describe
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
+
+REPLY = (
+    "The living room lights are now off and the thermostat is set to twenty degrees. "
+    "Tomorrow will be cloudy with a chance of rain in the afternoon. "
+    "Your next meeting is at ten thirty with the design team. "
+    "Let me know if you need anything else."
+)
+WORD_GAP_S = 0.03
+_READY = re.compile(r"(\w+) ready on tcp://([\d.]+):(\d+)")
+
+
+class Conn:
+    """One Wyoming TCP connection."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Conn:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def send(self, event: Event) -> None:
+        await async_write_event(event, self.writer)
+
+    async def read(self) -> Event:
+        event = await asyncio.wait_for(async_read_event(self.reader), 60)
+        if event is None:
+            raise ConnectionError("server closed the connection")
+        if event.type == "error":
+            raise RuntimeError(event.data)
+        return event
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()
+
+
+async def _audio_until(conn: Conn, last: str, t0: float) -> tuple[float, float, float]:
+    """(first audio at, done at, audio seconds), times relative to t0."""
+    first = None
+    samples = 0
+    rate = 1
+    while (event := await conn.read()).type != last:
+        if AudioChunk.is_type(event.type):
+            chunk = AudioChunk.from_event(event)
+            first = first if first is not None else time.perf_counter() - t0
+            samples += chunk.samples
+            rate = chunk.rate
+    assert first is not None
+    return first, time.perf_counter() - t0, samples / rate
+
+
+async def one_shot(port: int, chunking: str) -> tuple[float, float, float]:
+    conn = await Conn.open(port)
+    try:
+        event = Synthesize(text=REPLY).event()
+        event.data["chunking"] = chunking
+        t0 = time.perf_counter()
+        await conn.send(event)
+        return await _audio_until(conn, "audio-stop", t0)
+    finally:
+        await conn.close()
+
+
+async def word_by_word(port: int, chunking: str) -> tuple[float, float, float]:
+    conn = await Conn.open(port)
+    try:
+        start = SynthesizeStart().event()
+        start.data["chunking"] = chunking
+        await conn.send(start)
+        t0 = time.perf_counter()
+
+        async def feed() -> None:
+            for i, word in enumerate(REPLY.split(" ")):
+                await conn.send(SynthesizeChunk(text=(" " if i else "") + word).event())
+                await asyncio.sleep(WORD_GAP_S)
+            await conn.send(SynthesizeStop().event())
+
+        feeding = asyncio.create_task(feed())
+        result = await _audio_until(conn, "synthesize-stopped", t0)
+        await feeding
+        return result
+    finally:
+        await conn.close()
+
+
+async def transcribe_once(port: int, tts_port: int) -> str:
+    """One STT request (so the STT side's memory is measured in use): TTS speech in, text out."""
+    conn = await Conn.open(tts_port)
+    event = Synthesize(text="Turn off the kitchen lights.").event()
+    event.data["sample_rate"] = 16000
+    await conn.send(event)
+    pcm = b""
+    while (ev := await conn.read()).type != "audio-stop":
+        if ev.payload:
+            pcm += ev.payload
+    await conn.close()
+    conn = await Conn.open(port)
+    try:
+        await conn.send(Transcribe(language="en").event())
+        await conn.send(AudioStart(rate=16000, width=2, channels=1).event())
+        for i in range(0, len(pcm), 3200):
+            await conn.send(AudioChunk(16000, 2, 1, pcm[i : i + 3200]).event())
+        await conn.send(AudioStop().event())
+        while not Transcript.is_type((ev := await conn.read()).type):
+            pass
+        return Transcript.from_event(ev).text
+    finally:
+        await conn.close()
+
+
+async def _describe_ok(port: int) -> bool:
+    try:
+        conn = await Conn.open(port)
+    except OSError:
+        return False
+    try:
+        await conn.send(Describe().event())
+        return (await conn.read()).type == "info"
+    finally:
+        await conn.close()
+
+
+def _rss_mb(pid: int) -> tuple[float, float]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    values = {k: int(v.split()[0]) / 1024 for k, v in re.findall(r"(VmRSS|VmHWM):\s+(.+)", status)}
+    return values["VmRSS"], values["VmHWM"]
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace")
+
+
+async def start_servers(log: Path) -> tuple[asyncio.subprocess.Process, dict[str, int], float]:
+    """Start jarvis-servers; its ports and seconds until both answer `describe`."""
+    t0 = time.perf_counter()
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "wyoming_servers",
+            "--stt-uri",
+            "tcp://127.0.0.1:0",
+            "--tts-uri",
+            "tcp://127.0.0.1:0",
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    ports: dict[str, int] = {}
+    while time.perf_counter() - t0 < 60:
+        ports = {m[1]: int(m[3]) for m in _READY.finditer(_text(log))}
+        if len(ports) == 2 and all([await _describe_ok(p) for p in ports.values()]):
+            return proc, ports, time.perf_counter() - t0
+        if proc.returncode is not None:
+            break
+        await asyncio.sleep(0.01)
+    proc.kill()
+    raise RuntimeError(f"jarvis-servers did not start:\n{_text(log)}")
+
+
+def _versions() -> str:
+    pkgs = ("piper-tts", "onnxruntime", "faster-whisper", "ctranslate2", "wyoming", "soxr", "numpy")
+    found = []
+    for pkg in pkgs:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            found.append(f"{pkg} {importlib.metadata.version(pkg)}")
+    return ", ".join(found)
+
+
+def _cpu() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "?"
+
+
+async def main(runs: int) -> None:
+    log = Path(tempfile.mkstemp(prefix="bench-tts-", suffix=".log")[1])
+    proc, ports, ready_s = await start_servers(log)
+    idle_rss, _ = _rss_mb(proc.pid)
+    tts = ports["piper"]
+    try:
+        await one_shot(tts, "early")  # one warm-up request of each kind
+        await word_by_word(tts, "sentence")
+        results: dict[str, list[tuple[float, float, float]]] = {}
+        for _ in range(runs):  # interleaved, so machine noise hits both modes alike
+            for mode in ("early", "sentence"):
+                results.setdefault(f"one-{mode}", []).append(await one_shot(tts, mode))
+                results.setdefault(f"words-{mode}", []).append(await word_by_word(tts, mode))
+        heard = await transcribe_once(ports["whisper"], tts)
+        rss, hwm = _rss_mb(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 10)
+    os.remove(log)
+
+    def med(key: str, i: int) -> float:
+        return statistics.median(r[i] for r in results[key])
+
+    one_e, one_s = med("one-early", 0), med("one-sentence", 0)
+    words_e, words_s = med("words-early", 0), med("words-sentence", 0)
+    rtf = statistics.median(r[1] / r[2] for r in results["one-early"])
+    rtf_s = statistics.median(r[1] / r[2] for r in results["one-sentence"])
+    audio_s = med("one-early", 2)
+    rows = [
+        (
+            "one synthesize, 4 sentences: first audio",
+            f"{one_e * 1000:.0f} ms",
+            f"{one_s * 1000:.0f} ms",
+            f"{one_e / one_s:.2f}",
+            "<= 150 ms",
+        ),
+        (
+            "word by word (30 ms): first audio after 1st word",
+            f"{words_e * 1000:.0f} ms",
+            f"{words_s * 1000:.0f} ms",
+            f"{words_e / words_s:.2f}",
+            "ratio <= 0.75",
+        ),
+        (
+            f"real-time factor ({audio_s:.1f} s of speech)",
+            f"{rtf:.3f}",
+            f"{rtf_s:.3f}",
+            f"{rtf / rtf_s:.2f}",
+            "< 1",
+        ),
+        ("jarvis-servers ready (describe answered on both)", f"{ready_s:.2f} s", "", "", "<= 5 s"),
+        (
+            "jarvis-servers RSS idle / after use / peak",
+            f"{idle_rss:.0f} / {rss:.0f} / {hwm:.0f} MB",
+            "",
+            "",
+            "<= 500 MB",
+        ),
+    ]
+    print(
+        f"machine: {_cpu()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+    print(f"versions: {_versions()}")
+    print(
+        f"models: tiny.en (int8), en_US-joe-medium; {runs} runs per mode, medians; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    print(f"STT check on TTS speech: {heard!r}")
+    header = ("measure", "early pieces", "sentence-level", "ratio", "target")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
+    for row in [header, tuple("-" * w for w in widths), *rows]:
+        print(" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    asyncio.run(main(parser.parse_args().runs))
