@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from homeassistant.const import CONF_URL, Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util.ssl import get_default_context
 import ollama
 
-from .const import DOMAIN
+from .const import DOMAIN, LOGGER
 from .coordinator import JarvisCoordinator
-from .issues import async_clear_entry_issues
+from .issues import async_clear_entry_issues, redact_url
 from .llm_api import async_register_llm_api
 from .runtime import JarvisConfigEntry, JarvisData
 from .services import async_setup_services
@@ -37,11 +36,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bo
     """Set up Jarvis from a config entry: reach the server, then the agents and entities."""
     client = create_client(entry.data[CONF_URL])
     coordinator = JarvisCoordinator(hass, entry, client)
-    try:
-        await coordinator.async_config_entry_first_refresh()
-    except ConfigEntryNotReady:
-        await client.close()  # type: ignore[no-untyped-call]
-        raise
+    # Local first: HA's own intents work without Ollama, so the entry loads even when the server
+    # is down; the reachable sensor, a repair issue and polling with backoff report the outage.
+    await coordinator.async_refresh()
+    if not coordinator.last_update_success:
+        LOGGER.warning(
+            "Ollama at %s is unreachable; Jarvis handles local commands until it is back",
+            redact_url(entry.data[CONF_URL]),
+        )
     entry.runtime_data = JarvisData(client=client, coordinator=coordinator)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # Adding, changing or removing an agent (subentry) or the URL reloads the entry.

@@ -57,7 +57,7 @@ async def test_setup_and_unload(
     )
 
 
-async def test_server_down_at_start_retries_then_recovers(
+async def test_server_down_at_start_loads_for_local_commands_then_recovers(
     hass: HomeAssistant, fake_ollama: FakeOllama, mock_config_entry: MockConfigEntry
 ) -> None:
     await fake_ollama.stop()
@@ -65,24 +65,26 @@ async def test_server_down_at_start_retries_then_recovers(
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
 
-    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+    # Local first: the agent exists (HA's own intents need no Ollama), the outage is reported.
+    assert mock_config_entry.state is ConfigEntryState.LOADED
     assert jarvis_issues(hass) == [unreachable_issue_id(mock_config_entry)]
+    assert mock_config_entry.runtime_data.coordinator.reachable is False
 
     await fake_ollama.start()
-    await hass.config_entries.async_reload(mock_config_entry.entry_id)
+    await mock_config_entry.runtime_data.coordinator.async_refresh()
     await hass.async_block_till_done()
-    assert mock_config_entry.state is ConfigEntryState.LOADED
+    assert mock_config_entry.runtime_data.coordinator.reachable is True
     assert jarvis_issues(hass) == []
 
 
-async def test_removing_a_retrying_entry_forgets_its_issue(
+async def test_removing_an_entry_whose_server_is_down_forgets_its_issue(
     hass: HomeAssistant, socket_enabled: None
 ) -> None:
     entry = MockConfigEntry(domain=DOMAIN, data={CONF_URL: "http://127.0.0.1:9"})
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.state is ConfigEntryState.LOADED
     assert jarvis_issues(hass) == [unreachable_issue_id(entry)]
 
     await hass.config_entries.async_remove(entry.entry_id)
