@@ -30,11 +30,11 @@ VAD_WARMUP_S = 0.8
 class StreamSettings:
     """Timing of the speculative decode and the silence trimming."""
 
-    trigger_s: float = 0.3
+    trigger_s: float = 0.15
     """Silence after speech that starts a speculative decode."""
     lead_s: float = 0.5
     """Audio kept before the first speech frame."""
-    tail_s: float = 0.3
+    tail_s: float = 0.15
     """Audio kept after the last speech frame (never more than `trigger_s`)."""
     speculate: bool = True
 
