@@ -117,6 +117,12 @@ class JarvisConversationEntity(conversation.ConversationEntity):
                 context.device_id = entry.device_id
         return context
 
+    def _language(self, user_input: conversation.ConversationInput) -> str:
+        """The request's language; HA's own when the request names none ('*')."""
+        if user_input.language and user_input.language != MATCH_ALL:
+            return user_input.language
+        return self.hass.config.language
+
     def _prompt(self, language: str) -> str:
         """The configured prompt; the built-in persona follows the request's language."""
         prompt = str(self.options.get(CONF_PROMPT) or "").strip()
@@ -143,7 +149,7 @@ class JarvisConversationEntity(conversation.ConversationEntity):
             await chat_log.async_provide_llm_data(
                 self._llm_context(user_input),
                 normalize_api_ids(options.get(CONF_LLM_HASS_API)),
-                self._prompt(user_input.language),
+                self._prompt(self._language(user_input)),
                 user_input.extra_system_prompt,
             )
         except conversation.ConverseError as err:
@@ -215,7 +221,7 @@ class JarvisConversationEntity(conversation.ConversationEntity):
             async_report_model_missing(self.hass, self.entry, self.subentry, model)
         text = await async_error_text(
             self.hass,
-            user_input.language,
+            self._language(user_input),
             error,
             model=model,
             detail=str(getattr(err, "error", err)),

@@ -167,3 +167,22 @@ async def test_prepare_with_the_server_down_is_harmless(
     await fake_ollama.stop()
     await conversation.async_prepare_agent(hass, agent_id(hass), "en")  # logs, does not raise
     await fake_ollama.start()
+
+
+async def test_request_without_language_uses_ha_language(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    """A pipeline whose conversation language is 'any' ('*'): HA's language (here French)."""
+    hass.config.language = "fr"
+    subentry = next(iter(setup_jarvis.subentries.values()))
+    data = {k: v for k, v in subentry.data.items() if k != "prompt"}
+    hass.config_entries.async_update_subentry(setup_jarvis, subentry, data=data)
+    await hass.async_block_till_done()
+    fake_ollama.queue(text_reply("Salut."))
+    assert speech(await ask(hass, "Salut", language="*")) == "Salut."
+    assert "Tu es Jarvis" in fake_ollama.conversation_requests[0]["messages"][0]["content"]
+
+    await fake_ollama.stop()
+    result = await ask(hass, "Salut", language="*")
+    assert speech(result) == "Désolé, je n'arrive pas à joindre le serveur Ollama pour le moment."
+    await fake_ollama.start()
