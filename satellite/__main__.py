@@ -36,16 +36,14 @@ def _run_parser(sub: Any) -> None:
 
 
 def _detect_parser(sub: Any) -> None:
+    from satellite.detect import add_detect_arguments
+
     parser = sub.add_parser(
         "detect",
         help="run the listening chain on a WAV file and print JSON lines (tuning)",
-        description="Print one JSON line per wake word detection and speech segment.",
+        description="Print one JSON line per wake word detection and speech segment, then "
+        "a summary, so sensitivity can be tuned on recordings of your own rooms.",
     )
-    try:
-        from satellite.detect import add_detect_arguments  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the tuning module is not installed in this build
-        parser.set_defaults(detect_missing=True)
-        return
     add_detect_arguments(parser)
 
 
@@ -67,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jarvis-satellite",
         description="Jarvis voice satellite for Home Assistant (Wyoming protocol).",
-        epilog="Without a subcommand, 'run' is assumed: jarvis-satellite --config sat.toml",
+        epilog="Without a subcommand, 'run' is assumed: jarvis-satellite --config sat.toml. "
+        "'jarvis-satellite run --help' lists every setting.",
     )
     sub = parser.add_subparsers(dest="command", metavar="{run,detect,control}")
     _run_parser(sub)

@@ -188,8 +188,9 @@ def _explain(err: vol.Invalid) -> str:
     where = ".".join(str(p) for p in err.path) or "(top level)"
     if isinstance(err, vol.MultipleInvalid):
         return "; ".join(_explain(e) for e in err.errors)
-    if err.error_message == "extra keys not allowed":
-        return f"{where}: unknown setting"
+    for unknown in ("extra keys not allowed", "not a valid option"):
+        if err.error_message.startswith(unknown):
+            return f"{where}: unknown setting{err.error_message.removeprefix(unknown)}"
     return f"{where}: {err.error_message}"
 
 
