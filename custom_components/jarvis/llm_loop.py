@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-import json
 import time
 from typing import Any
 
 from homeassistant.components import conversation
 from homeassistant.helpers import llm
-from homeassistant.helpers.json import json_dumps
 import ollama
-import probatio
 
 from .const import (
     CONF_KEEP_ALIVE,
@@ -28,6 +25,7 @@ from .const import (
     DEFAULT_THINK,
     LOGGER,
 )
+from .messages import convert_content, format_tool, text_tool_call, tool_args, trim_history
 
 MAX_TOOL_ITERATIONS = 10
 # Seconds of silence from Ollama before giving up: the first chunk may wait for a cold model load
@@ -72,96 +70,6 @@ def chat_options(options: dict[str, Any]) -> dict[str, Any]:
         "num_ctx": int(options.get(CONF_NUM_CTX, DEFAULT_NUM_CTX)),
         "temperature": float(options.get(CONF_TEMPERATURE, DEFAULT_TEMPERATURE)),
     }
-
-
-def format_tool(tool: llm.Tool, serializer: Callable[[Any], Any] | None) -> dict[str, Any]:
-    """An HA tool as an Ollama function tool."""
-    spec: dict[str, Any] = {
-        "name": tool.name,
-        "parameters": probatio.to_openapi(
-            tool.parameters, custom_serializer=serializer, openapi_version="3.1.0"
-        ),
-    }
-    if tool.description:
-        spec["description"] = tool.description
-    return {"type": "function", "function": spec}
-
-
-def _repair_argument(value: Any) -> Any:
-    """Small models sometimes send a JSON list/object as a string."""
-    if isinstance(value, str) and value[:1] in "[{" and value[-1:] in "]}":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def tool_args(arguments: Any) -> dict[str, Any]:
-    """Clean tool arguments: parse stringified JSON, drop empty values intents would reject."""
-    if isinstance(arguments, str):
-        arguments = _repair_argument(arguments)
-    if not isinstance(arguments, dict):
-        return {}
-    return {k: _repair_argument(v) for k, v in arguments.items() if v not in (None, "")}
-
-
-def convert_content(content: conversation.Content) -> ollama.Message:
-    """One ChatLog entry as an Ollama message."""
-    if isinstance(content, conversation.ToolResultContent):
-        return ollama.Message(
-            role="tool",
-            content=json_dumps({"data": content.result.data, "error": content.result.error}),
-            tool_name=content.tool_name,
-        )
-    if isinstance(content, conversation.AssistantContent):
-        return ollama.Message(
-            role="assistant",
-            content=content.content or "",
-            thinking=content.thinking_content,
-            tool_calls=[
-                ollama.Message.ToolCall(
-                    function=ollama.Message.ToolCall.Function(
-                        name=call.tool_name, arguments=call.tool_args
-                    )
-                )
-                for call in content.tool_calls or ()
-            ]
-            or None,
-        )
-    if isinstance(content, conversation.UserContent):
-        return ollama.Message(role="user", content=content.content)
-    return ollama.Message(role="system", content=content.content)
-
-
-def trim_history(messages: list[ollama.Message], max_history: int) -> list[ollama.Message]:
-    """Keep the system prompt and the last `max_history` earlier user turns (0 = keep all)."""
-    if max_history < 1:
-        return messages
-    user_indexes = [i for i, m in enumerate(messages) if m.role == "user"]
-    if len(user_indexes) - 1 <= max_history:  # the last user message is the current one
-        return messages
-    first_kept = user_indexes[-(max_history + 1)]
-    head = messages[:1] if messages and messages[0].role == "system" else []
-    return head + messages[first_kept:]
-
-
-def _text_tool_call(text: str, tool_names: set[str]) -> llm.ToolInput | None:
-    """A tool call a small model wrote as JSON text instead of a real call, if it is one."""
-    body = text.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    if isinstance(data.get("function"), dict):
-        data = data["function"]
-    name = data.get("name")
-    args = data.get("arguments", data.get("parameters", {}))
-    if not isinstance(name, str) or name not in tool_names:
-        return None
-    return llm.ToolInput(tool_name=name, tool_args=tool_args(args))
 
 
 async def _with_stall_timeout(
@@ -226,7 +134,7 @@ async def transform_stream(
     if held is not None:
         if stats.first_delta is None:
             stats.first_delta = time.perf_counter()
-        if call := _text_tool_call(held, tool_names):
+        if call := text_tool_call(held, tool_names):
             LOGGER.debug("Model wrote a tool call as text; calling %s", call.tool_name)
             yield {"tool_calls": [call]}
         else:

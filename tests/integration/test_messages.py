@@ -1,4 +1,4 @@
-"""The loop's small repairs of what small models send, and history trimming."""
+"""Small repairs of what small models send, history trimming, keep-alive values."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 import ollama
 import pytest
 
-from custom_components.jarvis.llm_loop import keep_alive_value, tool_args, trim_history
+from custom_components.jarvis.llm_loop import keep_alive_value
+from custom_components.jarvis.messages import tool_args, trim_history
 
 
 @pytest.mark.parametrize(
