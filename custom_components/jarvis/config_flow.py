@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, override
 
 from homeassistant.config_entries import (
@@ -54,6 +54,7 @@ from .const import (
     DEFAULT_URL,
     DOMAIN,
     JARVIS_LLM_API_ID,
+    LOGGER,
     MAX_NUM_CTX,
     MIN_NUM_CTX,
     SUBENTRY_CONVERSATION,
@@ -126,6 +127,43 @@ async def async_probe(url: str) -> list[str]:
         await client.close()  # type: ignore[no-untyped-call]
 
 
+class ModelPull:
+    """A model being pulled onto the server (`ollama pull`) while a flow shows its progress."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        client: ollama.AsyncClient,
+        model: str,
+        on_progress: Callable[[float], None],
+        *,
+        close_client: bool,
+    ) -> None:
+        """Start pulling `model` through `client` (closed at the end if `close_client`)."""
+        self.model = model
+        self.error: str | None = None  # Ollama's message when the pull failed
+        self.task = hass.async_create_background_task(
+            self._async_pull(client, on_progress, close_client), f"Pulling {model} onto Ollama"
+        )
+
+    async def _async_pull(
+        self, client: ollama.AsyncClient, on_progress: Callable[[float], None], close: bool
+    ) -> None:
+        try:
+            async for part in await client.pull(self.model, stream=True):
+                if part.total and part.completed is not None:
+                    on_progress(min(part.completed / part.total, 1.0))
+        except ollama.ResponseError as err:
+            self.error = err.error
+        except (ConnectionError, httpx.HTTPError) as err:
+            self.error = str(err) or type(err).__name__
+        finally:
+            if close:
+                await client.close()  # type: ignore[no-untyped-call]
+        if self.error:
+            LOGGER.warning("Could not pull %s: %s", self.model, self.error)
+
+
 def model_selector(models: list[str]) -> SelectSelector:
     """A model picker listing the server's models; other names can be typed."""
     return SelectSelector(
@@ -145,6 +183,7 @@ class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
         """Start with nothing known."""
         self._url = ""
         self._models: list[str] = []
+        self._pull: ModelPull | None = None
 
     @override
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -170,9 +209,16 @@ class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
     async def async_step_model(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Pick the model of the first agent among those on the server."""
+        """Pick the model of the first agent; one the server lacks is pulled onto it."""
         errors: dict[str, str] = {}
-        if user_input is not None:
+        placeholders = {"url": self._url, "error": ""}
+        suggested = user_input or {CONF_MODEL: self._models[0] if self._models else ""}
+        if self._pull is not None:  # back from a failed download
+            errors["base"] = "download_failed"
+            placeholders["error"] = self._pull.error or ""
+            suggested = {CONF_MODEL: self._pull.model}
+            self._pull = None
+        elif user_input is not None:
             model = normalize_model(user_input[CONF_MODEL].strip())
             if model not in self._models:  # maybe pulled since: ask the server again
                 try:
@@ -181,28 +227,59 @@ class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
                     errors["base"] = err.reason
                 else:
                     if model not in self._models:
-                        errors[CONF_MODEL] = "model_not_found"
-            if not errors:
-                return self.async_create_entry(
-                    title=server_name(self._url),
-                    data={CONF_URL: self._url},
-                    subentries=[
-                        ConfigSubentryData(
-                            subentry_type=SUBENTRY_CONVERSATION,
-                            data={CONF_MODEL: model, **DEFAULT_AGENT_OPTIONS},
-                            title=DEFAULT_AGENT_NAME,
-                            unique_id=None,
+                        self._pull = ModelPull(
+                            self.hass,
+                            create_client(self._url),
+                            model,
+                            self.async_update_progress,
+                            close_client=True,
                         )
-                    ],
-                )
+                        return await self.async_step_download()
+            if not errors:
+                return self._async_create(model)
         schema = probatio.Schema({probatio.Required(CONF_MODEL): model_selector(self._models)})
         return self.async_show_form(
             step_id="model",
-            data_schema=self.add_suggested_values_to_schema(
-                schema, user_input or {CONF_MODEL: self._models[0] if self._models else ""}
-            ),
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors,
-            description_placeholders={"url": self._url},
+            description_placeholders=placeholders,
+        )
+
+    async def async_step_download(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Wait for the model to be on the server."""
+        assert self._pull is not None
+        if not self._pull.task.done():
+            return self.async_show_progress(
+                step_id="download",
+                progress_action="download",
+                progress_task=self._pull.task,
+                description_placeholders={"model": self._pull.model},
+            )
+        return self.async_show_progress_done(
+            next_step_id="model" if self._pull.error else "downloaded"
+        )
+
+    async def async_step_downloaded(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The model is on the server: create the entry."""
+        assert self._pull is not None
+        return self._async_create(self._pull.model)
+
+    def _async_create(self, model: str) -> ConfigFlowResult:
+        return self.async_create_entry(
+            title=server_name(self._url),
+            data={CONF_URL: self._url},
+            subentries=[
+                ConfigSubentryData(
+                    subentry_type=SUBENTRY_CONVERSATION,
+                    data={CONF_MODEL: model, **DEFAULT_AGENT_OPTIONS},
+                    title=DEFAULT_AGENT_NAME,
+                    unique_id=None,
+                )
+            ],
         )
 
     async def async_step_reconfigure(
@@ -247,6 +324,12 @@ class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
 class AgentSubentryFlow(ConfigSubentryFlow):
     """Add or change an agent: model, persona, tools and model options."""
 
+    def __init__(self) -> None:
+        """Start with nothing entered."""
+        super().__init__()
+        self._data: dict[str, Any] = {}  # what the user submitted, while its model is pulled
+        self._pull: ModelPull | None = None
+
     @property
     def _is_new(self) -> bool:
         return self.source == "user"
@@ -264,14 +347,20 @@ class AgentSubentryFlow(ConfigSubentryFlow):
     async def async_step_set_options(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
-        """The agent's form; the model is checked against the server before saving."""
+        """The agent's form; a model the server lacks is pulled onto it before saving."""
         entry: JarvisConfigEntry = self._get_entry()
         if entry.state is not ConfigEntryState.LOADED:
             return self.async_abort(reason="entry_not_loaded")
         coordinator = entry.runtime_data.coordinator
         models = list(coordinator.data.models) if coordinator.data else []
         errors: dict[str, str] = {}
-        if user_input is not None:
+        placeholders = {"error": ""}
+        if self._pull is not None:  # back from a failed download
+            errors["base"] = "download_failed"
+            placeholders["error"] = self._pull.error or ""
+            suggested: Mapping[str, Any] = self._data
+            self._pull = None
+        elif user_input is not None:
             data = agent_data(self.hass, user_input)
             try:
                 models = await async_fetch_models(entry.runtime_data.client)
@@ -279,14 +368,17 @@ class AgentSubentryFlow(ConfigSubentryFlow):
                 errors["base"] = err.reason
             else:
                 if data[CONF_MODEL] not in models:
-                    errors[CONF_MODEL] = "model_not_found"
-            if not errors:
-                if self._is_new:
-                    return self.async_create_entry(title=data.pop(CONF_NAME), data=data)
-                return self.async_update_and_abort(
-                    entry, self._get_reconfigure_subentry(), data=data
-                )
-            suggested: Mapping[str, Any] = user_input
+                    self._data = data
+                    self._pull = ModelPull(
+                        self.hass,
+                        entry.runtime_data.client,
+                        data[CONF_MODEL],
+                        self.async_update_progress,
+                        close_client=False,
+                    )
+                    return await self.async_step_download()
+                return self._async_save(data)
+            suggested = user_input
         elif self._is_new:
             suggested = {CONF_NAME: DEFAULT_AGENT_NAME, **DEFAULT_AGENT_OPTIONS}
             if models:
@@ -304,6 +396,36 @@ class AgentSubentryFlow(ConfigSubentryFlow):
                 agent_schema(self.hass, models, new=self._is_new), suggested
             ),
             errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def async_step_download(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Wait for the agent's model to be on the server."""
+        assert self._pull is not None
+        if not self._pull.task.done():
+            return self.async_show_progress(
+                step_id="download",
+                progress_action="download",
+                progress_task=self._pull.task,
+                description_placeholders={"model": self._pull.model},
+            )
+        return self.async_show_progress_done(
+            next_step_id="set_options" if self._pull.error else "downloaded"
+        )
+
+    async def async_step_downloaded(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """The model is on the server: save the agent."""
+        return self._async_save(dict(self._data))
+
+    def _async_save(self, data: dict[str, Any]) -> SubentryFlowResult:
+        if self._is_new:
+            return self.async_create_entry(title=data.pop(CONF_NAME), data=data)
+        return self.async_update_and_abort(
+            self._get_entry(), self._get_reconfigure_subentry(), data=data
         )
 
 

@@ -12,7 +12,7 @@ from homeassistant import config_entries
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_LLM_HASS_API, CONF_MODEL, CONF_NAME, CONF_PROMPT, CONF_URL
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import EVENT_DATA_ENTRY_FLOW_PROGRESS_UPDATE, FlowResultType
 from homeassistant.helpers import entity_registry as er, llm
 from homeassistant.setup import async_setup_component
 import pytest
@@ -32,6 +32,7 @@ from custom_components.jarvis.const import (
 from custom_components.jarvis.prompts import PROMPT_EN, PROMPT_FR
 
 from .fake_ollama import FakeOllama
+from .pull_ollama import MISSING_MANIFEST, PullingOllama
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -148,7 +149,7 @@ async def test_user_flow_creates_entry_and_first_agent(
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "model"
-    assert result["description_placeholders"] == {"url": fake_ollama.url}
+    assert result["description_placeholders"] == {"url": fake_ollama.url, "error": ""}
     selector = result["data_schema"].schema[CONF_MODEL].config
     assert [o["value"] for o in selector["options"]] == ["llama3.2:latest", "qwen3:4b"]
 
@@ -255,41 +256,72 @@ async def test_user_flow_aborts_for_a_configured_server(
     assert not any(r.path == "/api/tags" for r in fake_ollama.requests)
 
 
+@pytest.fixture
+async def pulling_ollama(socket_enabled: None) -> AsyncGenerator[PullingOllama]:
+    """A fresh Ollama install: no model yet, two it can download."""
+    server = PullingOllama(models=[], catalogue=["mistral:latest", "gemma3:latest"])
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def wait_for_download(
+    hass: HomeAssistant, manager: Any, result: dict[str, Any], model: str
+) -> dict[str, Any]:
+    """Follow a download step the way the frontend does: progress, then the next step."""
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    assert result["progress_action"] == "download"
+    assert result["description_placeholders"] == {"model": model}
+    await hass.async_block_till_done(wait_background_tasks=True)
+    result = await manager.async_configure(result["flow_id"])
+    return dict(result)
+
+
 @pytest.mark.usefixtures("ha_components")
-async def test_model_step_missing_model_then_pulled(
-    hass: HomeAssistant, fake_ollama: FakeOllama
+async def test_model_step_downloads_a_missing_model(
+    hass: HomeAssistant, pulling_ollama: PullingOllama
 ) -> None:
-    fake_ollama.models = []  # a fresh Ollama install
+    progress: list[float] = []
+    hass.bus.async_listen(
+        EVENT_DATA_ENTRY_FLOW_PROGRESS_UPDATE, lambda event: progress.append(event.data["progress"])
+    )
     result = await start_user_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_URL: fake_ollama.url}
+        result["flow_id"], {CONF_URL: pulling_ollama.url}
     )
     assert result["step_id"] == "model"
     assert result["data_schema"].schema[CONF_MODEL].config["options"] == []
 
+    # A name Ollama's library does not know: the download fails, the form says why.
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_MODEL: "mistral"}
+        result["flow_id"], {CONF_MODEL: "mistrall"}
     )
+    result = await wait_for_download(hass, hass.config_entries.flow, result, "mistrall:latest")
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {CONF_MODEL: "model_not_found"}
+    assert result["step_id"] == "model"
+    assert result["errors"] == {"base": "download_failed"}
+    assert result["description_placeholders"]["error"] == MISSING_MANIFEST
+    assert suggested(result) == {CONF_MODEL: "mistrall:latest"}
 
     # The server goes away meanwhile: a clear error, and the form stays.
-    await fake_ollama.stop()
+    await pulling_ollama.stop()
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_MODEL: "mistral"}
     )
     assert result["errors"] == {"base": "cannot_connect"}
+    await pulling_ollama.start()
 
-    # The user runs `ollama pull mistral` and submits again: no need to restart the flow.
-    fake_ollama.models = ["mistral:latest"]
-    await fake_ollama.start()
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_MODEL: "mistral"}
     )
+    result = await wait_for_download(hass, hass.config_entries.flow, result, "mistral:latest")
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
     (subentry,) = result["result"].subentries.values()
     assert subentry.data[CONF_MODEL] == "mistral:latest"
+    assert pulling_ollama.pulled == ["mistral:latest"]
+    assert progress[-3:] == pytest.approx([0.0, 0.5, 1.0])
+    assert result["result"].state is ConfigEntryState.LOADED
 
 
 # --- Reconfigure the entry (the server moved) ------------------------------------------------
@@ -393,10 +425,6 @@ async def test_add_agent_checks_model_then_creates_it(
     assert apis >= {llm.LLM_API_ASSIST, JARVIS_LLM_API_ID}
 
     form = agent_form(**{CONF_NAME: "Majordome", CONF_MODEL: "gemma3"})
-    result = await hass.config_entries.subentries.async_configure(result["flow_id"], form)
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {CONF_MODEL: "model_not_found"}
-
     await fake_ollama.stop()
     result = await hass.config_entries.subentries.async_configure(result["flow_id"], form)
     assert result["errors"] == {"base": "cannot_connect"}
@@ -498,3 +526,50 @@ async def test_agent_flow_needs_a_loaded_entry(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "entry_not_loaded"
+
+
+async def test_add_agent_downloads_its_model(
+    hass: HomeAssistant, pulling_ollama: PullingOllama
+) -> None:
+    pulling_ollama.models = ["mistral:latest"]
+    pulling_ollama.cut_off = ["gemma3:latest"]
+    assert await async_setup_component(hass, "conversation", {})
+    entry = MockConfigEntry(domain=DOMAIN, data={CONF_URL: pulling_ollama.url})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    flows = hass.config_entries.subentries
+
+    result = await flows.async_init(
+        (entry.entry_id, SUBENTRY_CONVERSATION), context={"source": config_entries.SOURCE_USER}
+    )
+    assert suggested(result)[CONF_MODEL] == "mistral:latest"
+    form = agent_form(**{CONF_NAME: "Gemma", CONF_MODEL: "gema3", CONF_MAX_HISTORY: 8.0})
+    result = await flows.async_configure(result["flow_id"], form)
+    result = await wait_for_download(hass, flows, result, "gema3:latest")
+    assert result["step_id"] == "set_options"
+    assert result["errors"] == {"base": "download_failed"}
+    assert result["description_placeholders"] == {"error": MISSING_MANIFEST}
+    shown = suggested(result)
+    assert (shown[CONF_NAME], shown[CONF_MODEL], shown[CONF_MAX_HISTORY]) == (
+        "Gemma",
+        "gema3:latest",
+        8,
+    )
+
+    # The connection drops half way: the form says so, and trying again works.
+    result = await flows.async_configure(result["flow_id"], form | {CONF_MODEL: "gemma3"})
+    result = await wait_for_download(hass, flows, result, "gemma3:latest")
+    assert result["errors"] == {"base": "download_failed"}
+    assert result["description_placeholders"]["error"]
+    pulling_ollama.cut_off = []
+
+    result = await flows.async_configure(result["flow_id"], form | {CONF_MODEL: "gemma3"})
+    result = await wait_for_download(hass, flows, result, "gemma3:latest")
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Gemma"
+    assert result["data"][CONF_MODEL] == "gemma3:latest"
+    assert result["data"][CONF_MAX_HISTORY] == 8
+    assert pulling_ollama.pulled == ["gemma3:latest"]
+    assert entry.state is ConfigEntryState.LOADED
