@@ -46,6 +46,8 @@ class Child:
     name: str
     argv: Sequence[str]
     log_path: Path
+    pipe_stdin: bool = False  # give the child a pipe on stdin (e.g. microphone audio)
+    pipe_stdout: bool = False  # read the child's stdout (e.g. speaker audio)
     process: asyncio.subprocess.Process | None = field(default=None, init=False)
 
     async def async_start(self) -> None:
@@ -54,8 +56,8 @@ class Child:
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *self.argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
+                stdin=asyncio.subprocess.PIPE if self.pipe_stdin else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE if self.pipe_stdout else log,
                 stderr=log,
                 start_new_session=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -84,6 +86,8 @@ class Child:
         """SIGTERM the process group, then SIGKILL if it lingers."""
         if self.process is None or self.process.returncode is not None:
             return
+        if self.process.stdin is not None:
+            self.process.stdin.close()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGTERM)
         try:

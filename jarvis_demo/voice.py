@@ -6,11 +6,14 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from homeassistant.components import stt
 from homeassistant.components.assist_pipeline.pipeline import KEY_ASSIST_PIPELINE, Pipeline
+from homeassistant.components.tts.helper import get_engine_instance
 from homeassistant.config_entries import SOURCE_USER, ConfigEntry, ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.util.language import matches
 
 
 class DemoSetupError(RuntimeError):
@@ -91,6 +94,16 @@ async def async_create_pipeline(
     name: str = "Jarvis",
 ) -> Pipeline:
     """Create the Assist pipeline and make it the preferred one (satellites use it)."""
+    stt_entity = stt.async_get_speech_to_text_engine(hass, stt_engine)
+    tts_entity = get_engine_instance(hass, tts_engine)
+    if stt_entity is None or tts_entity is None:
+        raise DemoSetupError(f"{stt_engine} or {tts_engine} is not loaded")
+    # Engines name their languages in their own way ("en", "en_US"): pick the best match.
+    country = hass.config.country
+    stt_language = next(iter(matches(language, stt_entity.supported_languages, country)), None)
+    tts_language = next(iter(matches(language, tts_entity.supported_languages, country)), None)
+    if stt_language is None or tts_language is None:
+        raise DemoSetupError(f"the speech servers do not speak {language!r}")
     store = hass.data[KEY_ASSIST_PIPELINE].pipeline_store
     pipeline: Pipeline = await store.async_create_item(
         {
@@ -99,9 +112,9 @@ async def async_create_pipeline(
             "language": language,
             "name": name,
             "stt_engine": stt_engine,
-            "stt_language": language,
+            "stt_language": stt_language,
             "tts_engine": tts_engine,
-            "tts_language": language,
+            "tts_language": tts_language,
             "tts_voice": None,
             "wake_word_entity": None,
             "wake_word_id": None,

@@ -1,0 +1,374 @@
+"""The whole demo stack: speech servers, a real Home Assistant, a satellite, and how to drive it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import contextlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+import logging
+import os
+from pathlib import Path
+import re
+import time
+from typing import Any
+import wave
+
+from homeassistant import bootstrap, runner
+from homeassistant.components.assist_pipeline.pipeline import KEY_ASSIST_PIPELINE
+from homeassistant.const import EVENT_STATE_CHANGED
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.helpers import area_registry as ar, device_registry as dr
+import numpy as np
+import soxr
+
+from .home import ENTITY_AREAS, ROOMS, async_arrange_home, write_config_dir
+from .processes import Child, free_port, python_module
+from .progress import Progress
+from .report import RequestReport, StateChange, pipeline_stage_times, pipeline_texts
+from .utterance import read_wav_mono16k
+from .voice import (
+    async_add_jarvis,
+    async_add_wyoming_service,
+    async_create_pipeline,
+    async_wait_for_entity,
+    entity_of,
+)
+
+HOST = "127.0.0.1"
+MIC_RATE = 48000
+SPEAKER_RATE = 48000
+FRAME_S = 0.01
+_WAKE_LOG = re.compile(r"Wake word (\S+) \(score ([0-9.]+)\) at ([0-9.]+) s")
+_SPEECH_STOP_LOG = re.compile(r"Speech stopped at ([0-9.]+) s")
+
+
+@dataclass
+class StackOptions:
+    """How to run the stack."""
+
+    work_dir: Path
+    ollama_url: str
+    model: str
+    language: str = "en"
+    live_mic: bool = False  # the satellite listens to the real microphone and speaker
+    satellite_area: str = ROOMS[0].name
+
+
+@dataclass
+class Stack:
+    """Running pieces of the demo, and what the satellite said and played."""
+
+    options: StackOptions
+    progress: Progress
+    servers: Child | None = None
+    satellite: Child | None = None
+    hass: HomeAssistant | None = None
+    stt_port: int = 0
+    tts_port: int = 0
+    pipeline_id: str = ""
+    speaker: list[tuple[datetime, bytes]] = field(default_factory=list)  # arrival, PCM
+    reply_pcm: bytes = b""  # what the speaker played for the last request
+    _reader: asyncio.Task[None] | None = None
+
+    # --- start -----------------------------------------------------------------------------
+
+    async def async_start(self) -> None:
+        """Start everything, in the order a user would set it up."""
+        work = self.options.work_dir
+        self.stt_port, self.tts_port = free_port(), free_port()
+        self.servers = Child(
+            "speech servers",
+            python_module(
+                "wyoming_servers",
+                "--stt-uri",
+                f"tcp://{HOST}:{self.stt_port}",
+                "--tts-uri",
+                f"tcp://{HOST}:{self.tts_port}",
+                "--language",
+                self.options.language,
+            ),
+            work / "speech-servers.log",
+        )
+        await self.servers.async_start()
+        async with self.progress.step("Loading speech models (faster-whisper tiny.en, Piper joe)"):
+            await self.servers.async_wait_ready(HOST, self.stt_port, timeout=180)
+            await self.servers.async_wait_ready(HOST, self.tts_port, timeout=60)
+
+        async with self.progress.step("Starting Home Assistant (throwaway config)"):
+            self.hass = await self._async_start_hass()
+
+        sat_port = free_port()
+        self.satellite = Child(
+            "satellite",
+            python_module("satellite", *self._satellite_args(sat_port)),
+            work / "satellite.log",
+            pipe_stdin=not self.options.live_mic,
+            pipe_stdout=not self.options.live_mic,
+        )
+        await self.satellite.async_start()
+        async with self.progress.step("Starting the satellite (wake word and VAD models)"):
+            await self.satellite.async_wait_ready(HOST, sat_port, timeout=60)
+        if self.satellite.process is not None and self.satellite.process.stdout is not None:
+            self._reader = asyncio.create_task(self._read_speaker(self.satellite.process.stdout))
+
+        async with self.progress.step("Connecting HA: Wyoming STT/TTS, Jarvis agent, pipeline"):
+            await self._async_wire(sat_port)
+
+    async def _async_start_hass(self) -> HomeAssistant:
+        config_dir = self.options.work_dir / "config"
+        write_config_dir(config_dir, free_port(), self.options.language)
+        # HA logs to a file only; the terminal shows the demo's own report.
+        root = logging.getLogger()
+        if not root.handlers:
+            handler = logging.FileHandler(self.options.work_dir / "home-assistant.log")
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s %(levelname)s [%(name)s] %(message)s")
+            )
+            root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        hass = await bootstrap.async_setup_hass(
+            runner.RuntimeConfig(config_dir=str(config_dir), skip_pip=True, log_no_color=True)
+        )
+        if hass is None:
+            raise RuntimeError("Home Assistant failed to start; see home-assistant.log")
+        await hass.async_start()
+        await hass.async_block_till_done()
+        async_arrange_home(hass)
+        return hass
+
+    def _satellite_args(self, port: int) -> list[str]:
+        args = [
+            "run",
+            "--name",
+            "Demo satellite",
+            "--area",
+            self.options.satellite_area,
+            "--server-host",
+            HOST,
+            "--server-port",
+            str(port),
+            "--server-zeroconf",
+            "false",
+            "--log-level",
+            "DEBUG",
+        ]
+        if self.options.live_mic:
+            return args
+        # Microphone = raw PCM we feed on stdin; speaker = raw PCM we read on stdout.
+        # No chimes: the speaker stream then holds only the reply.
+        return [
+            *args,
+            "--mic-file",
+            "-",
+            "--mic-rate",
+            str(MIC_RATE),
+            "--speaker-file",
+            "-",
+            "--speaker-rate",
+            str(SPEAKER_RATE),
+            "--sounds-wake",
+            "none",
+            "--sounds-done",
+            "none",
+        ]
+
+    async def _async_wire(self, sat_port: int) -> None:
+        hass = self.hass
+        assert hass is not None
+        stt_entry = await async_add_wyoming_service(hass, HOST, self.stt_port)
+        tts_entry = await async_add_wyoming_service(hass, HOST, self.tts_port)
+        jarvis = await async_add_jarvis(hass, self.options.ollama_url, self.options.model)
+        pipeline = await async_create_pipeline(
+            hass,
+            conversation_engine=entity_of(hass, jarvis, "conversation"),
+            stt_engine=entity_of(hass, stt_entry, "stt"),
+            tts_engine=entity_of(hass, tts_entry, "tts"),
+            language=self.options.language,
+        )
+        self.pipeline_id = pipeline.id
+        sat_entry = await async_add_wyoming_service(hass, HOST, sat_port)
+        await async_wait_for_entity(hass, sat_entry, "assist_satellite")
+        # Put the satellite's device in its room, as a user does in HA's device page.
+        devices = dr.async_get(hass)
+        if area := ar.async_get(hass).async_get_area_by_name(self.options.satellite_area):
+            for device in dr.async_entries_for_config_entry(devices, sat_entry.entry_id):
+                devices.async_update_device(device.id, area_id=area.id)
+        await self._async_wait_satellite_running()
+
+    async def _async_wait_satellite_running(self, timeout: float = 15.0) -> None:
+        """HA connects to the satellite and sends run-satellite; wait for the log to say so."""
+        assert self.satellite is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "run-satellite" in await self._satellite_log():
+                return
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"HA did not start the satellite; see {self.satellite.log_path}")
+
+    # --- one request ------------------------------------------------------------------------
+
+    async def async_request(self, wav: Path, timeout: float = 60.0) -> RequestReport:
+        """Play `wav` into the satellite's microphone and report what happened."""
+        hass, satellite = self.hass, self.satellite
+        assert hass is not None and satellite is not None and satellite.process is not None
+        stdin = satellite.process.stdin
+        assert stdin is not None
+        changes: list[StateChange] = []
+        unsub = hass.bus.async_listen(EVENT_STATE_CHANGED, _change_recorder(changes))
+        runs_before = set(self.debug_runs())
+        audio = read_wav_mono16k(wav)
+        mic_start = datetime.now(UTC)
+        feeder = asyncio.create_task(_feed_microphone(stdin, audio))
+        report = RequestReport()
+        try:
+            events = await self._async_wait_run(runs_before, timeout)
+            await self._async_wait_speaker_quiet(mic_start)
+        except TimeoutError:
+            report.error = f"no complete pipeline run within {timeout:.0f} s"
+            events = []
+        finally:
+            feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeder
+            unsub()
+        report.changes = changes
+        report.transcript, report.reply = pipeline_texts(events)
+        report.stage_times = pipeline_stage_times(events, mic_start)
+        report.stage_times.update(await self._satellite_times())
+        if reply := [at for at, _ in self.speaker if at >= mic_start]:
+            report.stage_times["first_tts_audio"] = (reply[0] - mic_start).total_seconds()
+            report.stage_times["last_tts_audio"] = (reply[-1] - mic_start).total_seconds()
+        self.reply_pcm = b"".join(pcm for at, pcm in self.speaker if at >= mic_start)
+        for event in events:
+            if event["type"] == "error" and not report.error:
+                report.error = str((event.get("data") or {}).get("message"))
+        return report
+
+    def debug_runs(self) -> dict[str, Any]:
+        """HA's recorded runs of the demo pipeline, by run id."""
+        assert self.hass is not None
+        debug = self.hass.data[KEY_ASSIST_PIPELINE].pipeline_debug
+        return dict(debug.get(self.pipeline_id, {}))
+
+    async def _async_wait_run(self, before: set[str], timeout: float) -> list[dict[str, Any]]:
+        async with asyncio.timeout(timeout):
+            while True:
+                for run_id, run in self.debug_runs().items():
+                    if run_id in before:
+                        continue
+                    events = run_events(run)
+                    if any(event["type"] == "run-end" for event in events):
+                        return events
+                await asyncio.sleep(0.05)
+
+    async def _async_wait_speaker_quiet(
+        self, since: datetime, quiet_s: float = 1.0, timeout: float = 30.0
+    ) -> None:
+        """Wait until the satellite has played the reply: audio came, then none for a while."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            last = self.speaker[-1][0] if self.speaker else None
+            if last is not None and last >= since:
+                if (datetime.now(UTC) - last).total_seconds() > quiet_s:
+                    return
+            await asyncio.sleep(0.05)
+
+    async def _satellite_log(self) -> str:
+        assert self.satellite is not None
+        path = self.satellite.log_path
+        return await asyncio.get_running_loop().run_in_executor(
+            None, lambda: path.read_text(errors="replace")
+        )
+
+    async def _satellite_times(self) -> dict[str, float]:
+        """Wake and end of speech in audio time, from the satellite's log."""
+        text = await self._satellite_log()
+        times: dict[str, float] = {}
+        if wakes := _WAKE_LOG.findall(text):
+            times["wake"] = float(wakes[-1][2])
+        if stops := _SPEECH_STOP_LOG.findall(text):
+            times["end_of_speech"] = float(stops[-1])
+        return times
+
+    async def _read_speaker(self, stdout: asyncio.StreamReader) -> None:
+        while chunk := await stdout.read(65536):
+            self.speaker.append((datetime.now(UTC), chunk))
+
+    def write_reply(self, path: Path) -> None:
+        """Write what the satellite played as a WAV file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with wave.open(str(path), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(SPEAKER_RATE)
+            wav.writeframes(self.reply_pcm[: len(self.reply_pcm) // 2 * 2])
+
+    # --- stop -------------------------------------------------------------------------------
+
+    async def async_stop(self) -> None:
+        """Stop HA and every child process; nothing is left behind."""
+        if self.hass is not None:
+            with contextlib.suppress(Exception):
+                await self.hass.async_stop()
+            self.hass = None
+        for child in (self.satellite, self.servers):
+            if child is not None:
+                await child.async_stop()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+
+def _change_recorder(changes: list[StateChange]) -> Callable[[Event[EventStateChangedData]], None]:
+    @callback
+    def record(event: Event[EventStateChangedData]) -> None:
+        old, new = event.data["old_state"], event.data["new_state"]
+        if event.data["entity_id"] not in ENTITY_AREAS or old is None or new is None:
+            return
+        if old.state != new.state:
+            changes.append(StateChange(new.entity_id, new.name, old.state, new.state))
+
+    return record
+
+
+async def _feed_microphone(stdin: asyncio.StreamWriter, audio16k: np.ndarray) -> None:
+    """Write audio in real time (10 ms frames at 48 kHz), then room tone until cancelled."""
+    audio = soxr.resample(audio16k, 16000, MIC_RATE, quality="HQ")
+    frame = int(MIC_RATE * FRAME_S)
+    rng = np.random.default_rng(1)
+    start = time.monotonic()
+    index = 0
+    while True:
+        offset = index * frame
+        block = audio[offset : offset + frame]
+        if len(block) < frame:
+            block = np.concatenate([block, rng.standard_normal(frame - len(block)) * 0.0015])
+        stdin.write((np.clip(block, -1, 1) * 32767).astype("<i2").tobytes())
+        await stdin.drain()
+        index += 1
+        delay = start + index * FRAME_S - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+def run_events(run: Any) -> list[dict[str, Any]]:
+    """A pipeline debug run's events as plain dicts (type, timestamp, data)."""
+    return [
+        {"type": str(event.type), "timestamp": event.timestamp, "data": event.data}
+        for event in run.events
+    ]
+
+
+def default_ollama_url() -> str:
+    """Where Ollama is: OLLAMA_HOST as the ollama CLI reads it, else its default address."""
+    host = os.environ.get("OLLAMA_HOST", "").strip()
+    if not host:
+        return "http://127.0.0.1:11434"
+    if "://" not in host:
+        host = f"http://{host}"
+    if host.count(":") < 2:
+        host = f"{host}:11434"
+    return host
