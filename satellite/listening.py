@@ -8,7 +8,8 @@ API (stable; the Wyoming satellite server builds on it)::
     listener.cancel_command()
     listener.muted = True      # no audio leaves, no wake detection
     listener.finished          # the source ended (file consumed)
-    listener.metrics()         # per-stage cost per 10 ms frame (ms), counters
+    listener.metrics()         # per-stage cost per 10 ms frame (ms, wall clock), CPU
+                               # time per frame (cpu_ms), sample counters, drops
     listener.stop()            # joins the processing thread, closes the source
 
 `on_event` is called on the listener's processing thread with one of:
@@ -48,6 +49,7 @@ from .wakeword import WakeWordDetector, load_wake_word
 
 _LOGGER = logging.getLogger(__name__)
 CHUNK_S = CHUNK_SAMPLES / OUTPUT_RATE
+VAD_WARMUP_S = 1.0
 
 
 @dataclass
@@ -172,6 +174,9 @@ class Listener:
             threshold=settings.vad_threshold,
         )
         self._preroll: deque[bytes] = deque(maxlen=max(0, round(settings.preroll_s / CHUNK_S)))
+        # VAD only while a command is active (or for on_frame diagnostics): halves idle CPU.
+        self._vad_always = on_frame is not None
+        self._recent: deque[bytes] = deque(maxlen=round(VAD_WARMUP_S / CHUNK_S))
         self._command_active = False
         self._requests: deque[tuple[str, bool]] = deque()
         self._stop_event = threading.Event()
@@ -184,6 +189,7 @@ class Listener:
         self._vad_ns = 0
         self._emit_ns = 0
         self._frame_ns = 0
+        self._frame_cpu_ns = 0
         self.started_at: float | None = None
         self.last_wake_latency_s: float | None = None
 
@@ -249,7 +255,8 @@ class Listener:
         out["wake_ms"] = self._wake_ns / frames / 1e6
         out["vad_ms"] = self._vad_ns / frames / 1e6
         out["other_ms"] = self._emit_ns / frames / 1e6
-        out["total_ms"] = self._frame_ns / frames / 1e6
+        out["total_ms"] = self._frame_ns / frames / 1e6  # wall clock
+        out["cpu_ms"] = self._frame_cpu_ns / frames / 1e6  # this thread's CPU time
         out["frames"] = float(timings.frames)
         out["samples_in"] = float(self._dsp.samples_in)
         out["samples_out"] = float(self._dsp.samples_out)
@@ -290,11 +297,13 @@ class Listener:
         self._finished = True
 
     def _process_frame(self, frame: Int16Array) -> None:
+        c0 = time.thread_time_ns()
         t0 = time.perf_counter_ns()
         self._handle_requests()
         for chunk in self._dsp.process(frame):
             self._process_chunk(chunk)
         self._frame_ns += time.perf_counter_ns() - t0
+        self._frame_cpu_ns += time.thread_time_ns() - c0
 
     def _handle_requests(self) -> None:
         while self._requests:
@@ -306,15 +315,25 @@ class Listener:
 
     def _begin_command(self, *, preroll: bool) -> None:
         self._endpointer.reset()
-        self._command_active = True
+        was_active, self._command_active = self._command_active, True
         if preroll and self._preroll:
             self._emit(CommandAudio(b"".join(self._preroll), self._chunks_out * CHUNK_S))
+        if not self._vad_always and not was_active:
+            # The VAD sleeps between commands: warm it up on the last second of audio
+            # (its features span ~0.76 s), after the pre-roll has been sent.
+            t0 = time.perf_counter_ns()
+            self._vad.reset()
+            for past in self._recent:
+                self._vad.process_10ms(past)
+            self._vad_ns += time.perf_counter_ns() - t0
 
     def _process_chunk(self, chunk: bytes) -> None:
         self._chunks_out += 1
         t = self._chunks_out * CHUNK_S
         t0 = time.perf_counter_ns()
-        speech = self._vad.process_10ms(chunk)
+        speech = -1.0
+        if self._command_active or self._vad_always:
+            speech = self._vad.process_10ms(chunk)
         t1 = time.perf_counter_ns()
         score = 0.0
         if self._wake is not None and not self.muted:
@@ -323,6 +342,7 @@ class Listener:
         self._vad_ns += t1 - t0
         self._wake_ns += t2 - t1
         self._preroll.append(chunk)
+        self._recent.append(chunk)
         if self._on_frame is not None:
             self._on_frame(FrameInfo(t, score, speech, self._command_active))
         if self.muted:

@@ -142,3 +142,11 @@ def test_command_ends_after_configured_silence(tmp_path: Path) -> None:
         assert len(started) == len(stopped) >= 1
         ends[silence] = stopped[0].t
     assert ends[1.0] - ends[0.5] == pytest.approx(0.5, abs=0.15)
+
+
+@pytest.mark.parametrize("make", [MicroVad, MicroVad2Shape], ids=["1.x", "2.x"])
+def test_reset_gives_a_fresh_model(make) -> None:
+    detector = SpeechDetector(make())
+    first = probabilities(detector, COMMANDS / "stp_en_what_time_is_it.wav")
+    detector.reset()
+    assert probabilities(detector, COMMANDS / "stp_en_what_time_is_it.wav") == first
