@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import area_registry as ar
+from homeassistant.setup import async_setup_component
 import pytest
+from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.info import Describe, Info
 
@@ -17,6 +21,7 @@ from .whisper_client import (
     NOISE,
     Client,
     ServerProcess,
+    async_whisper_process,
     convert_clip,
     load_clip,
     normalise,
@@ -36,7 +41,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="session")
 def tiny_server() -> Iterator[ServerProcess]:
-    with whisper_process("--workers", "2", "--max-queue", "4") as server:
+    with whisper_process(
+        "--workers", "2", "--max-queue", "4", "--max-audio-seconds", "20"
+    ) as server:
         yield server
 
 
@@ -168,8 +175,6 @@ async def test_chunk_format_change_drops_stream(client: Client) -> None:
 
 
 async def test_language_the_model_lacks(client: Client) -> None:
-    from wyoming.asr import Transcribe
-
     await client.send(Transcribe(language="de").event())
     await client.send(AudioStart(rate=16000, width=2, channels=1).event())
     assert "de" in await _expect_error(client, "unsupported-language")
@@ -196,6 +201,58 @@ async def test_vanished_client_and_garbage_do_not_hurt_others(tiny_server: Serve
         await good.close()
     assert normalise(transcript_text(events)) == "what time is it"
     assert tiny_server.proc.poll() is None
+
+
+async def test_too_long_audio_is_dropped(client: Client) -> None:
+    await client.send(AudioStart(rate=16000, width=2, channels=1).event())
+    second = b"\0" * 32000
+    for _ in range(21):
+        await client.send(AudioChunk(rate=16000, width=2, channels=1, audio=second).event())
+    assert "longer than 20" in await _expect_error(client, "too-long")
+    await client.send(AudioStop().event())  # the stream is gone
+    await _expect_error(client, "order")
+    events = await client.stream(load_clip(WHAT_TIME), chunk_ms=100)
+    assert normalise(transcript_text(events)) == "what time is it"
+
+
+async def test_transcribe_in_the_middle_of_a_stream(client: Client) -> None:
+    await client.send(AudioStart(rate=16000, width=2, channels=1).event())
+    await client.send(Transcribe(language="en").event())
+    assert "middle" in await _expect_error(client, "order")
+    events = await client.stream(load_clip(WHAT_TIME), chunk_ms=100)
+    assert normalise(transcript_text(events)) == "what time is it"
+
+
+async def test_request_names_bias_prompt(client: Client) -> None:
+    """HA's `transcript_names` reach the decoder as a prompt; the command still comes out right."""
+    await client.send(
+        Transcribe(language="en", transcript_names=["Living Room Lamp", "Porch"]).event()
+    )
+    events = await client.stream(load_clip(LAMP), chunk_ms=100, transcribe=False)
+    assert normalise(transcript_text(events)) == "turn on the living room lamp"
+
+
+async def test_home_assistant_names_end_to_end(
+    hass: HomeAssistant, hass_access_token: str, aiohttp_client, socket_enabled: None
+) -> None:
+    """The server started with --ha-url/--ha-token fetches names from a real HA over HTTP."""
+    assert await async_setup_component(hass, "http", {})
+    assert await async_setup_component(hass, "api", {})
+    ar.async_get(hass).async_create("Living Room")
+    hass.states.async_set("light.lamp", "off", {"friendly_name": "Living Room Lamp"})
+    ha = await aiohttp_client(hass.http.app)
+    url = str(ha.make_url("")).rstrip("/")
+    async with async_whisper_process("--ha-url", url, "--ha-token", hass_access_token) as server:
+        async with asyncio.timeout(20):
+            while "names connected" not in server.log_text():
+                await asyncio.sleep(0.05)
+        assert "1 areas, 1 entity names" in server.log_text()
+        conn = await Client.connect(server.port)
+        try:
+            events = await conn.stream(load_clip(LAMP), language="en", chunk_ms=100)
+        finally:
+            await conn.close()
+    assert normalise(transcript_text(events)) == "turn on the living room lamp"
 
 
 # --- multilingual model ------------------------------------------------------------------------------

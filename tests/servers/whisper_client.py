@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +111,32 @@ def whisper_process(*args: str, timeout: float = 60.0) -> Iterator[ServerProcess
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.unlink(missing_ok=True)
+
+
+@contextlib.asynccontextmanager
+async def async_whisper_process(*args: str, timeout: float = 60.0) -> AsyncIterator[ServerProcess]:
+    """`whisper_process` for async tests: waits without blocking the event loop."""
+    with tempfile.NamedTemporaryFile(prefix="whisper-", suffix=".log", delete=False) as logf:
+        log = Path(logf.name)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wyoming_servers.whisper", "--uri", "tcp://127.0.0.1:0", *args],
+            cwd=ROOT,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        async with asyncio.timeout(timeout):
+            while not (found := _READY.search(log.read_text(errors="replace"))):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"whisper server did not start: {log.read_text()}")
+                await asyncio.sleep(0.05)
+        yield ServerProcess(proc, int(found.group(1)), log)
+    finally:
+        proc.terminate()
+        async with asyncio.timeout(15):
+            while proc.poll() is None:
+                await asyncio.sleep(0.05)
         log.unlink(missing_ok=True)
 
 

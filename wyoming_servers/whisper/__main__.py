@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 
-from wyoming_servers.runner import add_server_args, serve, setup_logging
+from wyoming_servers.runner import add_server_args, limit_malloc_arenas, serve, setup_logging
 
 from .service import DEFAULT_URI, WhisperService, add_arguments, options_from_args
 
@@ -23,9 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     add_server_args(parser, DEFAULT_URI)
     add_arguments(parser)
     args = parser.parse_args(argv)
+    limit_malloc_arenas()
     setup_logging(args.debug, args.log_format)
-    if not args.debug:
-        logging.getLogger("faster_whisper").setLevel(logging.WARNING)
     try:
         service = WhisperService(options_from_args(args))
     except (OSError, RuntimeError, ValueError) as err:

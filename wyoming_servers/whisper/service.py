@@ -136,6 +136,8 @@ class WhisperService:
     def __init__(self, options: WhisperOptions) -> None:
         """Load the model (blocking: call before the event loop serves clients)."""
         self.options = options
+        if not _LOGGER.isEnabledFor(logging.DEBUG):
+            logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # a line per decode
         self.engine = WhisperEngine(options.engine)
         self.scheduler = DecodeScheduler(options.engine.workers, options.max_queue)
         self.names: HomeAssistantNames | None = None
