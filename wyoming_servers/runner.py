@@ -508,6 +508,13 @@ class _Advertiser:
         from zeroconf.asyncio import AsyncServiceInfo
 
         ip = _advertised_ip(endpoint.host)
+        if ip.startswith("127."):
+            _LOGGER.warning(
+                "Advertising %s on loopback %s: other machines cannot reach it "
+                "(listen on tcp://0.0.0.0:PORT to serve the LAN)",
+                name,
+                ip,
+            )
         info = AsyncServiceInfo(
             WYOMING_SERVICE,
             f"{name}.{WYOMING_SERVICE}",

@@ -418,3 +418,39 @@ def test_bad_voice_on_the_command_line_fails_clearly() -> None:
     )
     assert result.returncode == 1
     assert "xx_XX-nobody" in result.stderr and "not found" in result.stderr
+
+
+_RESOLVE = """
+import socket, sys
+from zeroconf import Zeroconf
+zc = Zeroconf()
+try:
+    info = zc.get_service_info("_wyoming._tcp.local.", sys.argv[1] + "._wyoming._tcp.local.", int(sys.argv[2]))
+    print(info.port if info else "none")
+finally:
+    zc.close()
+"""
+
+
+def test_zeroconf_advertisement_and_withdrawal() -> None:
+    name = f"jarvis-test-{os.getpid()}"
+    server = start_server(
+        "wyoming_servers.piper", "--uri", "tcp://0.0.0.0:0", "--zeroconf", name, names=("piper",)
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while f"Advertising {name}" not in server.log_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if "Zeroconf advertisement failed" in server.log_text():
+            pytest.skip("no multicast networking here")
+        resolve = [sys.executable, "-c", _RESOLVE, name]
+        found = subprocess.run(
+            [*resolve, "5000"], capture_output=True, text=True, timeout=30, check=True
+        )
+        assert found.stdout.strip() == str(server.ports["piper"])
+    finally:
+        assert server.stop() == 0
+    gone = subprocess.run(
+        [*resolve, "1500"], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert gone.stdout.strip() == "none"
