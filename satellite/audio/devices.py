@@ -112,7 +112,9 @@ class SoundDeviceSource(AudioSource):
         self._ring.write(indata[:, self.channel : self.channel + 1])
 
     def open(self) -> None:
-        """Start the input stream."""
+        """Start the input stream (again, after a close)."""
+        self._ring.clear()
+        self._ended = False
         sd = _sd()
         try:
             self._stream = sd.InputStream(

@@ -82,7 +82,8 @@ class WavFileSource(AudioSource):
         self.realtime = realtime
         self.channel = channel
         self._block = max(1, round(self.sample_rate * block_s))
-        self._tail_left = round(tail_silence_s * self.sample_rate)
+        self._tail_s = tail_silence_s
+        self._tail_left = 0
         self._wav: wave.Wave_read | None = None
         self._ended = False
         self._delivered = 0
@@ -90,9 +91,15 @@ class WavFileSource(AudioSource):
         self._lock = threading.Lock()
 
     def open(self) -> None:
-        """Open the file for reading from the start."""
-        self._wav = wave.open(str(self.path), "rb")  # noqa: SIM115 - closed in close()
-        self._t0 = time.monotonic()
+        """Open the file for reading from the start (again, after a close)."""
+        with self._lock:
+            if self._wav is not None:
+                self._wav.close()
+            self._wav = wave.open(str(self.path), "rb")  # noqa: SIM115 - closed in close()
+            self._tail_left = round(self._tail_s * self.sample_rate)
+            self._ended = False
+            self._delivered = 0
+            self._t0 = time.monotonic()
 
     def read(self, timeout: float) -> Int16Array | None:
         """Next block; sleeps first in real-time mode."""

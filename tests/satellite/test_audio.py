@@ -209,3 +209,13 @@ def test_missing_sound_card_is_a_clear_error() -> None:
         SoundDeviceSource(None).open()
     with pytest.raises(RuntimeError, match="Cannot open output device"):
         SoundDeviceSink(None).open()
+
+
+def test_wav_source_can_be_reopened(tmp_path: Path) -> None:
+    # The satellite builds a new Listener on the same source after a pause.
+    path = write_multichannel(tmp_path / "s.wav", np.arange(960, dtype=np.int16)[:, None], 48000)
+    source = WavFileSource(path, tail_silence_s=0.01)
+    first = drain(source)
+    second = drain(source)
+    assert len(first) == len(second) == 960 + 480
+    np.testing.assert_array_equal(first, second)
