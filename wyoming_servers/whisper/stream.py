@@ -105,9 +105,13 @@ class StreamingTranscriber:
     def _maybe_speculate(self) -> None:
         window = self._window()
         attempt = self._attempt
-        if attempt is not None:
-            if attempt.window == window or (attempt.task and not attempt.task.done()):
-                return  # already decoding this window, or a stale decode is still running
+        if attempt is not None and attempt.task is not None:
+            if attempt.window == window:
+                return  # already decoding this window
+            if not attempt.task.done():
+                if attempt.started:
+                    return  # a stale decode is running: its thread cannot be stopped
+                attempt.task.cancel()  # stale and still queued: replace it
         if not self.scheduler.has_room(SPECULATIVE):
             return
         self.speculative_decodes += 1
