@@ -1,63 +1,114 @@
-"""Fix flow of the 'model missing' issue: pick another model installed on the server."""
+"""Fix flow of the 'model missing' issue: download the model, or pick another one."""
 
 from __future__ import annotations
 
 from homeassistant.components.repairs import RepairsFlow, RepairsFlowResult
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
 from homeassistant.const import CONF_MODEL, CONF_URL
 from homeassistant.core import HomeAssistant
 import probatio
 
-from .config_flow import ServerError, async_fetch_models, model_selector
+from .config_flow import ModelPull, ServerError, async_fetch_models, model_selector
 from .issues import async_clear_model_missing, normalize_model, redact_url
 from .runtime import JarvisConfigEntry
 
 
 class ModelMissingRepairFlow(RepairsFlow):
-    """Point an agent whose model is gone at a model the server has."""
+    """Have Ollama download the missing model, or point the agent at another one."""
 
     def __init__(self, entry_id: str, subentry_id: str) -> None:
         """Fix the agent `subentry_id` of the entry `entry_id`."""
         self.entry_id = entry_id
         self.subentry_id = subentry_id
+        self._pull: ModelPull | None = None
 
-    async def async_step_init(self, user_input: dict[str, str] | None = None) -> RepairsFlowResult:
-        """Show the server's models; save the one picked if the server has it."""
+    def _target(self) -> tuple[JarvisConfigEntry, ConfigSubentry] | RepairsFlowResult:
         entry: JarvisConfigEntry | None = self.hass.config_entries.async_get_entry(self.entry_id)
         if entry is None or entry.state is not ConfigEntryState.LOADED:
             return self.async_abort(reason="entry_not_loaded")
         if (subentry := entry.subentries.get(self.subentry_id)) is None:
             return self.async_abort(reason="agent_removed")
-        coordinator = entry.runtime_data.coordinator
-        models = list(coordinator.data.models)
+        return entry, subentry
+
+    async def async_step_init(self, user_input: dict[str, str] | None = None) -> RepairsFlowResult:
+        """Show the model (the missing one by default); download it if the server lacks it."""
+        if not isinstance(target := self._target(), tuple):
+            return target
+        entry, subentry = target
+        models = list(entry.runtime_data.coordinator.data.models)
+        missing = str(subentry.data.get(CONF_MODEL))
         errors: dict[str, str] = {}
-        if user_input is not None and CONF_MODEL in user_input:  # (it starts with the issue id)
+        placeholders = {
+            "model": missing,
+            "agent": subentry.title,
+            "url": redact_url(entry.data[CONF_URL]),
+            "error": "",
+        }
+        suggested = {CONF_MODEL: missing}
+        if self._pull is not None:  # back from a failed download
+            errors["base"] = "download_failed"
+            placeholders["error"] = self._pull.error or ""
+            suggested = {CONF_MODEL: self._pull.model}
+            self._pull = None
+        elif user_input is not None and CONF_MODEL in user_input:  # (it starts with the issue id)
             model = normalize_model(user_input[CONF_MODEL].strip())
+            suggested = {CONF_MODEL: model}
             try:
                 models = await async_fetch_models(entry.runtime_data.client)
             except ServerError as err:
                 errors["base"] = err.reason
             else:
                 if model in models:
-                    async_clear_model_missing(self.hass, subentry)
-                    self.hass.config_entries.async_update_subentry(
-                        entry, subentry, data={**subentry.data, CONF_MODEL: model}
-                    )
-                    return self.async_create_entry(data={})
-                errors[CONF_MODEL] = "model_not_found"
+                    return self._async_use(entry, subentry, model)
+                self._pull = ModelPull(
+                    self.hass,
+                    entry.runtime_data.client,
+                    model,
+                    self.async_update_progress,
+                    close_client=False,
+                )
+                return await self.async_step_download()
         schema = probatio.Schema({probatio.Required(CONF_MODEL): model_selector(models)})
         return self.async_show_form(
             step_id="init",
-            data_schema=self.add_suggested_values_to_schema(
-                schema, user_input or {CONF_MODEL: models[0] if models else ""}
-            ),
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors,
-            description_placeholders={
-                "model": str(subentry.data.get(CONF_MODEL)),
-                "agent": subentry.title,
-                "url": redact_url(entry.data[CONF_URL]),
-            },
+            description_placeholders=placeholders,
         )
+
+    async def async_step_download(
+        self, user_input: dict[str, str] | None = None
+    ) -> RepairsFlowResult:
+        """Wait for the model to be on the server."""
+        assert self._pull is not None
+        if not self._pull.task.done():
+            return self.async_show_progress(
+                step_id="download",
+                progress_action="download",
+                progress_task=self._pull.task,
+                description_placeholders={"model": self._pull.model},
+            )
+        return self.async_show_progress_done(
+            next_step_id="init" if self._pull.error else "downloaded"
+        )
+
+    async def async_step_downloaded(
+        self, user_input: dict[str, str] | None = None
+    ) -> RepairsFlowResult:
+        """The model is on the server: the agent uses it (checked as if picked in the form)."""
+        assert self._pull is not None
+        model, self._pull = self._pull.model, None
+        return await self.async_step_init({CONF_MODEL: model})
+
+    def _async_use(
+        self, entry: JarvisConfigEntry, subentry: ConfigSubentry, model: str
+    ) -> RepairsFlowResult:
+        async_clear_model_missing(self.hass, subentry)
+        if subentry.data.get(CONF_MODEL) != model:
+            self.hass.config_entries.async_update_subentry(
+                entry, subentry, data={**subentry.data, CONF_MODEL: model}
+            )
+        return self.async_create_entry(data={})
 
 
 async def async_create_fix_flow(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
@@ -18,8 +19,18 @@ from custom_components.jarvis.const import DOMAIN, ISSUE_MODEL_MISSING, ISSUE_UN
 from custom_components.jarvis.issues import model_missing_issue_id, unreachable_issue_id
 
 from .fake_ollama import FakeOllama
+from .pull_ollama import MISSING_MANIFEST, PullingOllama
 
 MISSING = "mistral:7b"
+
+
+@pytest.fixture
+async def fake_ollama(socket_enabled: None) -> AsyncGenerator[PullingOllama]:
+    """An Ollama server that can download the missing model from its library."""
+    server = PullingOllama(models=["llama3.2:latest", "qwen3:4b"], catalogue=[MISSING])
+    await server.start()
+    yield server
+    await server.stop()
 
 
 @pytest.fixture
@@ -99,9 +110,19 @@ async def submit(client: Any, flow_id: str, data: dict[str, Any]) -> dict[str, A
     return dict(await response.json())
 
 
-async def test_fix_flow_picks_an_installed_model(
+async def follow_download(
+    hass: HomeAssistant, client: Any, result: dict[str, Any]
+) -> dict[str, Any]:
+    """The frontend's view of a download: progress, then whatever comes next."""
+    assert result["type"] == "progress"
+    assert result["progress_action"] == "download"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return await submit(client, result["flow_id"], {})
+
+
+async def test_fix_flow_downloads_the_missing_model(
     hass: HomeAssistant,
-    fake_ollama: FakeOllama,
+    fake_ollama: PullingOllama,
     setup_jarvis: MockConfigEntry,
     repairs_client: Any,
 ) -> None:
@@ -116,15 +137,46 @@ async def test_fix_flow_picks_an_installed_model(
         "model": MISSING,
         "agent": "Jarvis",
         "url": fake_ollama.url,
+        "error": "",
     }
+    (field,) = result["data_schema"]
+    assert field["description"] == {"suggested_value": MISSING}  # one click: download it
+
+    result = await submit(repairs_client, result["flow_id"], {CONF_MODEL: MISSING})
+    result = await follow_download(hass, repairs_client, result)
+    await hass.async_block_till_done()
+    assert result["type"] == "create_entry"
+    assert fake_ollama.pulled == [MISSING]
+    assert entry.subentries[sub_id].data[CONF_MODEL] == MISSING
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    # The next poll agrees: the issue stays away.
+    await entry.runtime_data.coordinator.async_refresh()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_fix_flow_picks_an_installed_model(
+    hass: HomeAssistant,
+    fake_ollama: PullingOllama,
+    setup_jarvis: MockConfigEntry,
+    repairs_client: Any,
+) -> None:
+    entry = setup_jarvis
+    sub_id = subentry_id(entry)
+    issue_id = model_missing_issue_id(sub_id)
+
+    result = await start_fix(repairs_client, issue_id)
     (field,) = result["data_schema"]
     assert [o["value"] for o in field["selector"]["select"]["options"]] == [
         "llama3.2:latest",
         "qwen3:4b",
     ]
 
-    result = await submit(repairs_client, result["flow_id"], {CONF_MODEL: "phi4"})
-    assert result["errors"] == {CONF_MODEL: "model_not_found"}
+    # A name Ollama's library does not know: the form comes back with Ollama's answer.
+    result = await submit(repairs_client, result["flow_id"], {CONF_MODEL: "phi44"})
+    result = await follow_download(hass, repairs_client, result)
+    assert result["type"] == "form"
+    assert result["errors"] == {"base": "download_failed"}
+    assert result["description_placeholders"]["error"] == MISSING_MANIFEST
 
     await fake_ollama.stop()
     result = await submit(repairs_client, result["flow_id"], {CONF_MODEL: "qwen3:4b"})
@@ -134,6 +186,7 @@ async def test_fix_flow_picks_an_installed_model(
     result = await submit(repairs_client, result["flow_id"], {CONF_MODEL: "qwen3:4b"})
     await hass.async_block_till_done()
     assert result["type"] == "create_entry"
+    assert fake_ollama.pulled == []
     assert entry.subentries[sub_id].data[CONF_MODEL] == "qwen3:4b"
     assert entry.subentries[sub_id].data[CONF_LLM_HASS_API] == ["assist"]  # the rest kept
     assert entry.state is ConfigEntryState.LOADED
