@@ -10,7 +10,8 @@ HA core's `ollama` agent and HA's default agent, all measured in the same run:
 - Cold model, voice turn: the model is not loaded; as in HA's pipeline, the agent is prepared
   when speech-to-text starts and asked when the text arrives; request -> first reply text.
 - Local path: "turn on/off the kitchen light" answered by Jarvis's local first (no LLM request)
-  next to HA's own default agent answering the same sentences.
+  next to HA's own default agent answering the same sentences, and next to HA core's ollama agent
+  called directly (no pipeline to catch the command first), which needs two model calls.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_test_home_assistant  # type: ignore[import-untyped]
 
 from custom_components.jarvis.const import CONF_PREFER_LOCAL, DOMAIN
-from tests.integration.fake_ollama import FakeOllama, text_reply
+from tests.integration.fake_ollama import FakeOllama, text_reply, tool_call_reply
 
 MODEL = "llama3.2:latest"
 REPLY = "The moon is about three hundred and eighty four thousand kilometres away."
@@ -212,6 +213,23 @@ async def _main(runs: int, delay_s: float) -> list[tuple[str, float, float, floa
                 times = await _measure(runs, local_turn)
                 assert len(server.conversation_requests) == before  # no LLM request
                 rows.append(_row(f"Local intent: {name}", times))
+
+            # Called directly (automation, jarvis.ask), HA core's agent needs the model for a
+            # built-in command: a tool call, then the answer (two model calls).
+            async def core_command(i: int) -> float:
+                server.queue(
+                    tool_call_reply("intent__HassTurnOn", {"name": "Kitchen Light"}, delay=delay_s),
+                    text_reply("Done.", delay=delay_s),
+                )
+                return await _local_s(
+                    hass, agents["Core ollama"], LOCAL_SENTENCES[i % len(LOCAL_SENTENCES)]
+                )
+
+            rows.append(
+                _row(
+                    "Built-in command via the LLM: Core ollama", await _measure(runs, core_command)
+                )
+            )
             await hass.async_stop(force=True)
     finally:
         await server.stop()
@@ -240,10 +258,10 @@ def main() -> None:
         f"cold load {COLD_LOAD_S * 1000:g} ms; speech-to-text {STT_S * 1000:g} ms"
     )
     print()
-    print(f"| {'measure':<40} | {'median ms':>9} | {'p95 ms':>7} | {'min ms':>7} |")
-    print(f"|{'-' * 42}|{'-' * 10}:|{'-' * 8}:|{'-' * 8}:|")
+    print(f"| {'measure':<44} | {'median ms':>9} | {'p95 ms':>7} | {'min ms':>7} |")
+    print(f"|{'-' * 46}|{'-' * 10}:|{'-' * 8}:|{'-' * 8}:|")
     for name, median, p95, low in rows:
-        print(f"| {name:<40} | {median:9.2f} | {p95:7.2f} | {low:7.2f} |")
+        print(f"| {name:<44} | {median:9.2f} | {p95:7.2f} | {low:7.2f} |")
     by_name = {name: median for name, median, _p95, _low in rows}
     jarvis_llm, core_llm = (
         by_name[f"LLM path overhead: {n}"] for n in ("Jarvis LLM", "Core ollama")
@@ -258,6 +276,10 @@ def main() -> None:
     print(f"LLM path overhead, Jarvis / core ollama (median): {jarvis_llm / core_llm:.2f}x")
     print(f"Cold model voice turn, Jarvis / core ollama (median): {cold_jarvis / cold_core:.2f}x")
     print(f"Local intent, Jarvis / HA default agent (median): {jarvis_local / ha_local:.2f}x")
+    via_llm = by_name["Built-in command via the LLM: Core ollama"]
+    print(
+        f"Built-in command called directly, Jarvis / core ollama (median): {jarvis_local / via_llm:.3f}x"
+    )
 
 
 if __name__ == "__main__":
