@@ -130,12 +130,41 @@ _SECTIONS: dict[str, type[Any]] = {
 _TOP_LEVEL = ("name", "area", "log_level")
 
 
+def _number(
+    kind: type[Any],
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    optional: bool = False,
+) -> Callable[[Any], Any]:
+    """A number validator with a message that says what is allowed."""
+    name = "an integer" if kind is int else "a number"
+
+    def check(value: Any) -> Any:
+        if value is None and optional:
+            return None
+        if isinstance(value, bool):
+            raise vol.Invalid(f"expected {name}, got {value!r}")
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            raise vol.Invalid(f"expected {name}, got {value!r}") from None
+        if lo is not None and (number <= lo if lo_open else number < lo):
+            raise vol.Invalid(f"must be {'above' if lo_open else 'at least'} {lo}, got {value!r}")
+        if hi is not None and number > hi:
+            raise vol.Invalid(f"must be at most {hi}, got {value!r}")
+        return number
+
+    return check
+
+
 def _positive(kind: type[Any]) -> Callable[[Any], Any]:
-    return vol.All(vol.Coerce(kind), vol.Range(min=0, min_included=False))
+    return _number(kind, 0, lo_open=True)
 
 
 def _non_negative(kind: type[Any]) -> Callable[[Any], Any]:
-    return vol.All(vol.Coerce(kind), vol.Range(min=0))
+    return _number(kind, 0)
 
 
 _VALIDATORS: dict[str, Any] = {
@@ -143,25 +172,25 @@ _VALIDATORS: dict[str, Any] = {
     "area": str,
     "log_level": vol.All(str, vol.Upper, vol.In(["DEBUG", "INFO", "WARNING", "ERROR"])),
     "server.host": str,
-    "server.port": vol.All(vol.Coerce(int), vol.Range(min=0, max=65535)),
+    "server.port": _number(int, 0, 65535),
     "server.zeroconf": bool,
     "server.zeroconf_name": str,
     "mic.device": vol.Coerce(str),
-    "mic.rate": vol.All(vol.Coerce(int), vol.Range(min=8000, max=192000)),
-    "mic.channels": vol.All(vol.Coerce(int), vol.Range(min=1, max=32)),
+    "mic.rate": _number(int, 8000, 192000),
+    "mic.channels": _number(int, 1, 32),
     "mic.channel": _non_negative(int),
     "mic.file": str,
     "mic.realtime": bool,
     "speaker.device": vol.Coerce(str),
-    "speaker.rate": vol.All(vol.Coerce(int), vol.Range(min=8000, max=192000)),
+    "speaker.rate": _number(int, 8000, 192000),
     "speaker.file": str,
-    "speaker.volume": vol.All(vol.Coerce(float), vol.Range(min=0.0, max=1.0)),
+    "speaker.volume": _number(float, 0.0, 1.0),
     "wake.word": vol.All(str, vol.Length(min=1)),
     "wake.engine": vol.In(WAKE_ENGINES),
-    "wake.threshold": vol.Any(None, vol.All(vol.Coerce(float), vol.Range(min=0.0, max=1.0))),
+    "wake.threshold": _number(float, 0.0, 1.0, optional=True),
     "wake.refractory_s": _non_negative(float),
     "wake.local": bool,
-    "listen.preroll_s": vol.All(vol.Coerce(float), vol.Range(min=0.0, max=5.0)),
+    "listen.preroll_s": _number(float, 0.0, 5.0),
     "listen.vad_silence_s": _positive(float),
     "listen.max_command_s": _positive(float),
     "listen.no_speech_timeout_s": _positive(float),

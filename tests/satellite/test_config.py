@@ -125,3 +125,10 @@ def test_every_setting_has_a_flag() -> None:
     for section in ("server", "mic", "speaker", "wake", "listen", "sounds", "behaviour"):
         for key in vars(getattr(config, section)):
             assert f"--{section}-{key.replace('_', '-')}" in flags
+
+
+def test_the_shipped_example_configuration_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "satellite/systemd/satellite.example.toml"
+    config = load_config(example)
+    assert config.name == "Kitchen"
+    assert config == load_config(example, {"server": {"port": 10700}})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
 import io
+from ipaddress import ip_address
 import math
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,13 @@ from homeassistant.components.assist_pipeline import DOMAIN as PIPELINE_DOMAIN, 
 from homeassistant.components.assist_pipeline.const import WAKE_WORD_COOLDOWN
 from homeassistant.components.assist_satellite.entity import AssistSatelliteState
 from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
-from homeassistant.config_entries import ConfigEntry, ConfigFlow
+from homeassistant.config_entries import SOURCE_ZEROCONF, ConfigEntry, ConfigFlow
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er, intent
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr, entity_registry as er, intent
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.setup import async_setup_component
 import numpy as np
 import pytest
@@ -38,6 +41,8 @@ from pytest_homeassistant_custom_component.common import (
     mock_integration,
     mock_platform,
 )
+
+from satellite.zeroconf_ad import mac_name
 
 from .satellite_process import SatelliteProcess, command_position, speech_span, utterance
 
@@ -375,6 +380,43 @@ async def test_ha_announcement_is_played_then_acknowledged(
     assert asyncio.get_running_loop().time() - started < 2.5
     assert "Reply played (2.0 s)" in satellite.log_text()
     assert satellite.played_seconds() >= 1.95
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_ha_zeroconf_discovery_creates_the_satellite_entry(
+    hass: HomeAssistant,
+    speech: tuple[RecordingStt, ToneTts],
+    satellite: SatelliteProcess,
+) -> None:
+    # What HA's zeroconf integration hands to the wyoming flow for our announcement
+    # (see test_cli.py for the announcement itself, made from a separate process).
+    discovery = ZeroconfServiceInfo(
+        ip_address=ip_address("127.0.0.1"),
+        ip_addresses=[ip_address("127.0.0.1")],
+        port=satellite.port,
+        hostname="kitchen.local.",
+        type="_wyoming._tcp.local.",
+        name=f"{mac_name()}._wyoming._tcp.local.",
+        properties={},
+    )
+    result = await hass.config_entries.flow.async_init(
+        "wyoming", context={"source": SOURCE_ZEROCONF}, data=discovery
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "zeroconf_confirm"
+    assert result["description_placeholders"] == {"name": "Test satellite"}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Test satellite"
+    entry = result["result"]
+    await hass.async_block_till_done()
+    await wait_log(satellite, "Server is ready (run-satellite)")
+    device = dr.async_get(hass).async_get(entry.runtime_data.device.device_id)
+    assert device is not None
+    assert device.name == "Test satellite"
+    assert device.suggested_area == "Kitchen"
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
