@@ -133,6 +133,7 @@ async def test_silent_server_times_out(
     assert speech(result) == "Sorry, the language model took too long to answer."
 
     # A stream that stops half-way is cut the same way.
+    monkeypatch.setattr(llm_loop, "FIRST_CHUNK_TIMEOUT", 5.0)
     fake_ollama.queue(Reply(chunks=[Chunk(content="Once"), Chunk(content=" upon", delay=0.4)]))
     result = await ask(hass, "Tell me a story", language="fr")
     assert speech(result) == "Désolé, le modèle de langage a mis trop de temps à répondre."
