@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any, Literal, override
 
@@ -14,6 +15,7 @@ from homeassistant.helpers import entity_registry as er, intent, llm
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 import httpx
 import ollama
+import pydantic
 
 from .const import (
     CONF_NUM_CTX,
@@ -41,8 +43,16 @@ from .runtime import JarvisConfigEntry, ResponseStats
 PARALLEL_UPDATES = 0
 CONTEXT_FULL_RATIO = 0.9  # prompt tokens / context window above which the user is warned
 
-# What a failing chat request raises through the ollama client (a stream raises httpx's errors).
-CHAT_ERRORS = (ollama.ResponseError, ConnectionError, TimeoutError, httpx.HTTPError)
+# What a failing chat request raises through the ollama client (a stream raises httpx's errors;
+# a line that is not Ollama's JSON raises json's or pydantic's ValueError).
+CHAT_ERRORS = (
+    ollama.ResponseError,
+    ConnectionError,
+    TimeoutError,
+    httpx.HTTPError,
+    json.JSONDecodeError,
+    pydantic.ValidationError,
+)
 
 
 async def async_setup_entry(

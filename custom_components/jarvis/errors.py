@@ -42,6 +42,8 @@ def classify(err: Exception) -> AgentError:
         return AgentError.SERVER_ERROR
     if isinstance(err, (TimeoutError, httpx.TimeoutException)):
         return AgentError.TIMEOUT
+    if isinstance(err, ValueError):  # a reply that is not Ollama's JSON (a proxy's page ...)
+        return AgentError.SERVER_ERROR
     # ollama raises ConnectionError for connect failures outside streams; a stream raises
     # httpx's own transport errors (refused, reset, DNS).
     return AgentError.UNREACHABLE

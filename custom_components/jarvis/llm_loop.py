@@ -107,7 +107,9 @@ async def transform_stream(
         delta: conversation.AssistantContentDeltaDict = {}
         if message.thinking:
             delta["thinking_content"] = message.thinking
-        if message.tool_calls:
+        if message.tool_calls and not tool_names:
+            LOGGER.debug("Ignoring tool calls of a model that was given no tools")
+        elif message.tool_calls:
             delta["tool_calls"] = [
                 llm.ToolInput(
                     tool_name=call.function.name, tool_args=tool_args(call.function.arguments)

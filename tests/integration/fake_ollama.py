@@ -29,6 +29,7 @@ class Chunk:
     thinking: str | None = None
     tool_calls: list[dict[str, Any]] | None = None  # [{"function": {"name", "arguments"}}]
     delay: float = 0.0  # seconds to wait before sending this chunk
+    raw: bytes | None = None  # sent as is instead of a JSON line (to test bad servers)
 
 
 @dataclass(slots=True)
@@ -271,6 +272,9 @@ class FakeOllama:
         for chunk in reply.chunks:
             if chunk.delay:
                 await asyncio.sleep(chunk.delay)
+            if chunk.raw is not None:
+                await response.write(chunk.raw)
+                continue
             message = {"role": "assistant", "content": chunk.content}
             if chunk.thinking is not None:
                 message["thinking"] = chunk.thinking

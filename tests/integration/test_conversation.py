@@ -223,7 +223,15 @@ async def test_chat_only_agent_sends_no_tools(
     state = hass.states.get(agent_id(hass))
     assert state is not None
     assert not state.attributes.get("supported_features")  # no CONTROL: it cannot act
-    fake_ollama.queue(Reply(chunks=[Chunk(content="Hi.")], eval_count=0, eval_duration_ns=0))
+    # A model may still try to call a tool it was not given: that is ignored.
+    call = {"function": {"name": "HassTurnOn", "arguments": {"name": "Kitchen"}}}
+    fake_ollama.queue(
+        Reply(
+            chunks=[Chunk(tool_calls=[call]), Chunk(content="Hi.")],
+            eval_count=0,
+            eval_duration_ns=0,
+        )
+    )
     assert speech(await ask(hass, "Hello")) == "Hi."
     assert not fake_ollama.conversation_requests[0].get("tools")
     stats = setup_jarvis.runtime_data.last_response[subentry.subentry_id]

@@ -86,6 +86,11 @@ async def test_server_error_is_spoken_with_its_reason(
     result = await ask(hass, "Tell me a story")
     assert speech(result) == "Sorry, the Ollama server had a problem: GPU lost"
 
+    # So is a server that is not quite Ollama (a line that is not JSON).
+    fake_ollama.queue(Reply(chunks=[Chunk(content="Once"), Chunk(raw=b"<html>oops</html>\n")]))
+    result = await ask(hass, "Tell me a story")
+    assert speech(result).startswith("Sorry, the Ollama server had a problem: Expecting value")
+
     # And the agent keeps serving.
     fake_ollama.queue(text_reply("Once upon a time."))
     assert speech(await ask(hass, "Tell me a story")) == "Once upon a time."
