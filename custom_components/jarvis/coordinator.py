@@ -89,7 +89,7 @@ class JarvisCoordinator(DataUpdateCoordinator[ServerStatus]):
                 listing = await self.client.list()
         except SERVER_ERRORS as err:
             self.failures += 1
-            async_report_unreachable(self.hass, entry)
+            async_report_unreachable(self.hass, entry, from_poll=True)
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="unreachable",
@@ -100,7 +100,7 @@ class JarvisCoordinator(DataUpdateCoordinator[ServerStatus]):
                 retry_after=self.next_retry(),
             ) from err
         self.failures = 0
-        async_clear_unreachable(self.hass, entry)
+        async_clear_unreachable(self.hass, entry, from_poll=True)
         status = ServerStatus(
             models=tuple(sorted(normalize_model(m.model) for m in listing.models if m.model)),
             version=await self._async_version(),

@@ -14,6 +14,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
 from .const import DOMAIN, ISSUE_MODEL_MISSING, ISSUE_UNREACHABLE
+from .runtime import JarvisData
 
 REDACTED = "**REDACTED**"  # as HA's diagnostics write it
 
@@ -39,8 +40,15 @@ def model_missing_issue_id(subentry_id: str) -> str:
 
 
 @callback
-def async_report_unreachable(hass: HomeAssistant, entry: ConfigEntry) -> None:
-    """Raise (or keep) the 'Ollama unreachable' issue of this entry."""
+def async_report_unreachable(
+    hass: HomeAssistant, entry: ConfigEntry, *, from_poll: bool = False
+) -> None:
+    """Raise (or keep) the 'Ollama unreachable' issue of this entry.
+
+    When the agent reports it, the server is polled at once so that 'Reachable' agrees.
+    """
+    if not from_poll:
+        _async_poll_if_not(hass, entry, reachable=False)
     ir.async_create_issue(
         hass,
         DOMAIN,
@@ -55,9 +63,23 @@ def async_report_unreachable(hass: HomeAssistant, entry: ConfigEntry) -> None:
 
 
 @callback
-def async_clear_unreachable(hass: HomeAssistant, entry: ConfigEntry) -> None:
+def async_clear_unreachable(
+    hass: HomeAssistant, entry: ConfigEntry, *, from_poll: bool = False
+) -> None:
     """Clear the 'Ollama unreachable' issue of this entry (no-op when not raised)."""
+    if not from_poll:
+        _async_poll_if_not(hass, entry, reachable=True)
     ir.async_delete_issue(hass, DOMAIN, unreachable_issue_id(entry))
+
+
+@callback
+def _async_poll_if_not(hass: HomeAssistant, entry: ConfigEntry, *, reachable: bool) -> None:
+    """Poll the server now if the last poll saw it otherwise than the agent just did."""
+    data = getattr(entry, "runtime_data", None)
+    if isinstance(data, JarvisData) and data.coordinator.reachable is not reachable:
+        entry.async_create_background_task(
+            hass, data.coordinator.async_request_refresh(), "Jarvis: poll Ollama after a chat"
+        )
 
 
 @callback

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.setup import async_setup_component
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.jarvis.const import DOMAIN
 
-from .fake_ollama import OLLAMA_VERSION, FakeOllama
+from .agent_helpers import ask, speech
+from .fake_ollama import OLLAMA_VERSION, FakeOllama, text_reply
 
 
 def reachable_id(fake_ollama: FakeOllama) -> str:
@@ -74,3 +78,23 @@ async def test_names_in_french(
         "Jarvis Latence de réponse",
         "Jarvis Vitesse de génération",
     }
+
+
+async def test_a_failed_chat_turns_it_off_at_once(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    """The agent notices first; the sensor does not wait for the next poll to agree."""
+    entity_id = reachable_id(fake_ollama)
+    await fake_ollama.stop()
+    await ask(hass, "What time is it in Tokyo?")
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(entity_id).state == "off"
+
+    await fake_ollama.start()
+    fake_ollama.queue(text_reply("It is nine in the morning in Tokyo."))
+    result = await ask(hass, "What time is it in Tokyo?")
+    assert speech(result) == "It is nine in the morning in Tokyo."
+    # Polls asked for by the agent are at most one per 10 s (HA's refresh debouncer).
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=11))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(entity_id).state == "on"
