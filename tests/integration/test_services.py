@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import service, translation
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -95,3 +96,19 @@ async def test_ask_exists_before_any_entry(hass: HomeAssistant) -> None:
     """Registered in async_setup (HA's rule for actions), so automations validate at start."""
     assert await async_setup_component(hass, DOMAIN, {})
     assert hass.services.has_service(DOMAIN, "ask")
+
+
+async def test_ask_is_described_for_the_ui(hass: HomeAssistant) -> None:
+    """services.yaml and its translations load as HA's action editor reads them."""
+    assert await async_setup_component(hass, DOMAIN, {})
+    ask = (await service.async_get_all_descriptions(hass))[DOMAIN]["ask"]
+    fields = {"text", "agent_id", "conversation_id", "language", "device_id"}
+    assert ask["fields"]["text"]["required"] is True
+    assert set(ask["fields"]) == fields
+    assert ask["response"] == {"optional": False}
+    for language, title in (("en", "Ask Jarvis"), ("fr", "Demander à Jarvis")):
+        strings = await translation.async_get_translations(hass, language, "services", [DOMAIN])
+        assert strings[f"component.{DOMAIN}.services.ask.name"] == title
+        for field in fields:
+            assert strings[f"component.{DOMAIN}.services.ask.fields.{field}.name"]
+            assert strings[f"component.{DOMAIN}.services.ask.fields.{field}.description"]
