@@ -418,7 +418,8 @@ class Satellite:
         self.stats["wake_words"] += 1
         _LOGGER.info("Wake word %s (score %.2f) at %.2f s", event.name, event.score, event.t)
         if not self.running or self.muted:
-            _LOGGER.info("Not connected to Home Assistant: wake word ignored")
+            why = "Paused" if self.driver is not None else "Not connected to Home Assistant"
+            _LOGGER.info("%s: wake word ignored", why)
             self.listener.cancel_command()
             return
         if self.state is SatelliteState.STREAMING:
@@ -426,6 +427,7 @@ class Satellite:
         if self.config.behaviour.barge_in:
             await self._interrupt_output()
         self._follow_up_text = None
+        self._chime(self.sounds.wake)
         await self._start_command(event.name)
 
     async def _start_command(self, wake_word: str | None) -> None:
