@@ -65,5 +65,5 @@ async def async_unload_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> b
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> None:
-    """Forget the issues of a removed entry (also those raised while it was retrying)."""
+    """Forget the issues of a removed entry (also those of an entry that was not loaded)."""
     async_clear_entry_issues(hass, entry)

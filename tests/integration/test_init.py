@@ -196,3 +196,21 @@ async def test_removing_an_agent_removes_its_device_and_entities(
     assert devices.async_get_device_by_identifier((DOMAIN, sub_id), entry.entry_id) is None
     left = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
     assert [e.unique_id for e in left] == [f"{entry.entry_id}_server_reachable"]
+
+
+async def test_server_down_at_start_is_picked_up_by_the_first_retry(
+    hass: HomeAssistant, fake_ollama: FakeOllama, mock_config_entry: MockConfigEntry
+) -> None:
+    await fake_ollama.stop()
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = mock_config_entry.runtime_data.coordinator
+    assert not coordinator.reachable
+
+    await fake_ollama.start()
+    # No need to wait for the healthy 30 s interval: the first retry comes after 5 s.
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=6))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert coordinator.reachable
+    assert jarvis_issues(hass) == []
