@@ -6,14 +6,13 @@ from homeassistant.const import CONF_URL, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
-from homeassistant.util.ssl import get_default_context
-import ollama
 
 from .const import DOMAIN, LOGGER
 from .coordinator import JarvisCoordinator
 from .issues import async_clear_entry_issues, redact_url
 from .llm_api import async_register_llm_api
 from .runtime import JarvisConfigEntry, JarvisData
+from .server import create_client
 from .services import async_setup_services
 
 PLATFORMS = (Platform.BINARY_SENSOR, Platform.CONVERSATION, Platform.SENSOR)
@@ -25,11 +24,6 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_services(hass)
     async_register_llm_api(hass)
     return True
-
-
-def create_client(url: str) -> ollama.AsyncClient:
-    """An Ollama client for `url`, with HA's SSL context (loaded once, off the event loop)."""
-    return ollama.AsyncClient(host=url, verify=get_default_context())
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bool:

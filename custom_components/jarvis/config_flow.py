@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, override
 
 from homeassistant.config_entries import (
@@ -31,11 +30,8 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
-import httpx
-import ollama
 import probatio
 
-from . import create_client
 from .const import (
     CONF_KEEP_ALIVE,
     CONF_MAX_HISTORY,
@@ -50,19 +46,24 @@ from .const import (
     DEFAULT_PREFER_LOCAL,
     DEFAULT_TEMPERATURE,
     DEFAULT_THINK,
-    DEFAULT_TIMEOUT,
     DEFAULT_URL,
     DOMAIN,
     JARVIS_LLM_API_ID,
-    LOGGER,
     MAX_NUM_CTX,
     MIN_NUM_CTX,
     SUBENTRY_CONVERSATION,
 )
 from .entity import server_name
-from .issues import normalize_model
 from .prompts import default_prompt
 from .runtime import JarvisConfigEntry
+from .server import (
+    ModelPull,
+    ServerError,
+    async_fetch_models,
+    async_probe,
+    create_client,
+    normalize_model,
+)
 
 # hassfest refuses URLs inside translations: the example comes as a placeholder.
 URL_PLACEHOLDERS = {"example_url": "http://192.168.1.10:11434"}
@@ -83,85 +84,12 @@ DEFAULT_AGENT_OPTIONS: dict[str, Any] = {
 INT_OPTIONS = (CONF_MAX_HISTORY, CONF_KEEP_ALIVE, CONF_NUM_CTX)
 
 
-class ServerError(Exception):
-    """The server at a URL could not be used; `reason` is the form's error key."""
-
-    def __init__(self, reason: str) -> None:
-        """Fail with the error key `reason`."""
-        super().__init__(reason)
-        self.reason = reason
-
-
 def clean_url(url: str) -> str:
     """The URL as stored: validated, without a trailing slash; raises ServerError."""
     try:
         return str(cv.url(url.strip())).rstrip("/")
     except probatio.Invalid as err:
         raise ServerError("invalid_url") from err
-
-
-async def async_fetch_models(client: ollama.AsyncClient) -> list[str]:
-    """The models installed on the server (canonical names); raises ServerError."""
-    try:
-        async with asyncio.timeout(DEFAULT_TIMEOUT):
-            listing = await client.list()
-    except TimeoutError as err:
-        raise ServerError("timeout_connect") from err
-    except (ConnectionError, httpx.HTTPError) as err:
-        raise ServerError("cannot_connect") from err
-    except ollama.ResponseError as err:
-        # A gateway error means the server behind a proxy is down; other statuses mean
-        # something else than Ollama answers at this address.
-        raise ServerError("cannot_connect" if err.status_code >= 500 else "not_ollama") from err
-    except ValueError as err:  # not JSON, or JSON that is not a model list
-        raise ServerError("not_ollama") from err
-    return sorted(normalize_model(m.model) for m in listing.models if m.model)
-
-
-async def async_probe(url: str) -> list[str]:
-    """Contact the Ollama server at `url` with a throw-away client; its models."""
-    client = create_client(url)
-    try:
-        return await async_fetch_models(client)
-    finally:
-        await client.close()  # type: ignore[no-untyped-call]
-
-
-class ModelPull:
-    """A model being pulled onto the server (`ollama pull`) while a flow shows its progress."""
-
-    def __init__(
-        self,
-        hass: HomeAssistant,
-        client: ollama.AsyncClient,
-        model: str,
-        on_progress: Callable[[float], None],
-        *,
-        close_client: bool,
-    ) -> None:
-        """Start pulling `model` through `client` (closed at the end if `close_client`)."""
-        self.model = model
-        self.error: str | None = None  # Ollama's message when the pull failed
-        self.task = hass.async_create_background_task(
-            self._async_pull(client, on_progress, close_client), f"Pulling {model} onto Ollama"
-        )
-
-    async def _async_pull(
-        self, client: ollama.AsyncClient, on_progress: Callable[[float], None], close: bool
-    ) -> None:
-        try:
-            async for part in await client.pull(self.model, stream=True):
-                if part.total and part.completed is not None:
-                    on_progress(min(part.completed / part.total, 1.0))
-        except ollama.ResponseError as err:
-            self.error = err.error
-        except (ConnectionError, httpx.HTTPError) as err:
-            self.error = str(err) or type(err).__name__
-        finally:
-            if close:
-                await client.close()  # type: ignore[no-untyped-call]
-        if self.error:
-            LOGGER.warning("Could not pull %s: %s", self.model, self.error)
 
 
 def model_selector(models: list[str]) -> SelectSelector:

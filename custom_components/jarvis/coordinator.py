@@ -32,13 +32,10 @@ from .issues import (
     async_clear_unreachable,
     async_report_model_missing,
     async_report_unreachable,
-    normalize_model,
     redact_url,
 )
 from .runtime import JarvisConfigEntry
-
-# What a server that is down, wrong or not Ollama raises through the ollama client.
-SERVER_ERRORS = (TimeoutError, ConnectionError, httpx.HTTPError, ollama.ResponseError, ValueError)
+from .server import ServerError, async_fetch_models, normalize_model
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +82,9 @@ class JarvisCoordinator(DataUpdateCoordinator[ServerStatus]):
     async def _async_update_data(self) -> ServerStatus:
         entry = self.config_entry
         try:
-            async with asyncio.timeout(DEFAULT_TIMEOUT):
-                listing = await self.client.list()
-        except SERVER_ERRORS as err:
+            models = await async_fetch_models(self.client)
+        except ServerError as server_error:
+            err = server_error.__cause__ or server_error
             self.failures += 1
             async_report_unreachable(self.hass, entry, from_poll=True)
             raise UpdateFailed(
@@ -98,11 +95,11 @@ class JarvisCoordinator(DataUpdateCoordinator[ServerStatus]):
                     "error": str(err) or type(err).__name__,
                 },
                 retry_after=self.next_retry(),
-            ) from err
+            ) from server_error
         self.failures = 0
         async_clear_unreachable(self.hass, entry, from_poll=True)
         status = ServerStatus(
-            models=tuple(sorted(normalize_model(m.model) for m in listing.models if m.model)),
+            models=tuple(models),
             version=await self._async_version(),
         )
         self._check_models(status)

@@ -117,8 +117,3 @@ def async_clear_entry_issues(hass: HomeAssistant, entry: ConfigEntry) -> None:
     for (domain, issue_id), issue in list(registry.issues.items()):
         if domain == DOMAIN and (issue.data or {}).get("entry_id") == entry.entry_id:
             ir.async_delete_issue(hass, DOMAIN, issue_id)
-
-
-def normalize_model(name: str) -> str:
-    """Ollama's canonical model name: 'llama3.2' means 'llama3.2:latest'."""
-    return name if ":" in name else f"{name}:latest"

@@ -8,9 +8,10 @@ from homeassistant.const import CONF_MODEL, CONF_URL
 from homeassistant.core import HomeAssistant
 import probatio
 
-from .config_flow import ModelPull, ServerError, async_fetch_models, model_selector
-from .issues import async_clear_model_missing, normalize_model, redact_url
+from .config_flow import model_selector
+from .issues import async_clear_model_missing, redact_url
 from .runtime import JarvisConfigEntry
+from .server import ModelPull, ServerError, async_fetch_models, normalize_model
 
 
 class ModelMissingRepairFlow(RepairsFlow):

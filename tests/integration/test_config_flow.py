@@ -231,7 +231,7 @@ async def test_user_flow_timeout(
     silent_server: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("custom_components.jarvis.config_flow.DEFAULT_TIMEOUT", 0.3)
+    monkeypatch.setattr("custom_components.jarvis.server.DEFAULT_TIMEOUT", 0.3)
     result = await start_user_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_URL: silent_server}
