@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 import wave
 
 import numpy as np
@@ -55,7 +56,14 @@ NOISES = [
     "stp_background_noise.wav",
     "pymicro_vad_silence.wav",
 ]
-ENGINES = ["webrtc", "speex", "off"]
+# DSP configurations compared (ListenSettings overrides); the first is the default.
+CHAINS: dict[str, dict[str, Any]] = {
+    "webrtc AGC (default)": {},
+    "webrtc AGC + NS 2": {"noise": "webrtc", "noise_suppression": 2},
+    "speex AGC": {"noise": "speex"},
+    "speex AGC + NS 2": {"noise": "speex", "noise_suppression": 2},
+    "off (high-pass only)": {"noise": "off"},
+}
 
 Floats = np.ndarray
 
@@ -168,7 +176,7 @@ def detections_raw(samples_16k: Floats, refractory_s: float = 2.0) -> int:
     return count
 
 
-def detections_chain(path: Path, noise: str) -> int:
+def detections_chain(path: Path, overrides: dict[str, Any]) -> int:
     wakes: list[WakeDetected] = []
     holder: list[Listener] = []
 
@@ -178,7 +186,7 @@ def detections_chain(path: Path, noise: str) -> int:
             holder[0].cancel_command()
 
     listener = Listener(
-        WavFileSource(path, tail_silence_s=0.5), ListenSettings(noise=noise), on_event
+        WavFileSource(path, tail_silence_s=0.5), ListenSettings(**overrides), on_event
     )
     holder.append(listener)
     listener.start()
@@ -211,12 +219,12 @@ def detection_tables(tmp: Path) -> list[tuple[str, int, dict[str, int]]]:
     )
     rows = []
     for label, clips in conditions:
-        hits = {"raw 16k": 0, **{f"chain {e}": 0 for e in ENGINES}}
+        hits = {"raw 16k": 0, **dict.fromkeys(CHAINS, 0)}
         for i, clip in enumerate(clips):
             hits["raw 16k"] += min(1, detections_raw(clip))
             path = write_wav(tmp / f"pos{i}.wav", to_48k(clip), RATE)
-            for engine in ENGINES:
-                hits[f"chain {engine}"] += min(1, detections_chain(path, engine))
+            for name, overrides in CHAINS.items():
+                hits[name] += min(1, detections_chain(path, overrides))
         rows.append((label, len(clips), hits))
     # False wakes: other words, noise, ordinary speech (English and French).
     negatives = [AUDIO / "wakeword" / n for n in NEGATIVE_WAKE]
@@ -224,15 +232,15 @@ def detection_tables(tmp: Path) -> list[tuple[str, int, dict[str, int]]]:
     negatives += sorted((AUDIO / "english_commands").glob("*.wav")) + sorted(
         (AUDIO / "french").glob("*.wav")
     )
-    false = {"raw 16k": 0, **{f"chain {e}": 0 for e in ENGINES}}
+    false = {"raw 16k": 0, **dict.fromkeys(CHAINS, 0)}
     seconds = 0.0
     for i, path in enumerate(negatives):
         samples = read_16k(path)
         seconds += len(samples) / 16000
         false["raw 16k"] += detections_raw(samples)
         up = write_wav(tmp / f"neg{i}.wav", to_48k(samples), RATE)
-        for engine in ENGINES:
-            false[f"chain {engine}"] += detections_chain(up, engine)
+        for name, overrides in CHAINS.items():
+            false[name] += detections_chain(up, overrides)
     rows.append(
         (f"FALSE wakes, {len(negatives)} negatives ({seconds:.0f} s)", len(negatives), false)
     )
@@ -246,13 +254,11 @@ began = time.monotonic()
 sys.path.insert(0, {root!r})
 from satellite.audio import WavFileSource
 from satellite.listening import Listener, ListenSettings
-first = []
-def frame(info):
-    if not first:
-        first.append(time.monotonic())
-        print("listening", first[0] - began, flush=True)
-listener = Listener(WavFileSource({path!r}, realtime=True), ListenSettings(noise={noise!r}), lambda e: None, on_frame=frame)
+listener = Listener(WavFileSource({path!r}, realtime=True), ListenSettings(), lambda e: None)
 listener.start()
+while not listener.metrics()["frames"]:
+    time.sleep(0.002)
+print("listening", time.monotonic() - began, flush=True)
 time.sleep({seconds})
 listener.stop()
 m = listener.metrics()
@@ -268,8 +274,8 @@ def rss_kb(pid: int) -> tuple[int, int]:
     return int(fields.get("VmRSS", "0 kB").split()[0]), int(fields.get("VmHWM", "0 kB").split()[0])
 
 
-def child_run(path: Path, noise: str, seconds: float = 4.0) -> dict[str, float]:
-    code = CHILD.format(root=str(ROOT), path=str(path), noise=noise, seconds=seconds)
+def child_run(path: Path, seconds: float = 6.0) -> dict[str, float]:
+    code = CHILD.format(root=str(ROOT), path=str(path), seconds=seconds)
     began = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -385,14 +391,15 @@ def main() -> None:
         idle_path = write_wav(tmp / "idle48k.wav", to_48k(idle), RATE)
         base_wall, base_cpu = bare_models_cost(room)
         runs_cost = [
-            (f"room, {e}", chain_cost(room_path, ListenSettings(noise=e))) for e in ENGINES
+            (f"room, {name}", chain_cost(room_path, ListenSettings(**overrides)))
+            for name, overrides in CHAINS.items()
         ]
         runs_cost.append(
-            ("idle room (no wake word), webrtc", chain_cost(idle_path, ListenSettings()))
+            ("idle room (no wake word), default", chain_cost(idle_path, ListenSettings()))
         )
         runs_cost.append(
             (
-                "room, webrtc, openWakeWord",
+                "room, default, openWakeWord",
                 chain_cost(room_path, ListenSettings(wake_engine="openwakeword")),
             )
         )
@@ -449,7 +456,7 @@ def main() -> None:
                     [
                         label,
                         str(n),
-                        *(str(hits[k]) for k in ["raw 16k", *[f"chain {e}" for e in ENGINES]]),
+                        *(str(hits[k]) for k in ["raw 16k", *CHAINS]),
                     ]
                 )
             table(
@@ -458,17 +465,15 @@ def main() -> None:
                     "condition",
                     "clips",
                     "raw 16 kHz -> model",
-                    "48k chain webrtc",
-                    "48k chain speex",
-                    "48k chain off",
+                    *(f"48k chain: {name}" for name in CHAINS),
                 ],
                 det_rows,
             )
 
-        runs = [child_run(room_path, "webrtc") for _ in range(2)]
+        runs = [child_run(room_path) for _ in range(2)]
         latency, lags = wake_to_audio_latency(tmp)
         table(
-            "Footprint and latency (listener in a subprocess, real-time 48 kHz source, webrtc)",
+            "Footprint and latency (listener in a subprocess, real-time 48 kHz source, default chain)",
             ["measure", "value", "target"],
             [
                 [

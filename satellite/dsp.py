@@ -44,11 +44,16 @@ class DspSettings:
     webrtc takes it as its AGC target but its fixed-digital gain is capped (measured
     +8..+12 dB on quiet speech, whatever the value). noise_suppression: 0 = off ..
     4 = strongest (speex: x -15 dB). highpass_hz: 0 disables the high-pass / DC filter.
+
+    Defaults (webrtc auto gain, no noise suppression) come from bench/satellite.py: never
+    worse than the raw signal for the wake word. Noise suppression made quiet speech worse
+    (speex badly); speex auto gain alone detects quiet / noisy "hey jarvis" best but lifts
+    a quiet room's hiss by up to +22 dB between words, which cost an "okay nabu" detection.
     """
 
     noise: str = "webrtc"
     auto_gain: int = 20
-    noise_suppression: int = 2
+    noise_suppression: int = 0
     highpass_hz: float = 80.0
     resample_quality: str = "HQ"
 

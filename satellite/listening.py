@@ -65,9 +65,9 @@ class ListenSettings:
     max_command_s: float = 15.0
     no_speech_timeout_s: float = 5.0
     vad_threshold: float = 0.5
-    noise: str = "webrtc"  # "webrtc" | "speex" | "off"
+    noise: str = "webrtc"  # "webrtc" | "speex" | "off" (see dsp.DspSettings)
     auto_gain: int = 20  # 0 = off; target speech level, dB below full scale (1-31)
-    noise_suppression: int = 2  # 0-4
+    noise_suppression: int = 0  # 0-4; off by default: it hurt wake detection (bench)
     highpass_hz: float = 80.0  # 0 = off
     local_wake: bool = True  # False = remote wake word: stream all audio
 
