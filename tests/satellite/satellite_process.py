@@ -253,3 +253,9 @@ def command_position(received: bytes) -> tuple[float, float]:
     if lag > size // 2:
         lag -= size
     return lag / 16000, len(got) / 16000
+
+
+@cache
+def command_only(tail_s: float = 2.0) -> bytes:
+    """Just 'turn on the living room lamp' (an answer to a follow-up question), 48 kHz."""
+    return to_pcm(read_mono(COMMAND_CLIP, MIC_RATE)) + silence(tail_s)

@@ -15,16 +15,20 @@ import io
 from ipaddress import ip_address
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 import wave
 
-from homeassistant.components import stt
-from homeassistant.components.assist_pipeline import DOMAIN as PIPELINE_DOMAIN, async_get_pipelines
+from homeassistant.components import conversation, stt
+from homeassistant.components.assist_pipeline import (
+    DOMAIN as PIPELINE_DOMAIN,
+    async_get_pipelines,
+    async_update_pipeline,
+)
 from homeassistant.components.assist_pipeline.const import WAKE_WORD_COOLDOWN
 from homeassistant.components.assist_satellite.entity import AssistSatelliteState
 from homeassistant.components.tts import TextToSpeechEntity, TtsAudioType
 from homeassistant.config_entries import SOURCE_ZEROCONF, ConfigEntry, ConfigFlow
-from homeassistant.const import Platform
+from homeassistant.const import MATCH_ALL, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er, intent
@@ -44,11 +48,18 @@ from pytest_homeassistant_custom_component.common import (
 
 from satellite.zeroconf_ad import mac_name
 
-from .satellite_process import SatelliteProcess, command_position, speech_span, utterance
+from .satellite_process import (
+    SatelliteProcess,
+    command_only,
+    command_position,
+    speech_span,
+    utterance,
+)
 
 TTS_SECONDS = 1.2
 TTS_RATE = 22050
 SPOKEN_REPLY_TEXT = "turn on the living room lamp"
+PLATFORMS = [Platform.STT, Platform.TTS, Platform.CONVERSATION]
 
 
 class RecordingStt(stt.SpeechToTextEntity):
@@ -129,6 +140,30 @@ class ToneTts(TextToSpeechEntity):
         return "wav", reply_wav()
 
 
+class AskingAgent(conversation.ConversationEntity):
+    """A conversation agent that asks back once, then answers."""
+
+    _attr_name = "Asking agent"
+    _attr_unique_id = "asking_agent"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str | None]] = []
+
+    @property
+    def supported_languages(self) -> Literal["*"]:
+        return MATCH_ALL
+
+    async def _async_handle_message(
+        self, user_input: conversation.ConversationInput, chat_log: conversation.ChatLog
+    ) -> conversation.ConversationResult:
+        self.calls.append((user_input.text, chat_log.conversation_id))
+        reply = "Which lamp do you mean?" if len(self.calls) == 1 else "The lamp is on."
+        chat_log.async_add_assistant_content_without_tools(
+            conversation.AssistantContent(agent_id=self.entity_id, content=reply)
+        )
+        return conversation.async_get_result_from_chat_log(user_input, chat_log)
+
+
 class FixtureFlow(ConfigFlow):
     """Config flow of the test integration (never shown)."""
 
@@ -137,16 +172,16 @@ class FixtureFlow(ConfigFlow):
 
 @pytest.fixture
 async def speech(
-    hass: HomeAssistant, tmp_path: Path
+    hass: HomeAssistant, tmp_path: Path, agent: AskingAgent
 ) -> AsyncIterator[tuple[RecordingStt, ToneTts]]:
-    """Register the STT/TTS entities under a test integration and a default pipeline."""
+    """Register the STT/TTS/agent entities under a test integration and a default pipeline."""
     # TTS caches its audio under the config dir: keep it out of the shared testing config.
     hass.config.config_dir = str(tmp_path / "ha")
     (tmp_path / "ha").mkdir()
     stt_entity, tts_entity = RecordingStt(), ToneTts()
 
     async def setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-        await hass.config_entries.async_forward_entry_setups(entry, [Platform.STT, Platform.TTS])
+        await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
         return True
 
     async def unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
@@ -169,6 +204,7 @@ async def speech(
     mock_platform(hass, "speech_fixture.config_flow")
     mock_platform(hass, "speech_fixture.stt", platform(stt_entity))
     mock_platform(hass, "speech_fixture.tts", platform(tts_entity))
+    mock_platform(hass, "speech_fixture.conversation", platform(agent))
     assert await async_setup_component(hass, "homeassistant", {})
     entry = MockConfigEntry(domain="speech_fixture")
     entry.add_to_hass(hass)
@@ -180,6 +216,12 @@ async def speech(
         assert pipeline.stt_engine == "stt.recording_stt"
         assert pipeline.tts_engine == "tts.tone_tts"
         yield stt_entity, tts_entity
+
+
+@pytest.fixture
+def agent() -> AskingAgent:
+    """The asking agent (the pipeline uses HA's own agent unless a test switches)."""
+    return AskingAgent()
 
 
 @pytest.fixture
@@ -417,6 +459,39 @@ async def test_ha_zeroconf_discovery_creates_the_satellite_entry(
     assert device is not None
     assert device.name == "Test satellite"
     assert device.suggested_area == "Kitchen"
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_ha_reply_asking_back_reopens_the_mic_in_the_same_conversation(
+    hass: HomeAssistant,
+    speech: tuple[RecordingStt, ToneTts],
+    agent: AskingAgent,
+    satellite: SatelliteProcess,
+) -> None:
+    stt_entity, tts_entity = speech
+    pipeline = async_get_pipelines(hass)[0]
+    await async_update_pipeline(hass, pipeline, conversation_engine="conversation.asking_agent")
+    entry = await add_wyoming_entry(hass, satellite.port)
+    await wait_log(satellite, "Server is ready (run-satellite)")
+
+    await satellite.say(utterance().pcm)
+    await wait_log(satellite, "The reply asks a question: listening again")
+    # The user answers without a wake word.
+    await satellite.say(command_only())
+    await wait_log(satellite, "Reply played", 2)
+
+    assert len(stt_entity.streams) == 2
+    assert [text for text, _ in agent.calls] == [SPOKEN_REPLY_TEXT] * 2
+    assert agent.calls[0][1] == agent.calls[1][1]  # same conversation
+    assert tts_entity.messages == ["Which lamp do you mean?", "The lamp is on."]
+    assert satellite.log_text().count("Wake word hey_jarvis") == 1
+    # The answer reached speech-to-text complete.
+    offset, streamed = command_position(stt_entity.streams[1])
+    start, end = speech_span(utterance().command_16k)
+    assert offset + start >= 0.0
+    assert offset + end <= streamed
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
