@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from homeassistant.const import CONF_MODEL, CONF_URL
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.httpx_client import get_async_client
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 import httpx
@@ -103,7 +104,16 @@ class JarvisCoordinator(DataUpdateCoordinator[ServerStatus]):
             version=await self._async_version(),
         )
         self._check_models(status)
+        if status.version and (self.data is None or self.data.version != status.version):
+            self._update_server_device(status.version)
         return status
+
+    def _update_server_device(self, version: str) -> None:
+        """Show the server's version on its device (Ollama was upgraded, or came up late)."""
+        devices = dr.async_get(self.hass)
+        entry_id = self.config_entry.entry_id
+        if device := devices.async_get_device_by_identifier((DOMAIN, entry_id), entry_id):
+            devices.async_update_device(device.id, sw_version=version)
 
     async def _async_version(self) -> str | None:
         """The server's version from /api/version (through HA's shared HTTP client)."""

@@ -98,3 +98,24 @@ async def test_a_failed_chat_turns_it_off_at_once(
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=11))
     await hass.async_block_till_done(wait_background_tasks=True)
     assert hass.states.get(entity_id).state == "on"
+
+
+async def test_server_version_shows_once_the_server_answers(
+    hass: HomeAssistant, fake_ollama: FakeOllama, mock_config_entry: MockConfigEntry
+) -> None:
+    await fake_ollama.stop()
+    assert await async_setup_component(hass, "conversation", {})
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    devices = dr.async_get(hass)
+    identifier = (DOMAIN, mock_config_entry.entry_id)
+    device = devices.async_get_device_by_identifier(identifier, mock_config_entry.entry_id)
+    assert device is not None
+    assert device.sw_version is None
+
+    await fake_ollama.start()
+    await mock_config_entry.runtime_data.coordinator.async_refresh()
+    device = devices.async_get_device_by_identifier(identifier, mock_config_entry.entry_id)
+    assert device is not None
+    assert device.sw_version == OLLAMA_VERSION
