@@ -131,8 +131,10 @@ async def serve(config: SatelliteConfig) -> None:
     try:
         await satellite.start()
         await server.start()
-        # Machine-readable line for supervisors and tests (port 0 = a free port).
-        print(f"READY {server.host}:{server.port}", flush=True)
+        # Machine-readable line for supervisors and tests (port 0 = a free port); on
+        # stderr when stdout carries the speaker's raw audio.
+        ready = sys.stderr if config.speaker.file == "-" else sys.stdout
+        print(f"READY {server.host}:{server.port}", file=ready, flush=True)
         if config.server.zeroconf:
             advertiser = ZeroconfAdvertiser(
                 server.port, config.server.host, config.server.zeroconf_name, config.name

@@ -10,7 +10,7 @@ import logging
 import socket
 import uuid
 
-from zeroconf import IPVersion
+from zeroconf import Error as ZeroconfError, IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 _LOGGER = logging.getLogger(__name__)
@@ -63,8 +63,8 @@ class ZeroconfAdvertiser:
             address = local_address(self.host)
             self._info = service_info(self.name, address, self.port, self.satellite_name)
             self._zc = AsyncZeroconf(ip_version=IPVersion.V4Only)
-            await self._zc.async_register_service(self._info)
-        except (OSError, ValueError) as err:
+            await self._zc.async_register_service(self._info, allow_name_change=True)
+        except (OSError, ValueError, ZeroconfError) as err:
             _LOGGER.warning("Zeroconf announcement failed (%s); add the satellite by hand", err)
             await self.stop()
             return False
@@ -79,7 +79,7 @@ class ZeroconfAdvertiser:
         try:
             if self._info is not None:
                 await zc.async_unregister_service(self._info)
-        except (OSError, ValueError, KeyError) as err:
+        except (OSError, ValueError, KeyError, ZeroconfError) as err:
             _LOGGER.debug("Zeroconf unregister failed: %s", err)
         finally:
             await zc.async_close()

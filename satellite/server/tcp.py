@@ -126,6 +126,9 @@ class SatelliteServer:
                 await self.satellite.handle_event(conn, item)
             except (KeyError, ValueError, TypeError, AttributeError) as err:
                 await self._reject(conn, f"bad {item.type} event skipped: {err!r}")
+            except Exception as err:
+                _LOGGER.exception("%s: failed to handle %s", conn.name, item.type)
+                await self._reject(conn, f"{item.type} event failed: {err!r}")
 
     async def _reject(self, conn: Connection, text: str) -> None:
         self.satellite.stats["bad_events"] += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+import signal
 import sys
 import uuid
 
@@ -119,3 +120,17 @@ async def test_zeroconf_announces_the_satellite(tmp_path: Path) -> None:
     finally:
         assert await sat.stop() == 0
     assert f"Announced {name}._wyoming._tcp.local." in sat.log_text()
+
+
+async def test_sigusr1_toggles_mute(tmp_path: Path) -> None:
+    sat = await SatelliteProcess.start(tmp_path)
+    try:
+        sat.proc.send_signal(signal.SIGUSR1)
+        async with asyncio.timeout(10):
+            while "Microphone muted" not in sat.log_text():
+                await asyncio.sleep(0.05)
+        code, out, _ = await run_cli("control", "--port", str(sat.port))
+        assert code == 0
+        assert json.loads(out)["muted"] is True
+    finally:
+        assert await sat.stop() == 0
