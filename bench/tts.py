@@ -72,22 +72,32 @@ class Conn:
             await self.writer.wait_closed()
 
 
-async def _audio_until(conn: Conn, last: str, t0: float) -> tuple[float, float, float]:
-    """(first audio at, done at, audio seconds), times relative to t0."""
+async def _audio_until(conn: Conn, last: str, t0: float) -> tuple[float, float, float, float]:
+    """(first audio at, done at, audio seconds, stall seconds), times relative to t0.
+
+    Stall: silence a listener would hear beyond what the audio holds, if playback starts with
+    the first chunk and a late chunk pauses it.
+    """
     first = None
     samples = 0
     rate = 1
+    play_end = 0.0
+    stall = 0.0
     while (event := await conn.read()).type != last:
         if AudioChunk.is_type(event.type):
             chunk = AudioChunk.from_event(event)
-            first = first if first is not None else time.perf_counter() - t0
+            now = time.perf_counter() - t0
+            first = first if first is not None else now
+            if play_end and now > play_end:
+                stall += now - play_end
+            play_end = max(play_end, now) + chunk.seconds
             samples += chunk.samples
             rate = chunk.rate
     assert first is not None
-    return first, time.perf_counter() - t0, samples / rate
+    return first, time.perf_counter() - t0, samples / rate, stall
 
 
-async def one_shot(port: int, chunking: str) -> tuple[float, float, float]:
+async def one_shot(port: int, chunking: str) -> tuple[float, float, float, float]:
     conn = await Conn.open(port)
     try:
         event = Synthesize(text=REPLY).event()
@@ -99,7 +109,7 @@ async def one_shot(port: int, chunking: str) -> tuple[float, float, float]:
         await conn.close()
 
 
-async def word_by_word(port: int, chunking: str) -> tuple[float, float, float]:
+async def word_by_word(port: int, chunking: str) -> tuple[float, float, float, float]:
     conn = await Conn.open(port)
     try:
         start = SynthesizeStart().event()
@@ -220,7 +230,7 @@ async def main(runs: int) -> None:
     try:
         await one_shot(tts, "early")  # one warm-up request of each kind
         await word_by_word(tts, "sentence")
-        results: dict[str, list[tuple[float, float, float]]] = {}
+        results: dict[str, list[tuple[float, float, float, float]]] = {}
         for _ in range(runs):  # interleaved, so machine noise hits both modes alike
             for mode in ("early", "sentence"):
                 results.setdefault(f"one-{mode}", []).append(await one_shot(tts, mode))
@@ -261,6 +271,13 @@ async def main(runs: int) -> None:
             f"{rtf_s:.3f}",
             f"{rtf / rtf_s:.2f}",
             "< 1",
+        ),
+        (
+            "word by word: playback stalls (total, median)",
+            f"{med('words-early', 3) * 1000:.0f} ms",
+            f"{med('words-sentence', 3) * 1000:.0f} ms",
+            "",
+            "0",
         ),
         ("jarvis-servers ready (describe answered on both)", f"{ready_s:.2f} s", "", "", "<= 5 s"),
         (

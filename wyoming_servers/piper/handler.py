@@ -111,6 +111,7 @@ class PiperEventHandler(SafeEventHandler):
                 yield piece
 
         _LOGGER.debug("Synthesizing %d pieces for %s", len(pieces), self.client)
+        await self._audio_start(options)
         await self._speak(options, feed(), None)
 
     async def _start(self, event: Event) -> None:
@@ -119,6 +120,7 @@ class PiperEventHandler(SafeEventHandler):
         request = SynthesizeStart.from_event(event)
         stream = _Stream(self.service.options(request.voice, event.data))
         self._stream = stream
+        await self._audio_start(stream.options)
         stream.task = self.spawn(self._run_stream(stream), "piper stream")
 
     def _chunk(self, event: Event) -> None:
@@ -148,11 +150,15 @@ class PiperEventHandler(SafeEventHandler):
         finally:
             self._stream = None
 
+    async def _audio_start(self, options: RequestOptions) -> None:
+        rate = options.output_rate or options.voice.sample_rate
+        await self.write_event(AudioStart(rate=rate, width=2, channels=1).event())
+
     async def _speak(
         self, options: RequestOptions, pieces: AsyncIterator[Piece], stream: _Stream | None
     ) -> None:
+        """Audio chunks as pieces are synthesized, then `audio-stop`."""
         rate = options.output_rate or options.voice.sample_rate
-        await self.write_event(AudioStart(rate=rate, width=2, channels=1).event())
         step = int(rate * CHUNK_S) * 2
         async for out_rate, pcm in self.service.speak(options, pieces):
             for offset in range(0, len(pcm), step):
