@@ -12,6 +12,7 @@ Rows, all in the same run with the same model, beam size and compute type:
   audio ends (what a plain Wyoming faster-whisper server does; no protocol cost counted);
 - jarvis-whisper --no-speculate: this server, decoding only at audio-stop (protocol included);
 - jarvis-whisper: this server with its default speculative decoding in the trailing silence.
+The three are interleaved utterance by utterance so they share whatever load the machine has.
 Also: the server's time from process start to answering `describe`, and its resident memory.
 """
 
@@ -250,31 +251,35 @@ async def run(args: argparse.Namespace) -> None:
 
     # Plain decode-after-stop, same model and settings, in this process.
     engine = WhisperEngine(EngineOptions(model=args.model))
-    plain = Result([])
     engine.decode(to_float(utterances[0][1]), "en")  # warm-up
-    for _ in range(args.repeat):
-        for label, pcm, ref in utterances:
-            started = time.monotonic()
-            decoded = engine.decode(to_float(pcm), "en")
-            plain.add(label, time.monotonic() - started, ref, decoded.text)
-
-    rows: list[tuple[str, Result]] = [("plain decode-after-stop", plain)]
+    plain, reference, ours = Result([]), Result([]), Result([])
+    rows = [
+        ("plain decode-after-stop", plain),
+        ("jarvis-whisper --no-speculate", reference),
+        ("jarvis-whisper", ours),
+    ]
     ready: dict[str, float] = {}
     mem: dict[str, tuple[float, float]] = {}
-    for name, extra, realtime in (
-        ("jarvis-whisper --no-speculate", ("--no-speculate",), False),
-        ("jarvis-whisper", tuple(args.server_args.split()), True),
-    ):
-        async with server(args.model, *extra) as (pid, port, ready_s):
-            ready[name] = ready_s
-            result = Result([])
+    async with contextlib.AsyncExitStack() as stack:
+        ports: dict[str, tuple[int, int]] = {}
+        for name, extra in (
+            ("jarvis-whisper --no-speculate", ("--no-speculate",)),
+            ("jarvis-whisper", tuple(args.server_args.split())),
+        ):
+            pid, port, ready[name] = await stack.enter_async_context(server(args.model, *extra))
+            ports[name] = (pid, port)
             await stream(port, utterances[0][1], realtime=False)  # warm-up
-            for _ in range(args.repeat):
-                for label, pcm, ref in utterances:
-                    latency, text = await stream(port, pcm, realtime)
+        # Interleaved, so that the three see the same load from whatever else runs.
+        for _ in range(args.repeat):
+            for label, pcm, ref in utterances:
+                started = time.monotonic()
+                decoded = engine.decode(to_float(pcm), "en")
+                plain.add(label, time.monotonic() - started, ref, decoded.text)
+                for name, result in rows[1:]:
+                    latency, text = await stream(ports[name][1], pcm, realtime=True)
                     result.add(label, latency, ref, text)
+        for name, (pid, _port) in ports.items():
             mem[name] = memory_mb(pid)
-            rows.append((name, result))
 
     base = statistics.median(plain.latencies)
     print()
