@@ -3,7 +3,8 @@
 - `list_devices()` -> `DeviceInfo` list; `resolve_device(spec, "input")` takes an
   index or a (case-insensitive) part of the name.
 - `SoundDeviceSource(device, rate=48000, channel=0)` opens the device at its native
-  rate with as many channels as needed to reach `channel`; the PortAudio callback
+  rate (falling back to the device's default rate if it refuses `rate`) with as many
+  channels as needed to reach `channel`; the PortAudio callback
   only copies that channel into a ring buffer, the listener thread reads it.
 - `SoundDeviceSink(device, rate=48000, channels=1)` plays from a ring buffer filled
   by `write()` (which blocks while full); `abort()` drops what is queued (barge-in).
@@ -12,11 +13,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+import logging
 import threading
 from typing import Any
 
 from .base import AudioSink, AudioSource, Int16Array
 from .ring import RingBuffer
+
+_LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,31 @@ def resolve_device(
     return matches[0].index
 
 
+def _usable_input_rate(device: int | None, rate: int, channels: int) -> int:
+    """`rate` if the device accepts it, else the device's default rate."""
+    try:
+        sd = _sd()
+        sd.check_input_settings(device=device, channels=channels, dtype="int16", samplerate=rate)
+    except RuntimeError:  # no PortAudio at all: open() will say so
+        return rate
+    except Exception as err:  # noqa: BLE001 - PortAudioError or ValueError: unsupported
+        try:
+            info = sd.query_devices(device, "input")
+            fallback = int(info["default_samplerate"])
+        except Exception:  # noqa: BLE001 - no such device: open() reports it
+            return rate
+        if fallback != rate:
+            _LOGGER.warning(
+                "Input device %s refuses %d Hz (%s): capturing at its %d Hz",
+                _describe(device),
+                rate,
+                err,
+                fallback,
+            )
+            return fallback
+    return rate
+
+
 class SoundDeviceSource(AudioSource):
     """Microphone capture at the device's native rate."""
 
@@ -96,12 +125,18 @@ class SoundDeviceSource(AudioSource):
         block_s: float = 0.01,
         buffer_s: float = 2.0,
     ) -> None:
-        """Resolve the device now so a wrong name fails early."""
+        """Resolve the device and its rate now (the DSP is built for that rate).
+
+        If the device refuses `rate` (USB mics that only do 44.1 kHz, say), its own
+        default rate is used instead, with a warning.
+        """
+        if channel < 0:
+            raise ValueError("channel must be >= 0")
         self.device = resolve_device(device, "input")
-        self.sample_rate = rate
         self.channel = channel
-        self._block = round(rate * block_s)
-        self._ring = RingBuffer(round(rate * buffer_s))
+        self.sample_rate = _usable_input_rate(self.device, rate, channel + 1)
+        self._block = round(self.sample_rate * block_s)
+        self._ring = RingBuffer(round(self.sample_rate * buffer_s))
         self._stream: Any = None
         self._ended = False
         self.status_errors = 0
