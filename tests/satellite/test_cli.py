@@ -6,12 +6,11 @@ import asyncio
 import json
 from pathlib import Path
 import signal
-import sys
 import uuid
 
 from wyoming.info import Describe, Info
 
-from .satellite_process import Peer, SatelliteProcess
+from .satellite_process import SATELLITE_PYTHON, Peer, SatelliteProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 async def run_cli(*args: str, timeout: float = 60) -> tuple[int, str, str]:
     """Run `python -m satellite ARGS`; (exit code, stdout, stderr)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
+        SATELLITE_PYTHON,
         "-m",
         "satellite",
         *args,
@@ -110,7 +109,7 @@ async def test_zeroconf_announces_the_satellite(tmp_path: Path) -> None:
             "asyncio.run(main())\n"
         )
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", browse, stdout=asyncio.subprocess.PIPE
+            SATELLITE_PYTHON, "-c", browse, stdout=asyncio.subprocess.PIPE
         )
         out, _ = await proc.communicate()
         assert out.decode().strip() == str(sat.port), sat.log_text()
