@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import enum
 import logging
 from pathlib import Path
+import time
 from typing import Any, Protocol
 
 from wyoming.asr import Transcript
@@ -170,6 +171,8 @@ class Satellite:
         self._remote_retry: asyncio.TimerHandle | None = None
         self._paused_by_server = False
         self._pings_since_pause = 0
+        self._wake_at: float | None = None
+        self.wake_to_audio_ms: float | None = None
         self.timers = TimerBoard(self._ring_alarm, config.behaviour.timer_alarm_s)
         self.stats: dict[str, int] = {
             "wake_words": 0,
@@ -385,6 +388,8 @@ class Satellite:
     # --- listener events ------------------------------------------------------------------
 
     def _from_listener_thread(self, event: ListenEvent) -> None:
+        if isinstance(event, WakeDetected):
+            self._wake_at = time.perf_counter()
         loop = self._loop
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # loop closing at shutdown
@@ -420,6 +425,7 @@ class Satellite:
         if not self.running or self.muted:
             why = "Paused" if self.driver is not None else "Not connected to Home Assistant"
             _LOGGER.info("%s: wake word ignored", why)
+            self._wake_at = None
             self.listener.cancel_command()
             return
         if self.state is SatelliteState.STREAMING:
@@ -450,6 +456,12 @@ class Satellite:
         self._stream_ms += int(round(chunk.seconds * 1000))
         if await self._send(chunk.event()):
             self.stats["chunks_sent"] += 1
+            if self._wake_at is not None:
+                # Detection on the listener thread -> first command audio on the socket.
+                latency_ms = (time.perf_counter() - self._wake_at) * 1000
+                self._wake_at = None
+                self.wake_to_audio_ms = round(latency_ms, 2)
+                _LOGGER.debug("Wake word to first audio sent: %.1f ms", latency_ms)
 
     async def _end_stream(self, *, send_stop: bool, listener_done: bool = False) -> None:
         """Stop sending command audio (local wake); remote wake keeps streaming."""
@@ -589,6 +601,7 @@ class Satellite:
             "volume": self.volume,
             "timers": {t.id: round(t.remaining(), 1) for t in self.timers.timers.values()},
             "alarm": self.timers.ringing,
+            "wake_to_audio_ms": self.wake_to_audio_ms,
             **self.stats,
         }
 

@@ -121,6 +121,11 @@ async def test_local_wake_streams_the_whole_command_then_plays_the_reply(
         await peer.send(Synthesize(text="Turned on the lamp.").event())
         await speak(peer, tone(1.0))
         await peer.next("played", timeout=15)
+        await peer.send(Event(type="jarvis-satellite-control", data={}))
+        state = (await peer.next("jarvis-satellite-state")).data
+        assert state["wake_words"] == 1
+        assert state["replies_played"] == 1
+        assert isinstance(state["wake_to_audio_ms"], float)
     # Wake chime + end-of-command chime (0.24 s each) and the 1 s reply.
     assert sat.played_seconds() >= 1.0 + 2 * 0.24 - 0.02
     assert "Reply played (1.0 s)" in sat.log_text()
