@@ -34,7 +34,7 @@ from pathlib import Path
 import time
 from typing import Any, Protocol
 
-from wyoming.asr import Transcript
+from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
@@ -308,7 +308,7 @@ class Satellite:
             self._set_state(SatelliteState.PAUSED)
             self._paused_by_server = True
             self._pings_since_pause = 0
-        elif Detect.is_type(kind) or VoiceStarted.is_type(kind):
+        elif Detect.is_type(kind) or VoiceStarted.is_type(kind) or Transcribe.is_type(kind):
             _LOGGER.debug("Server: %s", kind)
         elif Detection.is_type(kind):
             detection = Detection.from_event(event)
