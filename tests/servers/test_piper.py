@@ -87,14 +87,30 @@ def start_server(
     raise RuntimeError(f"{module} did not start:\n{server.log_text()}")
 
 
+def make_voice_dir(folder: Path) -> Path:
+    """A data dir with a second voice: joe's model under another name, with two speakers listed."""
+    joe = bundled_joe_voice()
+    assert joe is not None
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "en_GB-pair-medium.onnx").symlink_to(joe)
+    config = json.loads(Path(f"{joe}.json").read_text())
+    config["language"]["code"] = "en_GB"
+    config["speaker_id_map"] = {"alice": 0, "bob": 1}
+    (folder / "en_GB-pair-medium.onnx.json").write_text(json.dumps(config))
+    return folder
+
+
 @pytest.fixture(scope="session")
-def piper() -> Iterator[ServerProcess]:
+def piper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    voices = make_voice_dir(tmp_path_factory.mktemp("voices"))
     server = start_server(
         "wyoming_servers.piper",
         "--uri",
         "tcp://127.0.0.1:0",
         "--max-payload",
         "1000000",
+        "--data-dir",
+        str(voices),
         names=("piper",),
     )
     yield server
@@ -246,9 +262,25 @@ async def test_info_lists_voice_language_and_streaming(piper: ServerProcess) -> 
         info = Info.from_event(await c.read())
     (program,) = info.tts
     assert program.supports_synthesize_streaming and program.installed
-    voice = next(v for v in program.voices if v.name == "en_US-joe-medium")
-    assert voice.languages == ["en_US"]
-    assert voice.speakers is None  # a single-speaker voice
+    assert [v.name for v in program.voices] == ["en_US-joe-medium", "en_GB-pair-medium"]
+    joe, pair = program.voices
+    assert joe.languages == ["en_US"] and joe.speakers is None  # a single-speaker voice
+    assert pair.languages == ["en_GB"]
+    assert [s.name for s in pair.speakers or []] == ["alice", "bob"]
+
+
+@pytest.mark.parametrize(
+    "voice",
+    [
+        {"name": "en_GB-pair-medium", "speaker": "bob"},
+        {"name": "en_GB-pair-medium", "speaker": "1"},
+        {"language": "en_GB"},
+        {"language": "en"},
+    ],
+)
+async def test_voice_chosen_per_request(piper: ServerProcess, voice: dict[str, str]) -> None:
+    got = await synthesize(piper.ports["piper"], "Hello from another voice.", voice=voice)
+    assert_valid_pcm(got, 22050)
 
 
 async def test_one_shot_gives_pcm_of_the_declared_format(piper: ServerProcess) -> None:
@@ -454,3 +486,25 @@ def test_zeroconf_advertisement_and_withdrawal() -> None:
         [*resolve, "1500"], capture_output=True, text=True, timeout=30, check=True
     )
     assert gone.stdout.strip() == "none"
+
+
+async def test_each_voice_is_loaded_once(piper: ServerProcess) -> None:
+    port = piper.ports["piper"]
+    for text in ("One.", "Two."):
+        for name in ("en_US-joe-medium", "en_GB-pair-medium"):
+            assert_valid_pcm(await synthesize(port, text, voice={"name": name}), 22050)
+    log = piper.log_text()
+    assert log.count("Loading voice en_US-joe-medium") == 1
+    assert log.count("Loading voice en_GB-pair-medium") == 1
+
+
+def test_help() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "wyoming_servers.piper", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    for flag in ("--uri", "--zeroconf", "--voice", "--data-dir", "--sample-rate", "--log-format"):
+        assert flag in result.stdout
