@@ -267,6 +267,8 @@ class Satellite:
             _LOGGER.info("%s is driving the satellite", peer.name)
         await self._end_stream(send_stop=False)
         self._set_state(SatelliteState.PAUSED)
+        self._paused_by_server = False
+        self._follow_up_text = None
 
     def connection_lost(self, peer: Peer) -> None:
         """A connection closed; if it was driving, go back to waiting for one."""
