@@ -158,16 +158,20 @@ class TtsService:
         loop = asyncio.get_running_loop()
         pause = 0.0
         async for piece in pieces:
-            audio = await loop.run_in_executor(
-                self.executor,
-                voice.synthesize,
-                piece.synth_text,
-                options.speaker_id,
-                options.length_scale,
+            # Synthesis, trimming and resampling all run on the executor, never on the loop.
+            pcm = await loop.run_in_executor(
+                self.executor, _render, voice, joiner, piece, pause, options
             )
-            yield joiner.out_rate, joiner.add(audio, pause)
+            yield joiner.out_rate, pcm
             pause = piece.pause_after
-        yield joiner.out_rate, joiner.finish()
+        yield joiner.out_rate, await loop.run_in_executor(self.executor, joiner.finish)
+
+
+def _render(
+    voice: LoadedVoice, joiner: Joiner, piece: Piece, pause: float, options: RequestOptions
+) -> bytes:
+    audio = voice.synthesize(piece.synth_text, options.speaker_id, options.length_scale)
+    return joiner.add(audio, pause)
 
 
 def _number(value: Any, name: str, low: float, high: float) -> float:
