@@ -101,6 +101,9 @@ class ListenerLike(Protocol):
     def finished(self) -> bool:
         """The source ended."""
 
+    def metrics(self) -> dict[str, float]:
+        """Per-stage cost per 10 ms frame (ms) and counters."""
+
 
 class Peer(Protocol):
     """A connected client (see `tcp.Connection`)."""
@@ -604,6 +607,7 @@ class Satellite:
             "timers": {t.id: round(t.remaining(), 1) for t in self.timers.timers.values()},
             "alarm": self.timers.ringing,
             "wake_to_audio_ms": self.wake_to_audio_ms,
+            "listener": self.listener.metrics() if self.listener is not None else {},
             **self.stats,
         }
 

@@ -77,6 +77,7 @@ async def test_control_mutes_and_sets_the_volume(tmp_path: Path) -> None:
         state = json.loads(out)
         assert state["volume"] == 0.25
         assert state["state"] == "paused"  # no Home Assistant connected
+        assert "total_ms" in state["listener"]  # the capture chain's cost per frame
         code, _, err = await run_cli("control", "--port", str(sat.port), "--volume", "5")
         assert code == 2 and "volume" in err
     finally:
