@@ -289,7 +289,7 @@ async def run(args: argparse.Namespace) -> None:
     for name, res in rows:
         med = statistics.median(res.latencies)
         print(
-            f"{name:32} {med:9.3f} {p95(res.latencies):7.3f} {med / base:8.2f}x "
+            f"{name:32} {med:9.3f} {p95(res.latencies):7.3f} {med / base:8.3f}x "
             f"{res.errors / res.words:6.1%}"
         )
     if args.detail:
