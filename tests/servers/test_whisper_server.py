@@ -122,6 +122,15 @@ async def test_concurrent_clients_all_get_their_transcript(tiny_server: ServerPr
         assert normalise(transcript_text(events)) == expected
 
 
+async def test_one_big_chunk_of_silence_then_speech(client: Client) -> None:
+    """15 s of room tone in one 0.5 MB chunk, then the command: trimmed and transcribed."""
+    tone = load_clip(NOISE / "pymicro_vad_silence.wav").audio * 15
+    lamp = convert_clip(load_clip(LAMP), 16000, 2, 1)
+    clip = type(lamp)(tone + lamp.audio, 16000, 2, 1)
+    events = await client.stream(clip, chunk_ms=30_000)
+    assert normalise(transcript_text(events)) == "turn on the living room lamp"
+
+
 async def test_silence_only_gives_a_transcript(client: Client) -> None:
     events = await client.stream(load_clip(NOISE / "pymicro_vad_silence.wav"))
     assert events[-1].type == "transcript"

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 _E = TypeVar("_E", AudioStart, AudioChunk)
+_SLICE = 1600
+"""Samples (100 ms) the VAD handles before the loop may serve someone else."""
 
 
 class WhisperHandler(SafeEventHandler):
@@ -52,7 +54,7 @@ class WhisperHandler(SafeEventHandler):
         elif AudioStart.is_type(event.type):
             await self._start(event)
         elif AudioChunk.is_type(event.type):
-            self._chunk(event)
+            await self._chunk(event)
         elif AudioStop.is_type(event.type):
             await self._stop()
         else:
@@ -83,7 +85,7 @@ class WhisperHandler(SafeEventHandler):
             settings=self.service.options.stream,
         )
 
-    def _chunk(self, event: Event) -> None:
+    async def _chunk(self, event: Event) -> None:
         stream, converter = self._stream, self._converter
         if stream is None or converter is None:
             raise RequestError("audio-chunk arrived before audio-start", "order")
@@ -95,7 +97,13 @@ class WhisperHandler(SafeEventHandler):
                 f"differs from audio-start's; stream dropped",
                 "unsupported-format",
             )
-        stream.add(converter.convert(chunk.audio or b""))
+        samples = converter.convert(chunk.audio or b"")
+        for start in range(0, len(samples), _SLICE):
+            if start:
+                await asyncio.sleep(0)  # a huge chunk must not hold up other clients
+            if self._stream is not stream:
+                return  # dropped meanwhile
+            stream.add(samples[start : start + _SLICE])
         if stream.seconds > self.service.options.max_audio_s:
             self._drop_stream()
             raise RequestError(
