@@ -27,6 +27,7 @@ from wyoming.vad import VoiceStopped
 from wyoming.wake import Detection
 
 from .satellite_process import (
+    MIC_RATE,
     Peer,
     SatelliteProcess,
     command_position,
@@ -138,6 +139,18 @@ async def wait_for_log(sat: SatelliteProcess, text: str, timeout: float = 20.0) 
             await asyncio.sleep(0.05)
 
 
+async def wait_consumed(peer: Peer, samples: int, timeout: float = 20.0) -> None:
+    """Wait until the listener has processed `samples` microphone samples."""
+    async with asyncio.timeout(timeout):
+        while True:
+            await peer.send(Event(type="jarvis-satellite-control", data={}))
+            state = (await peer.next("jarvis-satellite-state")).data
+            # Audio is processed in whole 10 ms frames: a partial last frame waits.
+            if state["listener"]["samples_in"] >= samples - MIC_RATE // 100:
+                return
+            await asyncio.sleep(0.05)
+
+
 async def assert_nothing_streamed(peer: Peer, sat: SatelliteProcess, log_line: str) -> None:
     """After `log_line` shows up, the only thing the satellite sends is the pong."""
     await wait_for_log(sat, log_line)
@@ -166,9 +179,8 @@ async def test_mute_sends_no_audio_and_unmute_restores(sat: SatelliteProcess) ->
         state = await peer.next("jarvis-satellite-state")
         assert state.data["muted"] is True
         await sat.say(utterance().pcm)
-        # Muted: the wake word is not even listened for, so nothing is logged about it;
-        # wait for the recording to be consumed by pinging until the audio has passed.
-        await asyncio.sleep(1.0)
+        # Muted: the wake word is not even listened for; wait until the recording was heard.
+        await wait_consumed(peer, len(utterance().pcm) // 2)
         await assert_nothing_streamed(peer, sat, "Microphone muted")
         assert "Wake word hey_jarvis" not in sat.log_text()
 
