@@ -67,9 +67,9 @@ async def run(args: argparse.Namespace) -> int:
         async with progress.step(f"Playing {wav.name} into the satellite's microphone"):
             report = await stack.async_request(wav)
         out = args.out or Path.cwd()
-        stack.write_reply(out / "reply.wav")
+        await asyncio.get_running_loop().run_in_executor(None, stack.write_reply, out / "reply.wav")
         if args.out:
-            report.write(args.out)
+            await asyncio.get_running_loop().run_in_executor(None, report.write, args.out)
         _print_report(report, out / "reply.wav")
     finally:
         await stack.async_stop()

@@ -53,7 +53,8 @@ class StackOptions:
     model: str
     language: str = "en"
     live_mic: bool = False  # the satellite listens to the real microphone and speaker
-    satellite_area: str = ROOMS[0].name
+    # Not the kitchen: for a command on its own room HA answers with a chime, not speech.
+    satellite_area: str = ROOMS[3].name
 
 
 @dataclass
