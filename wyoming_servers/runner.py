@@ -347,12 +347,16 @@ class SafeEventHandler(AsyncEventHandler):
 
     async def _report(self, err: Exception) -> None:
         code = getattr(err, "code", None) or "internal-error"
+        text = str(err) or type(err).__name__
+        if isinstance(err, (KeyError, TypeError)) and not isinstance(err, RequestError):
+            # wyoming's `from_event` on an event that lacks or mistypes a field
+            code, text = "bad-request", f"malformed event: {type(err).__name__} {err}"
         if not isinstance(err, RequestError):
             _LOGGER.debug("Traceback for %s", self.client, exc_info=err)
         _LOGGER.warning(
-            "Client %s: %s", self.client, err, extra={"client": self.client, "code": code}
+            "Client %s: %s", self.client, text, extra={"client": self.client, "code": code}
         )
-        await self.send_error(str(err) or type(err).__name__, str(code))
+        await self.send_error(text, str(code))
 
     def _note_gone(self) -> None:
         if not self._gone:

@@ -39,6 +39,9 @@ class EchoHandler(SafeEventHandler):
             raise RequestError("events in the wrong order", "wrong-order")
         elif event.type == "crash":
             raise RuntimeError("handler bug")
+        elif event.type == "fields":
+            Pong.from_event(event)
+            _ = event.data["needed"]
         elif event.type == "later":
             self.spawn(self._later(), "later")
         elif event.type == "bye":
@@ -180,7 +183,11 @@ async def test_handler_errors_keep_the_connection(
     server: Endpoint, caplog: pytest.LogCaptureFixture
 ) -> None:
     reader, writer = await _connect(server)
-    for kind, code in (("fail", "wrong-order"), ("crash", "internal-error")):
+    for kind, code in (
+        ("fail", "wrong-order"),
+        ("crash", "internal-error"),
+        ("fields", "bad-request"),
+    ):
         await async_write_event(Event(kind), writer)
         event = await asyncio.wait_for(async_read_event(reader), 5)
         assert event is not None and Error.is_type(event.type)
