@@ -95,7 +95,7 @@ class BehaviourSettings:
     muted: bool = False
     follow_up: bool = True  # reopen the mic when the reply asks a question
     timer_alarm_s: float = 30.0  # ring a finished timer at most this long
-    barge_in: bool = True  # the wake word stops a reply that is playing
+    barge_in: bool = True  # the wake word stops a reply; False: ignored while replying
 
 
 def _default_name() -> str:

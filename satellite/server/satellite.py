@@ -435,8 +435,15 @@ class Satellite:
             return
         if self.state is SatelliteState.STREAMING:
             return  # already streaming a command
-        if self.config.behaviour.barge_in:
-            await self._interrupt_output()
+        replying = self._reply is not None and not self._reply.stopped
+        if replying and not self.config.behaviour.barge_in:
+            # Without barge-in, a wake word heard during a reply is most likely the
+            # reply itself (no echo cancellation): ignore it.
+            _LOGGER.info("Replying: wake word ignored")
+            self._wake_at = None
+            self.listener.cancel_command()
+            return
+        await self._interrupt_output()
         self._follow_up_text = None
         self._chime(self.sounds.wake)
         await self._start_command(event.name)

@@ -373,3 +373,21 @@ async def test_remote_wake_streams_everything_and_restarts_after_errors(tmp_path
             assert run.start_stage == PipelineStage.WAKE
     finally:
         assert await sat.stop() == 0
+
+
+async def test_without_barge_in_wake_words_during_a_reply_are_ignored(tmp_path: Path) -> None:
+    sat = await SatelliteProcess.start(
+        tmp_path, "--speaker-file", "null", "--behaviour-barge-in", "false"
+    )
+    try:
+        async with Peer(sat.port) as peer:
+            await peer.send(RunSatellite().event())
+            await speak(peer, tone(6.0))
+            await wait_for_log(sat, "State paused -> idle")
+            await sat.say(utterance().pcm)
+            await wait_for_log(sat, "Replying: wake word ignored")
+            events = await peer.collect_until("played", timeout=15)
+            assert "detection" not in [e.type for e in events]
+            assert "Barge-in" not in sat.log_text()
+    finally:
+        assert await sat.stop() == 0
