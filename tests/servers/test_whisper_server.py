@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+import os
+from pathlib import Path
+import subprocess
+import sys
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import area_registry as ar
@@ -13,6 +17,7 @@ from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.info import Describe, Info
 
+from tests.conftest import ROOT
 from wyoming_servers.models import bundled_base
 
 from .whisper_client import (
@@ -262,6 +267,36 @@ async def test_home_assistant_names_end_to_end(
         finally:
             await conn.close()
     assert normalise(transcript_text(events)) == "turn on the living room lamp"
+    # SIGTERM: clean exit
+    assert server.proc.returncode == 0
+    assert "Stopped" in server.final_log
+
+
+@pytest.mark.parametrize(
+    ("model", "words"),
+    [("/nonexistent/whisper", "folder /nonexistent/whisper not found"), ("small", "--download")],
+)
+def test_missing_model_fails_clearly(model: str, words: str, tmp_path: Path) -> None:
+    """Never a download at run time: a named model must already be in the (here empty) cache."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wyoming_servers.whisper",
+            "--model",
+            model,
+            "--uri",
+            "tcp://127.0.0.1:0",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "HF_HUB_CACHE": str(tmp_path), "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert words in result.stderr
 
 
 # --- multilingual model ------------------------------------------------------------------------------

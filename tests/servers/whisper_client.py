@@ -75,6 +75,8 @@ class ServerProcess:
     proc: subprocess.Popen[bytes]
     port: int
     log: Path
+    final_log: str = ""
+    """The whole log, kept after the process ended."""
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -131,12 +133,15 @@ async def async_whisper_process(*args: str, timeout: float = 60.0) -> AsyncItera
                 if proc.poll() is not None:
                     raise RuntimeError(f"whisper server did not start: {log.read_text()}")
                 await asyncio.sleep(0.05)
-        yield ServerProcess(proc, int(found.group(1)), log)
+        server = ServerProcess(proc, int(found.group(1)), log)
+        yield server
     finally:
         proc.terminate()
         async with asyncio.timeout(15):
             while proc.poll() is None:
                 await asyncio.sleep(0.05)
+        with contextlib.suppress(NameError):
+            server.final_log = log.read_text(errors="replace")
         log.unlink(missing_ok=True)
 
 

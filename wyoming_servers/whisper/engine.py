@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import logging
+from pathlib import Path
 import threading
 import time
 
@@ -42,6 +43,8 @@ class EngineOptions:
     """Decodes that may run at the same time."""
     language: str | None = None
     """Default language when a request names none; None auto-detects (multilingual models)."""
+    download: bool = False
+    """Let faster-whisper download a named model missing from its cache (else: error)."""
 
     def resolved_compute_type(self) -> str:
         """The compute type actually used."""
@@ -66,35 +69,47 @@ _MODELS_LOCK = threading.Lock()
 
 
 def load_model(options: EngineOptions) -> WhisperModel:
-    """The model for these options; loaded once per process, shared by every server in it."""
+    """The model for these options; loaded once per process, shared by every server in it.
+
+    Raises FileNotFoundError for a missing folder, or a named model not in faster-whisper's cache
+    (unless `options.download`).
+    """
     path = resolve_whisper_model(options.model)
-    key = (
-        path,
-        options.device,
-        options.resolved_compute_type(),
-        options.cpu_threads,
-        max(1, options.workers),
-    )
+    local = Path(path).expanduser().exists()
+    if options.model.startswith(("/", ".", "~")) and not local:
+        raise FileNotFoundError(f"Whisper model folder {options.model} not found")
+    compute_type = options.resolved_compute_type()
+    workers = max(1, options.workers)
+    key = (path, options.device, compute_type, options.cpu_threads, workers)
     with _MODELS_LOCK:
         model = _MODELS.get(key)
-        if model is None:
-            started = time.monotonic()
+        if model is not None:
+            return model
+        started = time.monotonic()
+        try:
             model = WhisperModel(
                 path,
                 device=options.device,
-                compute_type=key[2],
+                compute_type=compute_type,
                 cpu_threads=options.cpu_threads,
-                num_workers=key[4],
-                local_files_only=path != options.model or "/" in path,
+                num_workers=workers,
+                local_files_only=local or not options.download,
             )
-            _LOGGER.info(
-                "Loaded Whisper model %s (%s) in %.2f s",
-                options.model,
-                key[2],
-                time.monotonic() - started,
-                extra={"model": options.model, "path": path},
-            )
-            _MODELS[key] = model
+        except Exception as err:
+            if local or options.download:
+                raise
+            raise FileNotFoundError(
+                f"Whisper model {options.model!r} is not bundled, not a folder, and not in "
+                f"faster-whisper's cache; download it first or pass --download ({err})"
+            ) from err
+        _LOGGER.info(
+            "Loaded Whisper model %s (%s) in %.2f s",
+            options.model,
+            compute_type,
+            time.monotonic() - started,
+            extra={"model": options.model, "path": path},
+        )
+        _MODELS[key] = model
         return model
 
 

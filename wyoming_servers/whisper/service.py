@@ -60,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="tiny.en or base (bundled), a faster-whisper model name, or a local model folder "
         f"(default {DEFAULT_MODEL})",
     )
+    group.add_argument(
+        "--download",
+        action="store_true",
+        help="let faster-whisper download a named model missing from its cache",
+    )
     group.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     group.add_argument(
         "--compute-type",
@@ -119,6 +124,7 @@ def options_from_args(args: argparse.Namespace) -> WhisperOptions:
             cpu_threads=args.threads,
             workers=args.workers,
             language=args.language,
+            download=args.download,
         ),
         stream=StreamSettings(trigger_s=trigger, tail_s=trigger, speculate=not args.no_speculate),
         max_queue=args.max_queue,
