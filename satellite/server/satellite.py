@@ -17,6 +17,8 @@ Wire behaviour (what Home Assistant's `wyoming` integration expects from a satel
   HA sends nothing when its switch is turned back off before its loop noticed the
   mute: it just goes on pinging (or restarts its loop with `describe`) on the same
   connection, so those also resume a paused satellite.
+- Remote trigger (`supports_trigger` in `info`): a `run-pipeline` (asr -> …) from the
+  server makes the satellite listen at once and send its own `run-pipeline` back.
 - Continued conversation: HA's wyoming integration has no event for it; it runs HA's
   own rule on the reply text it sends in `synthesize` (a reply ending in a question mark
   continues the conversation) and reopens the mic after `played`.
@@ -348,7 +350,7 @@ class Satellite:
         elif self.timers.handle(event):
             pass
         elif RunPipeline.is_type(kind):
-            _LOGGER.debug("Ignoring run-pipeline from the server: %s", event.data)
+            await self._triggered(RunPipeline.from_event(event))
         else:
             _LOGGER.debug("Unexpected event from the server: %s", kind)
 
@@ -448,7 +450,24 @@ class Satellite:
         self._chime(self.sounds.wake)
         await self._start_command(event.name)
 
-    async def _start_command(self, wake_word: str | None) -> None:
+    async def _triggered(self, run: RunPipeline) -> None:
+        """Remote trigger (`supports_trigger`): listen now, as if the wake word was heard."""
+        if not (self.running and self.config.wake.local) or self.muted or self.listener is None:
+            _LOGGER.info("Trigger ignored (not running, muted or remote wake word)")
+            return
+        if self.state is SatelliteState.STREAMING or run.start_stage != PipelineStage.ASR:
+            _LOGGER.info("Trigger ignored (streaming already, or not from asr)")
+            return
+        _LOGGER.info("Triggered by the server")
+        await self._interrupt_output()
+        self._follow_up_text = None
+        self._chime(self.sounds.wake)
+        self.listener.start_command(preroll=False)
+        await self._start_command(None, run.end_stage)
+
+    async def _start_command(
+        self, wake_word: str | None, end_stage: PipelineStage = PipelineStage.TTS
+    ) -> None:
         self._set_state(SatelliteState.STREAMING)
         self._stream_ms = 0
         self.stats["pipelines"] += 1
@@ -456,9 +475,7 @@ class Satellite:
             await self._send(Detection(name=wake_word, timestamp=0).event())
         await self._send(
             RunPipeline(
-                start_stage=PipelineStage.ASR,
-                end_stage=PipelineStage.TTS,
-                wake_word_name=wake_word,
+                start_stage=PipelineStage.ASR, end_stage=end_stage, wake_word_name=wake_word
             ).event()
         )
         await self._send(AudioStart(**_mic_format(), timestamp=0).event())

@@ -30,6 +30,7 @@ from .satellite_process import (
     MIC_RATE,
     Peer,
     SatelliteProcess,
+    command_only,
     command_position,
     silence,
     speech_span,
@@ -382,7 +383,7 @@ async def test_without_barge_in_wake_words_during_a_reply_are_ignored(tmp_path: 
     try:
         async with Peer(sat.port) as peer:
             await peer.send(RunSatellite().event())
-            await speak(peer, tone(6.0))
+            await speak(peer, tone(3.0))
             await wait_for_log(sat, "State paused -> idle")
             await sat.say(utterance().pcm)
             await wait_for_log(sat, "Replying: wake word ignored")
@@ -391,3 +392,24 @@ async def test_without_barge_in_wake_words_during_a_reply_are_ignored(tmp_path: 
             assert "Barge-in" not in sat.log_text()
     finally:
         assert await sat.stop() == 0
+
+
+async def test_server_can_trigger_listening_without_a_wake_word(sat: SatelliteProcess) -> None:
+    async with Peer(sat.port) as peer:
+        await peer.send(Describe().event())
+        assert Info.from_event(await peer.next("info")).satellite.supports_trigger
+        await peer.send(RunSatellite().event())
+        await peer.send(
+            RunPipeline(start_stage=PipelineStage.ASR, end_stage=PipelineStage.HANDLE).event()
+        )
+        run = RunPipeline.from_event(await peer.next("run-pipeline"))
+        assert (run.start_stage, run.end_stage) == (PipelineStage.ASR, PipelineStage.HANDLE)
+        await peer.next("audio-start")
+        await sat.say(command_only())
+        events = await peer.collect_until("audio-stop")
+        assert "detection" not in [e.type for e in events]
+        chunks = [AudioChunk.from_event(e).audio for e in events if e.type == "audio-chunk"]
+        offset, streamed = command_position(b"".join(chunks))
+        start, end = speech_span(utterance().command_16k)
+        assert offset + start >= 0.0
+        assert offset + end <= streamed
