@@ -104,8 +104,24 @@ def _list_devices() -> int:
     return 0
 
 
-async def serve(config: SatelliteConfig) -> None:
-    """Run the satellite until SIGINT/SIGTERM (SIGUSR1 toggles mute)."""
+async def _watch_source(satellite: Any, config: SatelliteConfig, stop: asyncio.Event) -> bool:
+    """Return True if the microphone died (the service manager should restart us)."""
+    while not stop.is_set():
+        await asyncio.sleep(1.0)
+        listener = satellite.listener
+        if listener is None or not listener.finished:
+            continue
+        if config.mic.file:
+            _LOGGER.info("The audio source ended; still serving playback and timers")
+            return False
+        _LOGGER.error("The microphone stopped delivering audio; exiting to be restarted")
+        stop.set()
+        return True
+    return False
+
+
+async def serve(config: SatelliteConfig) -> int:
+    """Run the satellite until SIGINT/SIGTERM (SIGUSR1 toggles mute); the exit code."""
     from satellite.server import SatelliteServer
     from satellite.server.build import build_satellite
     from satellite.zeroconf_ad import ZeroconfAdvertiser
@@ -140,7 +156,11 @@ async def serve(config: SatelliteConfig) -> None:
                 server.port, config.server.host, config.server.zeroconf_name, config.name
             )
             await advertiser.start()
+        watcher = loop.create_task(_watch_source(satellite, config, stop))
         await stop.wait()
+        mic_failed = watcher.done() and watcher.result()
+        watcher.cancel()
+        return 1 if mic_failed else 0
     finally:
         _LOGGER.info("Stopping")
         if advertiser is not None:
@@ -163,13 +183,12 @@ def _run(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     try:
-        asyncio.run(serve(config))
+        return asyncio.run(serve(config))
     except (ValueError, OSError, RuntimeError) as err:
         print(f"jarvis-satellite: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        pass
-    return 0
+        return 0
 
 
 async def _control(args: argparse.Namespace) -> dict[str, Any]:

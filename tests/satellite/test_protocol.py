@@ -119,6 +119,9 @@ async def test_local_wake_streams_the_whole_command_then_plays_the_reply(
         assert {(c.rate, c.width, c.channels) for c in chunks} == {(16000, 2, 1)}
         assert_complete_command(b"".join(c.audio for c in chunks))
 
+        # The recording was fed through stdin; the satellite notices its end and keeps serving.
+        sat.proc.stdin.close()
+        await wait_for_log(sat, "The audio source ended; still serving playback")
         await peer.send(Transcript(text="turn on the living room lamp").event())
         await peer.send(Synthesize(text="Turned on the lamp.").event())
         await speak(peer, tone(1.0))
