@@ -170,7 +170,6 @@ class Satellite:
         self._listen_task: asyncio.Task[None] | None = None
         self._stream_ms = 0
         self._reply: Reply | None = None
-        self._reply_task: asyncio.Task[None] | None = None
         self._follow_up_text: str | None = None
         self._bg: set[asyncio.Task[Any]] = set()
         self._remote_retry: asyncio.TimerHandle | None = None
@@ -514,7 +513,7 @@ class Satellite:
             self._reply.stop()
 
     async def _begin_reply(self, rate: int, width: int, channels: int) -> None:
-        if self._reply is not None and self._reply_task is not None:
+        if self._reply is not None:
             self._reply.finish()
         await self.timers.stop_alarm()
         if self._out is None:
@@ -524,9 +523,7 @@ class Satellite:
         self._reply = reply
         if reply.problem is not None:
             await self._reject_reply(reply)
-        self._reply_task = asyncio.get_running_loop().create_task(
-            self._finish_reply(reply), name="satellite reply done"
-        )
+        self._spawn(self._finish_reply(reply), "satellite reply done")
 
     async def _reject_reply(self, reply: Reply) -> None:
         text = f"Cannot play audio: {reply.problem}"
@@ -603,10 +600,7 @@ class Satellite:
             self.listener.muted = muted
         _LOGGER.info("Microphone %s", "muted" if muted else "on")
         if muted:
-            await self._end_stream(send_stop=True)
-            if not self.config.wake.local and self.state is SatelliteState.STREAMING:
-                self._set_state(SatelliteState.IDLE)
-                await self._send(AudioStop(timestamp=self._stream_ms).event())
+            await self._end_stream(send_stop=True)  # remote wake word too, as muted now
         elif not self.config.wake.local and self.running and self.state is SatelliteState.IDLE:
             await self._start_remote_pipeline()
 
