@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 import wave
 
-from homeassistant.components import conversation, stt
+from homeassistant.components import conversation, stt, wake_word
 from homeassistant.components.assist_pipeline import (
     DOMAIN as PIPELINE_DOMAIN,
     async_get_pipelines,
@@ -36,6 +36,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.setup import async_setup_component
 import numpy as np
+from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -59,7 +60,7 @@ from .satellite_process import (
 TTS_SECONDS = 1.2
 TTS_RATE = 22050
 SPOKEN_REPLY_TEXT = "turn on the living room lamp"
-PLATFORMS = [Platform.STT, Platform.TTS, Platform.CONVERSATION]
+PLATFORMS = [Platform.STT, Platform.TTS, Platform.CONVERSATION, Platform.WAKE_WORD]
 
 
 class RecordingStt(stt.SpeechToTextEntity):
@@ -164,6 +165,34 @@ class AskingAgent(conversation.ConversationEntity):
         return conversation.async_get_result_from_chat_log(user_input, chat_log)
 
 
+class MicroWakeWordEntity(wake_word.WakeWordDetectionEntity):
+    """HA-side wake word detection with the real microWakeWord "hey jarvis" model."""
+
+    _attr_name = "Micro wake word"
+    _attr_unique_id = "micro_wake_word"
+
+    def __init__(self) -> None:
+        self.streams = 0
+
+    async def get_supported_wake_words(self) -> list[wake_word.WakeWord]:
+        return [wake_word.WakeWord(id="hey_jarvis", name="Hey Jarvis", phrase="hey jarvis")]
+
+    async def _async_process_audio_stream(
+        self, stream: AsyncIterable[tuple[bytes, int]], wake_word_id: str | None
+    ) -> wake_word.DetectionResult | None:
+        self.streams += 1
+        model = await self.hass.async_add_executor_job(MicroWakeWord.from_builtin, Model.HEY_JARVIS)
+        features = MicroWakeWordFeatures()
+        try:
+            async for chunk, timestamp in stream:
+                for frame in features.process_streaming(chunk):
+                    if model.process_streaming(frame):
+                        return wake_word.DetectionResult("hey_jarvis", "hey jarvis", timestamp)
+        finally:
+            model.close()
+        return None
+
+
 class FixtureFlow(ConfigFlow):
     """Config flow of the test integration (never shown)."""
 
@@ -172,7 +201,7 @@ class FixtureFlow(ConfigFlow):
 
 @pytest.fixture
 async def speech(
-    hass: HomeAssistant, tmp_path: Path, agent: AskingAgent
+    hass: HomeAssistant, tmp_path: Path, agent: AskingAgent, wake_entity: MicroWakeWordEntity
 ) -> AsyncIterator[tuple[RecordingStt, ToneTts]]:
     """Register the STT/TTS/agent entities under a test integration and a default pipeline."""
     # TTS caches its audio under the config dir: keep it out of the shared testing config.
@@ -205,6 +234,7 @@ async def speech(
     mock_platform(hass, "speech_fixture.stt", platform(stt_entity))
     mock_platform(hass, "speech_fixture.tts", platform(tts_entity))
     mock_platform(hass, "speech_fixture.conversation", platform(agent))
+    mock_platform(hass, "speech_fixture.wake_word", platform(wake_entity))
     assert await async_setup_component(hass, "homeassistant", {})
     entry = MockConfigEntry(domain="speech_fixture")
     entry.add_to_hass(hass)
@@ -216,6 +246,12 @@ async def speech(
         assert pipeline.stt_engine == "stt.recording_stt"
         assert pipeline.tts_engine == "tts.tone_tts"
         yield stt_entity, tts_entity
+
+
+@pytest.fixture
+def wake_entity() -> MicroWakeWordEntity:
+    """HA-side wake word engine (used by the remote wake word test)."""
+    return MicroWakeWordEntity()
 
 
 @pytest.fixture
@@ -495,3 +531,38 @@ async def test_ha_reply_asking_back_reopens_the_mic_in_the_same_conversation(
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+
+
+async def test_ha_detects_the_wake_word_of_a_remote_wake_satellite(
+    hass: HomeAssistant,
+    speech: tuple[RecordingStt, ToneTts],
+    wake_entity: MicroWakeWordEntity,
+    tmp_path: Path,
+) -> None:
+    stt_entity, _ = speech
+    pipeline = async_get_pipelines(hass)[0]
+    await async_update_pipeline(
+        hass, pipeline, wake_word_entity="wake_word.micro_wake_word", wake_word_id="hey_jarvis"
+    )
+    satellite = await SatelliteProcess.start(tmp_path, wake_local=False)
+    try:
+        entry = await add_wyoming_entry(hass, satellite.port)
+        await wait_log(satellite, "Server is ready (run-satellite)")
+        await wait_for(lambda: wake_entity.streams == 1, 10, satellite)
+        await satellite.say(utterance().pcm)
+        await wait_log(satellite, "Server detected wake word hey_jarvis")
+        await wait_for(stt_entity.stream_done.is_set, 30, satellite)
+        await wait_log(satellite, "Reply played")
+        # The command after HA's detection reached its speech-to-text complete ...
+        offset, streamed = command_position(stt_entity.streams[0])
+        start, end = speech_span(utterance().command_16k)
+        assert offset + start >= 0.0
+        assert offset + end <= streamed
+        # ... and HA listens for the wake word again (restart_on_end).
+        await wait_for(lambda: wake_entity.streams == 2, 10, satellite)
+        assert "Wake word hey_jarvis" not in satellite.log_text()  # not detected locally
+
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        await hass.async_block_till_done()
+    finally:
+        assert await satellite.stop() == 0
