@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import socket
 
 from wyoming.error import Error
 from wyoming.event import Event
@@ -21,6 +22,20 @@ from .wire import MAX_HEADER_BYTES, BadEvent, StreamBroken, read_event, write_ev
 
 _LOGGER = logging.getLogger(__name__)
 _ids = itertools.count(1)
+WRITE_TIMEOUT_S = 5.0
+# A peer whose host vanished is noticed after about KEEPIDLE + KEEPINTVL * KEEPCNT seconds.
+_KEEPALIVE = (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3))
+
+
+def _keepalive(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in _KEEPALIVE:
+            if hasattr(socket, name):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 class Connection:
@@ -35,6 +50,7 @@ class Connection:
         self.name = f"connection {next(_ids)} ({where})"
         self._lock = asyncio.Lock()
         self.closed = False
+        _keepalive(writer)
 
     async def send(self, event: Event) -> bool:
         """Write an event; False if the connection is gone."""
@@ -42,9 +58,11 @@ class Connection:
             return False
         try:
             async with self._lock:
-                await write_event(event, self.writer)
-        except (ConnectionError, OSError, RuntimeError) as err:
-            _LOGGER.debug("%s: write failed: %s", self.name, err)
+                await asyncio.wait_for(write_event(event, self.writer), WRITE_TIMEOUT_S)
+        except (ConnectionError, OSError, RuntimeError, TimeoutError) as err:
+            # A peer that stopped reading (host gone without closing) is dropped too, so
+            # the microphone stream never queues up behind it.
+            _LOGGER.info("%s: write failed (%s), closing", self.name, err or "timeout")
             self.close()
             return False
         return True
