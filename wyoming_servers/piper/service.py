@@ -76,6 +76,8 @@ class TtsService:
 
     async def voice(self, entry: VoiceEntry) -> LoadedVoice:
         """The loaded voice, loading it in the executor on first use."""
+        if (loaded := self.cache.peek(entry)) is not None:
+            return loaded
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, self.cache.get, entry)
 

@@ -161,6 +161,10 @@ class VoiceCache:
         self._lock = threading.Lock()
         self._voices: dict[Path, LoadedVoice] = {}
 
+    def peek(self, entry: VoiceEntry) -> LoadedVoice | None:
+        """The voice if it is already loaded (never blocks)."""
+        return self._voices.get(entry.model)
+
     def get(self, entry: VoiceEntry) -> LoadedVoice:
         """The loaded voice for `entry` (blocking on first use)."""
         with self._lock:
