@@ -17,6 +17,8 @@ from typing import Any
 
 import voluptuous as vol
 
+from satellite.listening import ListenSettings
+
 WAKE_ENGINES = ("micro", "openwakeword")
 NOISE_MODES = ("webrtc", "speex", "off")
 
@@ -57,26 +59,34 @@ class SpeakerSettings:
     volume: float = 1.0
 
 
+# The listening chain's own defaults are the satellite's defaults.
+_CHAIN = ListenSettings()
+
+
 @dataclass
 class WakeSettings:
     """Wake word detection."""
 
-    word: str = "hey_jarvis"
-    engine: str = "micro"
-    threshold: float | None = None  # None = the model's own cut-off
-    refractory_s: float = 2.0
-    local: bool = True  # False: stream all audio, Home Assistant detects the wake word
+    word: str = _CHAIN.wake_word
+    engine: str = _CHAIN.wake_engine
+    threshold: float | None = _CHAIN.wake_threshold  # None = the model's own cut-off
+    refractory_s: float = _CHAIN.refractory_s
+    local: bool = _CHAIN.local_wake  # False: stream all audio, HA detects the wake word
 
 
 @dataclass
 class ListenSection:
     """End of command detection and capture clean-up."""
 
-    preroll_s: float = 0.5
-    vad_silence_s: float = 0.7
-    max_command_s: float = 15.0
-    no_speech_timeout_s: float = 5.0
-    noise: str = "webrtc"
+    preroll_s: float = _CHAIN.preroll_s
+    vad_silence_s: float = _CHAIN.vad_silence_s
+    max_command_s: float = _CHAIN.max_command_s
+    no_speech_timeout_s: float = _CHAIN.no_speech_timeout_s
+    vad_threshold: float = _CHAIN.vad_threshold
+    noise: str = _CHAIN.noise
+    auto_gain: int = _CHAIN.auto_gain  # 0 = off, else target speech level in dB below full scale
+    noise_suppression: int = _CHAIN.noise_suppression  # 0 (off) - 4
+    highpass_hz: float = _CHAIN.highpass_hz  # 0 = off
 
 
 @dataclass
@@ -194,7 +204,11 @@ _VALIDATORS: dict[str, Any] = {
     "listen.vad_silence_s": _positive(float),
     "listen.max_command_s": _positive(float),
     "listen.no_speech_timeout_s": _positive(float),
+    "listen.vad_threshold": _number(float, 0.0, 1.0),
     "listen.noise": vol.In(NOISE_MODES),
+    "listen.auto_gain": _number(int, 0, 31),
+    "listen.noise_suppression": _number(int, 0, 4),
+    "listen.highpass_hz": _number(float, 0.0, 1000.0),
     "sounds.wake": str,
     "sounds.done": str,
     "sounds.timer": str,

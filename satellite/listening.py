@@ -52,6 +52,11 @@ CHUNK_S = CHUNK_SAMPLES / OUTPUT_RATE
 VAD_WARMUP_S = 1.0
 
 
+# Right after a wake word the VAD still hears the word (its features span ~0.76 s): speech
+# counts for endpointing only after this, so a pause after "hey jarvis" does not end the command.
+WAKE_TAIL_S = 0.8
+
+
 @dataclass
 class ListenSettings:
     """Everything the listening chain can be tuned with (all have defaults)."""
@@ -60,7 +65,9 @@ class ListenSettings:
     wake_engine: str = "micro"  # or "openwakeword"
     wake_threshold: float | None = None  # None = the model's own cut-off
     refractory_s: float = 2.0
-    preroll_s: float = 0.5
+    # Covers the wake model's detection delay; longer would send the end of "jarvis", which HA's
+    # own VAD counts as speech and then ends the command in the pause after the wake word.
+    preroll_s: float = 0.3
     vad_silence_s: float = 0.7
     max_command_s: float = 15.0
     no_speech_timeout_s: float = 5.0
@@ -314,7 +321,7 @@ class Listener:
                 self._command_active = False
 
     def _begin_command(self, *, preroll: bool) -> None:
-        self._endpointer.reset()
+        self._endpointer.reset(ignore_s=WAKE_TAIL_S if preroll else 0.0)
         was_active, self._command_active = self._command_active, True
         if preroll and self._preroll:
             self._emit(CommandAudio(b"".join(self._preroll), self._chunks_out * CHUNK_S))

@@ -86,8 +86,9 @@ class Endpointer:
         self.chunk_s = chunk_s
         self.reset()
 
-    def reset(self) -> None:
-        """Start a new command."""
+    def reset(self, ignore_s: float = 0.0) -> None:
+        """Start a new command; speech in its first `ignore_s` seconds does not count."""
+        self.ignore_s = ignore_s
         self.elapsed = 0.0
         self.in_speech = False
         self.finished = False
@@ -99,7 +100,7 @@ class Endpointer:
         if self.finished:
             return None
         self.elapsed += self.chunk_s
-        is_speech = probability >= self.threshold
+        is_speech = probability >= self.threshold and self.elapsed > self.ignore_s + 1e-9
         if not self.in_speech:
             self._speech_run = self._speech_run + self.chunk_s if is_speech else 0.0
             if self._speech_run >= self.speech_s - 1e-9:
