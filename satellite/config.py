@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+import difflib
 from pathlib import Path
 import socket
 import tomllib
@@ -231,10 +232,21 @@ def _explain(err: vol.Invalid) -> str:
     where = ".".join(str(p) for p in err.path) or "(top level)"
     if isinstance(err, vol.MultipleInvalid):
         return "; ".join(_explain(e) for e in err.errors)
-    for unknown in ("extra keys not allowed", "not a valid option"):
-        if err.error_message.startswith(unknown):
-            return f"{where}: unknown setting{err.error_message.removeprefix(unknown)}"
+    if err.error_message.startswith(("extra keys not allowed", "not a valid option")):
+        return f"{where}: unknown setting{_did_you_mean(err.path)}"
     return f"{where}: {err.error_message}"
+
+
+def _did_you_mean(path: list[Any]) -> str:
+    """A suggestion for a misspelt setting name."""
+    if len(path) == 1:
+        known = [*_TOP_LEVEL, *_SECTIONS]
+    elif len(path) == 2 and path[0] in _SECTIONS:
+        known = [f.name for f in fields(_SECTIONS[path[0]])]
+    else:
+        return ""
+    close = difflib.get_close_matches(str(path[-1]), known, n=1)
+    return f", did you mean '{close[0]}'?" if close else ""
 
 
 def validate(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -67,7 +67,11 @@ def listen_settings(config: SatelliteConfig) -> ListenSettings:
         vad_silence_s=config.listen.vad_silence_s,
         max_command_s=config.listen.max_command_s,
         no_speech_timeout_s=config.listen.no_speech_timeout_s,
+        vad_threshold=config.listen.vad_threshold,
         noise=config.listen.noise,
+        auto_gain=config.listen.auto_gain,
+        noise_suppression=config.listen.noise_suppression,
+        highpass_hz=config.listen.highpass_hz,
         local_wake=config.wake.local,
     )
 

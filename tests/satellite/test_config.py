@@ -14,6 +14,7 @@ from satellite.config import (
     config_from_args,
     load_config,
 )
+from satellite.listening import ListenSettings
 from satellite.server.build import listen_settings
 from satellite.server.info import build_info
 
@@ -33,9 +34,8 @@ def test_defaults_are_usable() -> None:
     assert config.wake.local is True
     assert config.speaker.volume == 1.0
     assert config.name  # the host name
-    settings = listen_settings(config)
-    assert settings.wake_word == "hey_jarvis"
-    assert settings.preroll_s == 0.5
+    # The listening chain's defaults, unchanged.
+    assert listen_settings(config) == ListenSettings()
 
 
 def test_toml_file(tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ def test_toml_file(tmp_path: Path) -> None:
         "[server]\nport = 10800\n"
         '[mic]\ndevice = "ReSpeaker"\nrate = 44100\nchannels = 4\nchannel = 2\n'
         "[wake]\nthreshold = 0.7\nrefractory_s = 3\n"
-        "[listen]\nvad_silence_s = 1.0\n"
+        "[listen]\nvad_silence_s = 1.0\nnoise = 'speex'\nauto_gain = 12\nnoise_suppression = 2\n"
         "[behaviour]\nfollow_up = false\n"
     )
     config = load_config(path)
@@ -55,6 +55,9 @@ def test_toml_file(tmp_path: Path) -> None:
     assert config.wake.threshold == 0.7
     assert config.wake.refractory_s == 3.0
     assert config.listen.vad_silence_s == 1.0
+    settings = listen_settings(config)
+    assert (settings.noise, settings.auto_gain, settings.noise_suppression) == ("speex", 12, 2)
+    assert settings.wake_threshold == 0.7
     assert config.behaviour.follow_up is False
     info = build_info(config)
     assert info.satellite is not None
@@ -95,6 +98,7 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
         ("[mic]\nrate = 'fast'\n", "mic.rate"),
         ("[speaker]\nvolume = 3\n", "speaker.volume"),
         ("[listen]\nvad_silence_s = 0\n", "listen.vad_silence_s"),
+        ("[listen]\nnoise_suppression = 5\n", "listen.noise_suppression"),
         ("[mic]\ndevise = 'usb'\n", "mic.devise: unknown setting, did you mean 'device'"),
         ("colour = 'red'\n", "colour: unknown setting"),
         ("[mic]\nchannels = 2\nchannel = 2\n", "mic.channel 2 does not exist"),
