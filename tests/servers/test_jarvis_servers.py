@@ -93,3 +93,24 @@ def test_help_lists_both_addresses() -> None:
     )
     for flag in ("--stt-uri", "--tts-uri", "--zeroconf", "--log-format", "--model", "--tts-voice"):
         assert flag in result.stdout
+
+
+def test_port_in_use_fails_clearly(servers: ServerProcess) -> None:
+    taken = f"tcp://127.0.0.1:{servers.ports['piper']}"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wyoming_servers",
+            "--stt-uri",
+            "tcp://127.0.0.1:0",
+            "--tts-uri",
+            taken,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Cannot start" in result.stderr and "address already in use" in result.stderr.lower()
