@@ -52,9 +52,10 @@ CHUNK_S = CHUNK_SAMPLES / OUTPUT_RATE
 VAD_WARMUP_S = 1.0
 
 
-# Right after a wake word the VAD still hears the word (its features span ~0.76 s): speech
-# counts for endpointing only after this, so a pause after "hey jarvis" does not end the command.
-WAKE_TAIL_S = 0.8
+# Right after a wake word the VAD still hears the word for ~1 s. Speech up to the first pause
+# that is shorter than this was that tail (a pause after "hey jarvis" does not end the command);
+# longer, it was a command said in the same breath. Measured: tail 0.9-1.1 s.
+WAKE_TAIL_S = 1.25
 
 
 @dataclass

@@ -62,6 +62,9 @@ class EndpointEvent(StrEnum):
     MAX_LENGTH = "max_length"
 
 
+TAIL_PAUSE_S = 0.2  # silence that ends a wake word's tail; gaps between words are shorter
+
+
 class Endpointer:
     """End-of-command detection on a stream of per-10 ms speech probabilities."""
 
@@ -87,8 +90,14 @@ class Endpointer:
         self.reset()
 
     def reset(self, ignore_s: float = 0.0) -> None:
-        """Start a new command; speech in its first `ignore_s` seconds does not count."""
+        """Start a new command.
+
+        With `ignore_s`, speech heard at the start, up to its first pause, is the wake word's
+        own tail when shorter than `ignore_s`, else the command said in the same breath.
+        """
         self.ignore_s = ignore_s
+        self._in_tail = ignore_s > 0
+        self._tail_silence = 0.0
         self.elapsed = 0.0
         self.in_speech = False
         self.finished = False
@@ -100,7 +109,9 @@ class Endpointer:
         if self.finished:
             return None
         self.elapsed += self.chunk_s
-        is_speech = probability >= self.threshold and self.elapsed > self.ignore_s + 1e-9
+        is_speech = probability >= self.threshold
+        if self._in_tail:
+            return self._tail(is_speech)
         if not self.in_speech:
             self._speech_run = self._speech_run + self.chunk_s if is_speech else 0.0
             if self._speech_run >= self.speech_s - 1e-9:
@@ -118,6 +129,23 @@ class Endpointer:
         if self.elapsed >= self.max_command_s - 1e-9:
             self.finished = True
             return EndpointEvent.MAX_LENGTH
+        return None
+
+    def _tail(self, is_speech: bool) -> EndpointEvent | None:
+        """The speech that was going on when the command started, until its first real pause.
+
+        Short, it was the wake word still ringing in the VAD: forget it and wait for the
+        command. Long, the command was said in the same breath: it is the command's speech.
+        """
+        self._tail_silence = 0.0 if is_speech else self._tail_silence + self.chunk_s
+        if self._tail_silence < TAIL_PAUSE_S - 1e-9:
+            return None
+        self._in_tail = False
+        if self.elapsed - self._tail_silence >= self.ignore_s - 1e-9:
+            self.in_speech = True
+            self._silence_run = self._tail_silence
+            return EndpointEvent.SPEECH_STARTED
+        self._speech_run = 0.0
         return None
 
 

@@ -150,3 +150,30 @@ def test_reset_gives_a_fresh_model(make) -> None:
     first = probabilities(detector, COMMANDS / "stp_en_what_time_is_it.wav")
     detector.reset()
     assert probabilities(detector, COMMANDS / "stp_en_what_time_is_it.wav") == first
+
+
+def _events(endpointer: Endpointer, pattern: list[tuple[float, float]]) -> list[tuple[float, str]]:
+    """Feed (probability, seconds) runs; return (time, event) pairs."""
+    out = []
+    for probability, seconds in pattern:
+        for _ in range(round(seconds / 0.01)):
+            event = endpointer.process(probability)
+            if event is not None:
+                out.append((round(endpointer.elapsed, 2), event.value))
+    return out
+
+
+def test_wake_word_tail_then_a_pause_then_the_command() -> None:
+    endpointer = Endpointer(silence_s=0.7)
+    endpointer.reset(ignore_s=1.25)
+    # 1 s of the wake word still in the VAD, 1 s of thinking, 2 s of command, silence.
+    events = _events(endpointer, [(0.9, 1.0), (0.1, 1.0), (0.9, 2.0), (0.1, 1.0)])
+    assert events == [(2.15, "speech_started"), (4.7, "speech_stopped")]
+
+
+def test_command_in_the_same_breath_as_the_wake_word() -> None:
+    endpointer = Endpointer(silence_s=0.7)
+    endpointer.reset(ignore_s=1.25)
+    # Speech goes on for 1.5 s after the wake word (with a short gap between words).
+    events = _events(endpointer, [(0.9, 0.8), (0.2, 0.1), (0.9, 0.6), (0.1, 1.0)])
+    assert events == [(1.7, "speech_started"), (2.2, "speech_stopped")]
