@@ -9,6 +9,7 @@ from typing import Any
 from homeassistant.components.homeassistant.exposed_entities import async_expose_entity
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import area_registry as ar, entity_registry as er
+from homeassistant.setup import async_setup_component
 from homeassistant.util.yaml import dump
 
 
@@ -144,3 +145,16 @@ def async_arrange_home(hass: HomeAssistant) -> None:
         async_expose_entity(hass, "conversation", entity_id, True)
     for state in hass.states.async_all("input_boolean"):
         async_expose_entity(hass, "conversation", state.entity_id, False)
+
+
+async def async_setup_home(hass: HomeAssistant, language: str = "en") -> None:
+    """Add the demo home to an already running HA (what configuration.yaml does at start)."""
+    config = configuration(http_port=0, language=language)
+    hass.config.language = language
+    for domain, conf in config.items():
+        if domain in ("homeassistant", "http"):
+            continue
+        if not await async_setup_component(hass, domain, {domain: conf}):
+            raise RuntimeError(f"could not set up {domain} for the demo home")
+    await hass.async_block_till_done()
+    async_arrange_home(hass)

@@ -17,13 +17,14 @@ import wave
 
 from homeassistant import bootstrap, runner
 from homeassistant.components.assist_pipeline.pipeline import KEY_ASSIST_PIPELINE
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import area_registry as ar, device_registry as dr
 import numpy as np
 import soxr
 
-from .home import ENTITY_AREAS, ROOMS, async_arrange_home, write_config_dir
+from .home import ENTITY_AREAS, ROOMS, async_arrange_home, async_setup_home, write_config_dir
 from .processes import Child, free_port, python_module
 from .progress import Progress
 from .report import RequestReport, StateChange, pipeline_stage_times, pipeline_texts
@@ -53,6 +54,7 @@ class StackOptions:
     model: str
     language: str = "en"
     live_mic: bool = False  # the satellite listens to the real microphone and speaker
+    speech_ports: tuple[int, int] | None = None  # (STT, TTS) of servers already running
     # Not the kitchen: for a command on its own room HA answers with a chime, not speech.
     satellite_area: str = ROOMS[3].name
 
@@ -71,12 +73,21 @@ class Stack:
     pipeline_id: str = ""
     speaker: list[tuple[datetime, bytes]] = field(default_factory=list)  # arrival, PCM
     reply_pcm: bytes = b""  # what the speaker played for the last request
+    owns_hass: bool = False
+    jarvis_entry: ConfigEntry | None = None
     _reader: asyncio.Task[None] | None = None
 
     # --- start -----------------------------------------------------------------------------
 
     async def async_start(self) -> None:
         """Start everything, in the order a user would set it up."""
+        if self.options.speech_ports is not None:
+            self.stt_port, self.tts_port = self.options.speech_ports
+        else:
+            await self._async_start_servers()
+        await self._async_start_rest()
+
+    async def _async_start_servers(self) -> None:
         work = self.options.work_dir
         self.stt_port, self.tts_port = free_port(), free_port()
         self.servers = Child(
@@ -97,14 +108,19 @@ class Stack:
             await self.servers.async_wait_ready(HOST, self.stt_port, timeout=180)
             await self.servers.async_wait_ready(HOST, self.tts_port, timeout=60)
 
-        async with self.progress.step("Starting Home Assistant (throwaway config)"):
-            self.hass = await self._async_start_hass()
+    async def _async_start_rest(self) -> None:
+        if self.hass is None:
+            async with self.progress.step("Starting Home Assistant (throwaway config)"):
+                self.hass = await self._async_start_hass()
+                self.owns_hass = True
+        else:  # a running HA was handed in (tests): add the demo home to it
+            await async_setup_home(self.hass, self.options.language)
 
         sat_port = free_port()
         self.satellite = Child(
             "satellite",
             python_module("satellite", *self._satellite_args(sat_port)),
-            work / "satellite.log",
+            self.options.work_dir / "satellite.log",
             pipe_stdin=not self.options.live_mic,
             pipe_stdout=not self.options.live_mic,
         )
@@ -181,6 +197,7 @@ class Stack:
         stt_entry = await async_add_wyoming_service(hass, HOST, self.stt_port)
         tts_entry = await async_add_wyoming_service(hass, HOST, self.tts_port)
         jarvis = await async_add_jarvis(hass, self.options.ollama_url, self.options.model)
+        self.jarvis_entry = jarvis
         pipeline = await async_create_pipeline(
             hass,
             conversation_engine=entity_of(hass, jarvis, "conversation"),
@@ -309,8 +326,8 @@ class Stack:
     # --- stop -------------------------------------------------------------------------------
 
     async def async_stop(self) -> None:
-        """Stop HA and every child process; nothing is left behind."""
-        if self.hass is not None:
+        """Stop HA (unless it was handed in) and every child process; nothing is left behind."""
+        if self.hass is not None and self.owns_hass:
             with contextlib.suppress(Exception):
                 await self.hass.async_stop()
             self.hass = None

@@ -15,6 +15,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util.language import matches
 
+from custom_components.jarvis.config_flow import DEFAULT_AGENT_OPTIONS
+
 
 class DemoSetupError(RuntimeError):
     """A step of wiring the demo home failed; the message says which."""
@@ -57,7 +59,7 @@ async def async_wait_for_entity(
 async def async_add_jarvis(
     hass: HomeAssistant, url: str, model: str, extra: Mapping[str, Any] | None = None
 ) -> ConfigEntry:
-    """Add Jarvis with one conversation agent (local intents first) pointing at `url`."""
+    """Add Jarvis with one agent, with the options the config flow gives a new one."""
     entry = ConfigEntry(
         data={"url": url},
         discovery_keys={},  # type: ignore[arg-type]
@@ -67,7 +69,7 @@ async def async_add_jarvis(
         source=SOURCE_USER,
         subentries_data=[
             {
-                "data": {"model": model, "prefer_local": True, **(extra or {})},
+                "data": {**DEFAULT_AGENT_OPTIONS, "model": model, **(extra or {})},
                 "subentry_type": "conversation",
                 "title": "Jarvis",
                 "unique_id": None,
