@@ -61,6 +61,11 @@ CLIPS: list[tuple[str, tuple[str, ...], str]] = [
         "what time is it turn on the living room lamp",
     ),
     (
+        "timer+lamp",
+        ("stp_en_set_a_timer_for_5_minutes", "wfw_turn_on_the_living_room_lamp"),
+        "set a timer for five minutes turn on the living room lamp",
+    ),
+    (
         "quilter",
         ("leopard_test_en",),
         "mister quilter is the apostle of the middle classes and we are glad to welcome his gospel",
@@ -68,6 +73,8 @@ CLIPS: list[tuple[str, tuple[str, ...], str]] = [
 ]
 NUMBERS = {"5": "five", "10": "ten", "mr": "mister"}
 RATE = 16000
+READY_S = 0.01
+"""A transcript sent within this time after audio-stop was ready when the audio ended."""
 CHUNK_S = 0.02
 
 
@@ -284,13 +291,15 @@ async def run(args: argparse.Namespace) -> None:
     base = statistics.median(plain.latencies)
     print()
     print(
-        f"{'STT latency after audio-stop':32} {'median s':>9} {'p95 s':>7} {'vs plain':>9} {'WER':>6}"
+        f"{'STT latency after audio-stop':32} {'median s':>9} {'p95 s':>7} {'vs plain':>9} "
+        f"{'WER':>6} {'ready at stop':>14}"
     )
     for name, res in rows:
         med = statistics.median(res.latencies)
+        ready_n = sum(1 for latency in res.latencies if latency < READY_S)
         print(
             f"{name:32} {med:9.3f} {p95(res.latencies):7.3f} {med / base:8.3f}x "
-            f"{res.errors / res.words:6.1%}"
+            f"{res.errors / res.words:6.1%} {f'{ready_n}/{len(res.latencies)}':>14}"
         )
     if args.detail:
         print()
@@ -299,6 +308,7 @@ async def run(args: argparse.Namespace) -> None:
         for name, res in rows:
             cells = " ".join(f"{statistics.median(res.per_clip[lbl]):10.3f}" for lbl in labels)
             print(f"{name:32} {cells}")
+    print(f"(ready at stop: transcript within {READY_S * 1000:.0f} ms of audio-stop)")
     print()
     for name, ready_s in ready.items():
         rss, peak = mem[name]

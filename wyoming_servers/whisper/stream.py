@@ -32,8 +32,8 @@ class StreamSettings:
 
     trigger_s: float = 0.15
     """Silence after speech that starts a speculative decode."""
-    lead_s: float = 0.5
-    """Audio kept before the first speech frame."""
+    lead_s: float = 1.5
+    """Audio kept before the first speech frame (generous: cutting into a word costs accuracy)."""
     tail_s: float = 0.15
     """Audio kept after the last speech frame (never more than `trigger_s`)."""
     speculate: bool = True
