@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 import os
 from pathlib import Path
 import subprocess
 import sys
 
+from homeassistant.components import stt
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import area_registry as ar
+from homeassistant.helpers import area_registry as ar, entity_registry as er
 from homeassistant.setup import async_setup_component
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry  # type: ignore[import-untyped]
 from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.info import Describe, Info
@@ -270,6 +272,44 @@ async def test_home_assistant_names_end_to_end(
     # SIGTERM: clean exit
     assert server.proc.returncode == 0
     assert "Stopped" in server.final_log
+
+
+async def test_home_assistant_wyoming_stt_uses_the_server(
+    hass: HomeAssistant, tiny_server: ServerProcess, socket_enabled: None
+) -> None:
+    """HA's own `wyoming` integration, set up like its config flow does, transcribes through us."""
+    assert await async_setup_component(hass, "homeassistant", {})
+    entry = MockConfigEntry(
+        domain="wyoming", data={"host": "127.0.0.1", "port": tiny_server.port}, title="Jarvis STT"
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    entity_id = next(
+        e.entity_id
+        for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+        if e.domain == "stt"
+    )
+    entity = stt.async_get_speech_to_text_entity(hass, entity_id)
+    assert entity is not None and "en" in entity.supported_languages
+    pcm = convert_clip(load_clip(LAMP), 16000, 2, 1).audio
+
+    async def audio() -> AsyncIterator[bytes]:
+        for offset in range(0, len(pcm), 640):
+            yield pcm[offset : offset + 640]
+
+    metadata = stt.SpeechMetadata(
+        language="en",
+        format=stt.AudioFormats.WAV,
+        codec=stt.AudioCodecs.PCM,
+        bit_rate=stt.AudioBitRates.BITRATE_16,
+        sample_rate=stt.AudioSampleRates.SAMPLERATE_16000,
+        channel=stt.AudioChannels.CHANNEL_MONO,
+    )
+    result = await entity.async_process_audio_stream(metadata, audio())
+    assert result.result == stt.SpeechResultState.SUCCESS
+    assert normalise(result.text or "") == "turn on the living room lamp"
+    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
 @pytest.mark.parametrize(
