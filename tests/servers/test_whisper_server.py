@@ -17,6 +17,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry  # type: ignore[import-untyped]
 from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.event import Event
 from wyoming.info import Describe, Info
 
 from tests.conftest import ROOT
@@ -190,10 +191,16 @@ async def test_chunk_format_change_drops_stream(client: Client) -> None:
     await _expect_error(client, "order")
 
 
-async def test_language_the_model_lacks(client: Client) -> None:
-    await client.send(Transcribe(language="de").event())
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [({"language": "de"}, "'de'"), ({"language": 5, "transcript_names": "Lamp"}, "string")],
+)
+async def test_language_the_model_lacks(
+    client: Client, data: dict[str, object], words: str
+) -> None:
+    await client.send(Event(type="transcribe", data=data))
     await client.send(AudioStart(rate=16000, width=2, channels=1).event())
-    assert "de" in await _expect_error(client, "unsupported-language")
+    assert words in await _expect_error(client, "unsupported-language")
 
 
 async def test_vanished_client_and_garbage_do_not_hurt_others(tiny_server: ServerProcess) -> None:

@@ -113,10 +113,12 @@ def load_model(options: EngineOptions) -> WhisperModel:
         return model
 
 
-def normalise_language(language: str | None) -> str | None:
+def normalise_language(language: object) -> str | None:
     """`en-US`, `EN`, `fr_FR` -> `en`, `en`, `fr`; empty -> None."""
     if not language:
         return None
+    if not isinstance(language, str):
+        raise LanguageError(f"language must be a string, got {language!r}")
     return language.replace("_", "-").split("-")[0].strip().lower() or None
 
 

@@ -76,7 +76,9 @@ class WhisperHandler(SafeEventHandler):
             language = self.service.engine.pick_language(request.language)
         except LanguageError as err:
             raise RequestError(str(err), "unsupported-language") from err
-        prompt = await self.service.prompt(request.transcript_names, request.transcript_terms)
+        prompt = await self.service.prompt(
+            _strings(request.transcript_names), _strings(request.transcript_terms)
+        )
         self._stream = StreamingTranscriber(
             self.service.engine,
             self.service.scheduler,
@@ -141,6 +143,13 @@ class WhisperHandler(SafeEventHandler):
     async def disconnect(self) -> None:
         """Client gone: drop its queued decode."""
         self._drop_stream()
+
+
+def _strings(value: object) -> list[str]:
+    """The strings of a list field a client sent (anything else is ignored)."""
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, str)]
 
 
 def _parse(cls: type[_E], event: Event) -> _E:
