@@ -47,7 +47,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from wyoming_servers.whisper.engine import EngineOptions, WhisperEngine  # noqa: E402
-from wyoming_servers.whisper.vad import SpeechProbability  # noqa: E402
+from wyoming_servers.whisper.scheduler import DecodeScheduler  # noqa: E402
+from wyoming_servers.whisper.stream import StreamingTranscriber  # noqa: E402
+from wyoming_servers.whisper.vad import SpeechProbability, SpeechTracker  # noqa: E402
 
 AUDIO = ROOT.parent / "shared" / "audio" / "english_commands"
 ROOM_TONE = ROOT.parent / "shared" / "audio" / "noise" / "pymicro_vad_silence.wav"
@@ -95,9 +97,24 @@ def _load_path(path: Path) -> np.ndarray:
 def utterance(names: tuple[str, ...], silence_s: float) -> np.ndarray:
     """The clips one after the other, then room tone, cut where HA's endpointer would stop:
     once the VAD has reported `silence_s` of continuous non-speech after speech."""
-    pcm: np.ndarray = np.concatenate(
-        [*(_load(name) for name in names), np.resize(_load_path(ROOM_TONE), 4 * RATE)]
-    )
+    return endpointed(np.concatenate([_load(name) for name in names]), silence_s)
+
+
+def phrase(names: tuple[str, ...], silence_s: float) -> np.ndarray:
+    """Clips said in one go: each but the last cut where the VAD heard its speech end."""
+    parts = []
+    for name in names[:-1]:
+        pcm = _load(name)
+        tracker = SpeechTracker()
+        tracker.feed(pcm.tobytes())
+        end = tracker.span.end if tracker.span else len(pcm)
+        parts.append(pcm[:end])
+    return endpointed(np.concatenate([*parts, _load(names[-1])]), silence_s)
+
+
+def endpointed(speech: np.ndarray, silence_s: float) -> np.ndarray:
+    """Speech plus room tone, cut once the VAD reported `silence_s` of non-speech after speech."""
+    pcm: np.ndarray = np.concatenate([speech, np.resize(_load_path(ROOM_TONE), 4 * RATE)])
     prob = SpeechProbability()
     frame, needed, heard, quiet = 160, int(silence_s * 100), False, 0
     for index in range(len(pcm) // frame):
@@ -142,6 +159,42 @@ class Result:
         ref = normalise(reference)
         self.errors += edit_distance(ref, normalise(text))
         self.words += len(ref)
+
+
+async def accuracy(
+    engine: WhisperEngine, silence_s: float
+) -> tuple[int, Result, Result, list[str]]:
+    """WER over every clip alone and every ordered pair of the short ones, said in one go:
+    plain decode of the whole utterance vs the server's streaming path (same code, in-process)."""
+    short = [clip for clip in CLIPS if len(clip[1]) == 1 and clip[0] != "quilter"]
+    cases: list[tuple[str, tuple[str, ...], str]] = [
+        (label, names, ref) for label, names, ref in CLIPS if len(names) == 1
+    ]
+    cases += [
+        (f"{a[0]}+{b[0]}", (a[1][0], b[1][0]), f"{a[2]} {b[2]}")
+        for a in short
+        for b in short
+        if a is not b
+    ]
+    plain, ours = Result([]), Result([])
+    diffs: list[str] = []
+    scheduler = DecodeScheduler(workers=1)
+    try:
+        for label, names, ref in cases:
+            pcm = phrase(names, silence_s)
+            plain_text = engine.decode(to_float(pcm), "en").text
+            plain.add(label, 0.0, ref, plain_text)
+            stream = StreamingTranscriber(engine, scheduler, "en")
+            for offset in range(0, len(pcm), int(CHUNK_S * RATE)):
+                stream.add(pcm[offset : offset + int(CHUNK_S * RATE)])
+                await asyncio.sleep(0)
+            text = (await stream.finish()).text
+            ours.add(label, 0.0, ref, text)
+            if text != plain_text:
+                diffs.append(f"  {label}: plain {plain_text.strip()!r} / jarvis {text.strip()!r}")
+    finally:
+        scheduler.close(wait=True)
+    return len(cases), plain, ours, diffs
 
 
 def free_port() -> int:
@@ -309,6 +362,14 @@ async def run(args: argparse.Namespace) -> None:
             cells = " ".join(f"{statistics.median(res.per_clip[lbl]):10.3f}" for lbl in labels)
             print(f"{name:32} {cells}")
     print(f"(ready at stop: transcript within {READY_S * 1000:.0f} ms of audio-stop)")
+    count, plain_acc, ours_acc, diffs = await accuracy(engine, args.silence)
+    print(
+        f"\nWER on {count} utterances (each clip, and every ordered pair of the short ones said "
+        f"in one go): plain decode {plain_acc.errors / plain_acc.words:.1%}, "
+        f"jarvis-whisper streaming path {ours_acc.errors / ours_acc.words:.1%}"
+    )
+    if args.detail:
+        print("\n".join(diffs) or "  (identical transcripts)")
     print()
     for name, ready_s in ready.items():
         rss, peak = mem[name]
