@@ -51,6 +51,7 @@ class ServerProcess:
         return self.log.read_text(errors="replace")
 
     def stop(self, timeout: float = 10) -> int:
+        """SIGTERM, wait, return the exit code (the log stays readable until `finish`)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
@@ -59,6 +60,16 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait()
             raise
+
+    def finish(self) -> None:
+        """Stop (cleanly, checked) and remove the log file."""
+        try:
+            code = self.stop()
+            text = self.log_text()
+            assert code == 0, text
+            assert "Traceback" not in text, text
+        finally:
+            self.log.unlink(missing_ok=True)
 
 
 def start_server(
@@ -84,7 +95,9 @@ def start_server(
         time.sleep(0.05)
     with contextlib.suppress(subprocess.TimeoutExpired):
         server.stop(5)
-    raise RuntimeError(f"{module} did not start:\n{server.log_text()}")
+    text = server.log_text()
+    log.unlink(missing_ok=True)
+    raise RuntimeError(f"{module} did not start:\n{text}")
 
 
 def make_voice_dir(folder: Path) -> Path:
@@ -114,7 +127,7 @@ def piper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         names=("piper",),
     )
     yield server
-    assert server.stop() == 0, server.log_text()
+    server.finish()
 
 
 @pytest.fixture(scope="session")
@@ -481,7 +494,7 @@ def test_zeroconf_advertisement_and_withdrawal() -> None:
         )
         assert found.stdout.strip() == str(server.ports["piper"])
     finally:
-        assert server.stop() == 0
+        server.finish()
     gone = subprocess.run(
         [*resolve, "1500"], capture_output=True, text=True, timeout=30, check=True
     )
