@@ -282,7 +282,7 @@ class Stack:
                 await asyncio.sleep(0.05)
 
     async def _async_wait_speaker_quiet(
-        self, since: datetime, quiet_s: float = 1.0, timeout: float = 30.0
+        self, since: datetime, quiet_s: float = 1.0, timeout: float = 10.0
     ) -> None:
         """Wait until the satellite has played the reply: audio came, then none for a while."""
         deadline = time.monotonic() + timeout

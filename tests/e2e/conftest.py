@@ -8,7 +8,7 @@ recording, and HA wired to all of them through HA's own config flows.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 import subprocess
@@ -101,6 +101,14 @@ def allow_loopback_sockets(socket_enabled: None) -> None:
     """Let every test here open real TCP connections on 127.0.0.1."""
 
 
+@pytest.fixture
+def hass_config_dir(tmp_path: Path) -> str:
+    """A fresh HA config folder per test: no TTS cache carried over from another test."""
+    path = tmp_path / "ha-config"
+    path.mkdir()
+    return str(path)
+
+
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Jarvis is a custom integration."""
@@ -115,32 +123,41 @@ async def fake_ollama() -> AsyncGenerator[FakeOllama]:
     await server.stop()
 
 
+type StackFactory = Callable[..., Awaitable[Stack]]
+
+
 @pytest.fixture
-async def stack(
-    hass: HomeAssistant,
-    speech_servers: SpeechServers,
-    fake_ollama: FakeOllama,
-    tmp_path: Path,
-) -> AsyncGenerator[Stack]:
-    """HA with the demo home, Jarvis on the fake Ollama, and a satellite fed by recordings."""
+async def make_stack(
+    hass: HomeAssistant, fake_ollama: FakeOllama, tmp_path: Path
+) -> AsyncGenerator[StackFactory]:
+    """Start HA with the demo home, Jarvis on the fake Ollama, and a satellite fed by recordings."""
     assert await async_setup_component(hass, "homeassistant", {})
-    running = Stack(
-        StackOptions(
-            tmp_path,
-            fake_ollama.url,
-            TEST_MODEL,
-            speech_ports=(speech_servers.stt_port, speech_servers.tts_port),
-        ),
-        progress=Progress(3, stream=open(tmp_path / "progress.log", "w")),  # noqa: SIM115
-        hass=hass,
-    )
-    try:
+    progress_log = (tmp_path / "progress.log").open("w")
+    started: list[Stack] = []
+
+    async def make(stt_port: int, tts_port: int) -> Stack:
+        running = Stack(
+            StackOptions(tmp_path, fake_ollama.url, TEST_MODEL, speech_ports=(stt_port, tts_port)),
+            progress=Progress(3, stream=progress_log),
+            hass=hass,
+        )
+        started.append(running)
         await running.async_start()
-        yield running
+        return running
+
+    try:
+        yield make
     finally:
         # HA lets go of the satellite and servers first (as when a user removes them).
         for entry in hass.config_entries.async_entries():
             await hass.config_entries.async_unload(entry.entry_id)
         await hass.async_block_till_done()
-        await running.async_stop()
-        running.progress.stream.close()
+        for running in started:
+            await running.async_stop()
+        progress_log.close()
+
+
+@pytest.fixture
+async def stack(make_stack: StackFactory, speech_servers: SpeechServers) -> Stack:
+    """The whole chain on the session's speech servers."""
+    return await make_stack(speech_servers.stt_port, speech_servers.tts_port)
