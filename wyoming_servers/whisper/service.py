@@ -172,7 +172,7 @@ class WhisperService:
                     name="jarvis-whisper",
                     description="Jarvis streaming speech-to-text (faster-whisper, decodes "
                     "during trailing silence)",
-                    attribution=Attribution(name="Jarvis", url="https://github.com/"),
+                    attribution=attribution,
                     installed=True,
                     version=VERSION,
                     models=[model],
