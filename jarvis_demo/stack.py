@@ -74,6 +74,7 @@ class Stack:
     speaker: list[tuple[datetime, bytes]] = field(default_factory=list)  # arrival, PCM
     reply_pcm: bytes = b""  # what the speaker played for the last request
     owns_hass: bool = False
+    mic_seconds: float = 0.0  # audio written to the satellite's microphone so far
     jarvis_entry: ConfigEntry | None = None
     _reader: asyncio.Task[None] | None = None
 
@@ -238,7 +239,9 @@ class Stack:
         runs_before = set(self.debug_runs())
         audio = read_wav_mono16k(wav)
         mic_start = datetime.now(UTC)
-        feeder = asyncio.create_task(_feed_microphone(stdin, audio))
+        # The satellite's clock is the audio it has heard: this request starts where it is now.
+        audio_offset = self.mic_seconds
+        feeder = asyncio.create_task(self._feed_microphone(stdin, audio))
         report = RequestReport()
         try:
             events = await self._async_wait_run(runs_before, timeout)
@@ -254,7 +257,7 @@ class Stack:
         report.changes = changes
         report.transcript, report.reply = pipeline_texts(events)
         report.stage_times = pipeline_stage_times(events, mic_start)
-        report.stage_times.update(await self._satellite_times())
+        report.stage_times.update(await self._satellite_times(audio_offset))
         if reply := [at for at, _ in self.speaker if at >= mic_start]:
             report.stage_times["first_tts_audio"] = (reply[0] - mic_start).total_seconds()
             report.stage_times["last_tts_audio"] = (reply[-1] - mic_start).total_seconds()
@@ -300,15 +303,37 @@ class Stack:
             None, lambda: path.read_text(errors="replace")
         )
 
-    async def _satellite_times(self) -> dict[str, float]:
-        """Wake and end of speech in audio time, from the satellite's log."""
+    async def _satellite_times(self, audio_offset: float) -> dict[str, float]:
+        """Wake and end of speech of this request in its audio time, from the satellite's log."""
         text = await self._satellite_log()
         times: dict[str, float] = {}
-        if wakes := _WAKE_LOG.findall(text):
-            times["wake"] = float(wakes[-1][2])
-        if stops := _SPEECH_STOP_LOG.findall(text):
-            times["end_of_speech"] = float(stops[-1])
+        wakes = [float(t) - audio_offset for *_, t in _WAKE_LOG.findall(text)]
+        stops = [float(t) - audio_offset for t in _SPEECH_STOP_LOG.findall(text)]
+        if wakes := [t for t in wakes if t >= 0]:
+            times["wake"] = wakes[0]
+        if stops := [t for t in stops if t >= times.get("wake", 0.0)]:
+            times["end_of_speech"] = stops[0]
         return times
+
+    async def _feed_microphone(self, stdin: asyncio.StreamWriter, audio16k: np.ndarray) -> None:
+        """Write audio in real time (10 ms frames at 48 kHz), then room tone until cancelled."""
+        audio = soxr.resample(audio16k, 16000, MIC_RATE, quality="HQ")
+        frame = int(MIC_RATE * FRAME_S)
+        rng = np.random.default_rng(1)
+        start = time.monotonic()
+        index = 0
+        while True:
+            offset = index * frame
+            block = audio[offset : offset + frame]
+            if len(block) < frame:
+                block = np.concatenate([block, rng.standard_normal(frame - len(block)) * 0.0015])
+            stdin.write((np.clip(block, -1, 1) * 32767).astype("<i2").tobytes())
+            await stdin.drain()
+            self.mic_seconds += FRAME_S
+            index += 1
+            delay = start + index * FRAME_S - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
 
     async def _read_speaker(self, stdout: asyncio.StreamReader) -> None:
         while chunk := await stdout.read(65536):
@@ -350,26 +375,6 @@ def _change_recorder(changes: list[StateChange]) -> Callable[[Event[EventStateCh
             changes.append(StateChange(new.entity_id, new.name, old.state, new.state))
 
     return record
-
-
-async def _feed_microphone(stdin: asyncio.StreamWriter, audio16k: np.ndarray) -> None:
-    """Write audio in real time (10 ms frames at 48 kHz), then room tone until cancelled."""
-    audio = soxr.resample(audio16k, 16000, MIC_RATE, quality="HQ")
-    frame = int(MIC_RATE * FRAME_S)
-    rng = np.random.default_rng(1)
-    start = time.monotonic()
-    index = 0
-    while True:
-        offset = index * frame
-        block = audio[offset : offset + frame]
-        if len(block) < frame:
-            block = np.concatenate([block, rng.standard_normal(frame - len(block)) * 0.0015])
-        stdin.write((np.clip(block, -1, 1) * 32767).astype("<i2").tobytes())
-        await stdin.drain()
-        index += 1
-        delay = start + index * FRAME_S - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
 
 
 def run_events(run: Any) -> list[dict[str, Any]]:
