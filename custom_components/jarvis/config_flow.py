@@ -178,16 +178,7 @@ class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Wait for the model to be on the server."""
         assert self._pull is not None
-        if not self._pull.task.done():
-            return self.async_show_progress(
-                step_id="download",
-                progress_action="download",
-                progress_task=self._pull.task,
-                description_placeholders={"model": self._pull.model},
-            )
-        return self.async_show_progress_done(
-            next_step_id="model" if self._pull.error else "downloaded"
-        )
+        return self._pull.async_show(self, "model")
 
     async def async_step_downloaded(
         self, user_input: dict[str, Any] | None = None
@@ -332,16 +323,7 @@ class AgentSubentryFlow(ConfigSubentryFlow):
     ) -> SubentryFlowResult:
         """Wait for the agent's model to be on the server."""
         assert self._pull is not None
-        if not self._pull.task.done():
-            return self.async_show_progress(
-                step_id="download",
-                progress_action="download",
-                progress_task=self._pull.task,
-                description_placeholders={"model": self._pull.model},
-            )
-        return self.async_show_progress_done(
-            next_step_id="set_options" if self._pull.error else "downloaded"
-        )
+        return self._pull.async_show(self, "set_options")
 
     async def async_step_downloaded(
         self, user_input: dict[str, Any] | None = None

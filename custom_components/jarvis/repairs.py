@@ -82,16 +82,7 @@ class ModelMissingRepairFlow(RepairsFlow):
     ) -> RepairsFlowResult:
         """Wait for the model to be on the server."""
         assert self._pull is not None
-        if not self._pull.task.done():
-            return self.async_show_progress(
-                step_id="download",
-                progress_action="download",
-                progress_task=self._pull.task,
-                description_placeholders={"model": self._pull.model},
-            )
-        return self.async_show_progress_done(
-            next_step_id="init" if self._pull.error else "downloaded"
-        )
+        return self._pull.async_show(self, "init")
 
     async def async_step_downloaded(
         self, user_input: dict[str, str] | None = None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowHandler, FlowResult
 from homeassistant.util.ssl import get_default_context
 import httpx
 import ollama
@@ -77,6 +79,19 @@ class ModelPull:
         self.task = hass.async_create_background_task(
             self._async_pull(client, on_progress, close_client), f"Pulling {model} onto Ollama"
         )
+
+    def async_show[ResultT: FlowResult[Any, Any]](
+        self, flow: FlowHandler[Any, ResultT, Any], back_step: str
+    ) -> ResultT:
+        """A flow's `download` step: progress while pulling, then `downloaded` or `back_step`."""
+        if not self.task.done():
+            return flow.async_show_progress(
+                step_id="download",
+                progress_action="download",
+                progress_task=self.task,
+                description_placeholders={"model": self.model},
+            )
+        return flow.async_show_progress_done(next_step_id=back_step if self.error else "downloaded")
 
     async def _async_pull(
         self, client: ollama.AsyncClient, on_progress: Callable[[float], None], close: bool
