@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from importlib import metadata
-import os
 from pathlib import Path
-import platform
 import subprocess
 import sys
 import tempfile
@@ -35,6 +32,7 @@ import soxr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import machine, table  # noqa: E402
 from satellite.audio import WavFileSource  # noqa: E402
 from satellite.dsp import OUTPUT_RATE, highpass_biquad  # noqa: E402
 from satellite.listening import CommandAudio, Listener, ListenEvent, ListenSettings, WakeDetected  # noqa: E402
@@ -332,51 +330,23 @@ def _latency_run(path: Path) -> tuple[float, float]:
     return (marks["audio"] - marks["wake"]) * 1000, marks["lag"] * 1000
 
 
-def machine() -> list[tuple[str, str]]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    rows = [
-        ("machine", f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"),
-        ("load average", " ".join(f"{x:.2f}" for x in os.getloadavg())),
-        ("python", platform.python_version()),
-    ]
-    for package in (
-        "numpy",
-        "soxr",
-        "pymicro-wakeword",
-        "pyopen-wakeword",
-        "pymicro-vad",
-        "webrtc-noise-gain",
-        "pyspeex-noise",
-        "sounddevice",
-    ):
-        try:
-            rows.append((package, metadata.version(package)))
-        except metadata.PackageNotFoundError:
-            rows.append((package, "not installed"))
-    return rows
-
-
-def table(title: str, header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
-    print(f"\n## {title}\n")
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+PACKAGES = (
+    "numpy",
+    "soxr",
+    "pymicro-wakeword",
+    "pyopen-wakeword",
+    "pymicro-vad",
+    "webrtc-noise-gain",
+    "pyspeex-noise",
+    "sounddevice",
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="skip the detection sweep")
     args = parser.parse_args()
-    table("Machine", ["what", "value"], [list(r) for r in machine()])
+    table("Machine", ["what", "value"], [list(r) for r in machine(PACKAGES)])
 
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
