@@ -122,14 +122,18 @@ class FakeOllama:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self, port: int = 0) -> None:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
+        """The API this server speaks (subclasses add more)."""
         app.router.add_get("/", self._root)
         app.router.add_get("/api/version", self._version)
         app.router.add_get("/api/tags", self._tags)
         app.router.add_get("/api/ps", self._ps)
         app.router.add_post("/api/show", self._show)
         app.router.add_post("/api/chat", self._chat)
+
+    async def start(self, port: int = 0) -> None:
+        app = web.Application()
+        self.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port or self.port)

@@ -23,20 +23,9 @@ class PullingOllama(FakeOllama):
         self.pulled: list[str] = []
         self.cut_off: list[str] = []  # models whose download the connection drops half way
 
-    async def start(self, port: int = 0) -> None:
-        app = web.Application()
-        app.router.add_get("/api/version", self._version)
-        app.router.add_get("/api/tags", self._tags)
-        app.router.add_post("/api/show", self._show)
-        app.router.add_post("/api/chat", self._chat)
+    def add_routes(self, app: web.Application) -> None:
+        super().add_routes(app)
         app.router.add_post("/api/pull", self._pull)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port or self.port)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.Server)
-        self.port = server.sockets[0].getsockname()[1]
 
     async def _pull(self, request: web.Request) -> web.StreamResponse:
         body = await self._record(request)
