@@ -112,9 +112,13 @@ async def _listen_forever(stack: Stack, progress: Progress) -> int:
 def main() -> None:
     """Entry point."""
     args = parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         sys.exit(asyncio.run(run(args)))
-    sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except (RuntimeError, TimeoutError, OSError) as err:  # a piece did not start: say which
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
