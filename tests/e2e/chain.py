@@ -27,6 +27,13 @@ def normalize(text: str | None) -> str:
     return " ".join(re.sub(r"[^a-z0-9' ]", " ", (text or "").lower()).split())
 
 
+def words_heard(heard: str | None, said: str | None) -> float:
+    """Share of the words of `said` that are in `heard` (tiny.en mishears a word or two)."""
+    said_words = normalize(said).split()
+    heard_words = set(normalize(heard).split())
+    return sum(word in heard_words for word in said_words) / max(len(said_words), 1)
+
+
 async def transcribe(stt_port: int, pcm: bytes, rate: int = SPEAKER_RATE) -> str:
     """What our STT server hears in 16-bit mono PCM (e.g. the satellite's speaker output)."""
     assert len(pcm) > rate // 5, "no audio to transcribe"
