@@ -66,6 +66,7 @@ def configuration(http_port: int, language: str = "en") -> dict[str, Any]:
             "language": language,
         },
         "http": {"server_host": "127.0.0.1", "server_port": http_port},
+        "api": {},
         "conversation": {},
         "assist_pipeline": {},
         "intent": {},
@@ -152,7 +153,7 @@ async def async_setup_home(hass: HomeAssistant, language: str = "en") -> None:
     config = configuration(http_port=0, language=language)
     hass.config.language = language
     for domain, conf in config.items():
-        if domain in ("homeassistant", "http"):
+        if domain in ("homeassistant", "http", "api"):
             continue
         if not await async_setup_component(hass, domain, {domain: conf}):
             raise RuntimeError(f"could not set up {domain} for the demo home")

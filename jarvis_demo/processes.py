@@ -48,6 +48,7 @@ class Child:
     log_path: Path
     pipe_stdin: bool = False  # give the child a pipe on stdin (e.g. microphone audio)
     pipe_stdout: bool = False  # read the child's stdout (e.g. speaker audio)
+    env: dict[str, str] = field(default_factory=dict)  # added to this process's environment
     process: asyncio.subprocess.Process | None = field(default=None, init=False)
 
     async def async_start(self) -> None:
@@ -60,7 +61,7 @@ class Child:
                 stdout=asyncio.subprocess.PIPE if self.pipe_stdout else log,
                 stderr=log,
                 start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             )
         finally:
             log.close()

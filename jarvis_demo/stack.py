@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 import logging
 import os
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import Any
 import wave
 
 from homeassistant import bootstrap, runner
+from homeassistant.auth.const import GROUP_ID_ADMIN
 from homeassistant.components.assist_pipeline.pipeline import KEY_ASSIST_PIPELINE
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_STATE_CHANGED
@@ -75,6 +76,7 @@ class Stack:
     reply_pcm: bytes = b""  # what the speaker played for the last request
     owns_hass: bool = False
     mic_seconds: float = 0.0  # audio written to the satellite's microphone so far
+    http_port: int = 0  # HA's API, when the stack started HA itself
     jarvis_entry: ConfigEntry | None = None
     _reader: asyncio.Task[None] | None = None
 
@@ -82,41 +84,56 @@ class Stack:
 
     async def async_start(self) -> None:
         """Start everything, in the order a user would set it up."""
-        if self.options.speech_ports is not None:
-            self.stt_port, self.tts_port = self.options.speech_ports
-        else:
-            await self._async_start_servers()
-        await self._async_start_rest()
-
-    async def _async_start_servers(self) -> None:
-        work = self.options.work_dir
-        self.stt_port, self.tts_port = free_port(), free_port()
-        self.servers = Child(
-            "speech servers",
-            python_module(
-                "wyoming_servers",
-                "--stt-uri",
-                f"tcp://{HOST}:{self.stt_port}",
-                "--tts-uri",
-                f"tcp://{HOST}:{self.tts_port}",
-                "--language",
-                self.options.language,
-            ),
-            work / "speech-servers.log",
-        )
-        await self.servers.async_start()
-        async with self.progress.step("Loading speech models (faster-whisper tiny.en, Piper joe)"):
-            await self.servers.async_wait_ready(HOST, self.stt_port, timeout=180)
-            await self.servers.async_wait_ready(HOST, self.tts_port, timeout=60)
-
-    async def _async_start_rest(self) -> None:
         if self.hass is None:
             async with self.progress.step("Starting Home Assistant (throwaway config)"):
                 self.hass = await self._async_start_hass()
                 self.owns_hass = True
         else:  # a running HA was handed in (tests): add the demo home to it
             await async_setup_home(self.hass, self.options.language)
+        if self.options.speech_ports is not None:
+            self.stt_port, self.tts_port = self.options.speech_ports
+        else:
+            await self._async_start_servers()
+        await self._async_start_satellite_and_wire()
 
+    async def _async_start_servers(self) -> None:
+        work = self.options.work_dir
+        self.stt_port, self.tts_port = free_port(), free_port()
+        args = [
+            "--stt-uri",
+            f"tcp://{HOST}:{self.stt_port}",
+            "--tts-uri",
+            f"tcp://{HOST}:{self.tts_port}",
+        ]
+        env: dict[str, str] = {}
+        if self.owns_hass and self.http_port:
+            # The STT server biases Whisper with the home's room and device names, read from HA.
+            args += ["--ha-url", f"http://{HOST}:{self.http_port}"]
+            env["HA_TOKEN"] = await self._async_speech_token()
+        self.servers = Child(
+            "speech servers",
+            python_module("wyoming_servers", *args, "--language", self.options.language),
+            work / "speech-servers.log",
+            env=env,
+        )
+        await self.servers.async_start()
+        async with self.progress.step("Loading speech models (faster-whisper tiny.en, Piper joe)"):
+            await self.servers.async_wait_ready(HOST, self.stt_port, timeout=180)
+            await self.servers.async_wait_ready(HOST, self.tts_port, timeout=60)
+
+    async def _async_speech_token(self) -> str:
+        """An access token for the speech servers, as a user would make one in their profile."""
+        assert self.hass is not None
+        auth = self.hass.auth
+        user = await auth.async_create_system_user(
+            "Jarvis speech servers", group_ids=[GROUP_ID_ADMIN]
+        )
+        refresh = await auth.async_create_refresh_token(
+            user, access_token_expiration=timedelta(days=1)
+        )
+        return auth.async_create_access_token(refresh)
+
+    async def _async_start_satellite_and_wire(self) -> None:
         sat_port = free_port()
         self.satellite = Child(
             "satellite",
@@ -136,7 +153,8 @@ class Stack:
 
     async def _async_start_hass(self) -> HomeAssistant:
         config_dir = self.options.work_dir / "config"
-        write_config_dir(config_dir, free_port(), self.options.language)
+        self.http_port = free_port()
+        write_config_dir(config_dir, self.http_port, self.options.language)
         # HA logs to a file only; the terminal shows the demo's own report.
         root = logging.getLogger()
         if not root.handlers:
