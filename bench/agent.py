@@ -33,9 +33,10 @@ from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import chat_session, entity_registry as er, llm
 from homeassistant.loader import DATA_CUSTOM_COMPONENTS
 from homeassistant.setup import async_setup_component
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_test_home_assistant  # type: ignore[import-untyped]
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_test_home_assistant
 
 from custom_components.jarvis.const import CONF_PREFER_LOCAL, DOMAIN
+from tests.integration.agent_helpers import async_setup_kitchen
 from tests.integration.fake_ollama import FakeOllama, text_reply, tool_call_reply
 
 MODEL = "llama3.2:latest"
@@ -60,25 +61,7 @@ async def _setup(hass: HomeAssistant, server: FakeOllama) -> dict[str, str]:
     hass.data.pop(DATA_CUSTOM_COMPONENTS, None)  # let HA load custom_components/jarvis
     for domain in ("homeassistant", "conversation", "llm"):
         assert await async_setup_component(hass, domain, {})
-    assert await async_setup_component(
-        hass,
-        "template",
-        {
-            "template": [
-                {
-                    "light": [
-                        {
-                            "name": "Kitchen Light",
-                            "unique_id": "kitchen_light",
-                            "optimistic": True,
-                            "turn_on": [],
-                            "turn_off": [],
-                        }
-                    ]
-                }
-            ]
-        },
-    )
+    await async_setup_kitchen(hass)
     options = {
         CONF_MODEL: MODEL,
         CONF_PROMPT: "You are a voice assistant.",
