@@ -97,6 +97,7 @@ class SoundSettings:
     wake: str = ""
     done: str = ""
     timer: str = ""
+    error: str = ""  # played when Home Assistant reports an error (e.g. speech server down)
 
 
 @dataclass
@@ -213,6 +214,7 @@ _VALIDATORS: dict[str, Any] = {
     "sounds.wake": str,
     "sounds.done": str,
     "sounds.timer": str,
+    "sounds.error": str,
     "behaviour.muted": bool,
     "behaviour.follow_up": bool,
     "behaviour.timer_alarm_s": _non_negative(float),

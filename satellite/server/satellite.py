@@ -126,6 +126,7 @@ class Sounds:
     wake: Path | None = None
     done: Path | None = None
     timer: Path | None = None
+    error: Path | None = None
 
 
 def resolve_sounds(config: SatelliteConfig) -> Sounds:
@@ -143,7 +144,12 @@ def resolve_sounds(config: SatelliteConfig) -> Sounds:
         return path
 
     s = config.sounds
-    return Sounds(one(s.wake, "wake.wav"), one(s.done, "done.wav"), one(s.timer, "timer.wav"))
+    return Sounds(
+        one(s.wake, "wake.wav"),
+        one(s.done, "done.wav"),
+        one(s.timer, "timer.wav"),
+        one(s.error, "error.wav"),
+    )
 
 
 class Satellite:
@@ -343,6 +349,8 @@ class Satellite:
         elif Error.is_type(kind):
             error = Error.from_event(event)
             _LOGGER.warning("Server error %s: %s", error.code, error.text)
+            if not (error.code or "").startswith("wake"):  # heard, not silence, for the user
+                self._chime(self.sounds.error)
             self._follow_up_text = None
             await self._end_stream(send_stop=True)
             self._schedule_remote_restart()

@@ -12,7 +12,7 @@ from pytest_homeassistant_custom_component.ignore_uncaught_exceptions import (
 
 from jarvis_demo.processes import Child, free_port, python_module
 from jarvis_demo.stack import HOST
-from tests.e2e.chain import normalize, transcribe, utterance, words_heard
+from tests.e2e.chain import loudness_db, normalize, transcribe, utterance, words_heard
 from tests.e2e.conftest import SpeechServers, StackFactory
 from tests.integration.fake_ollama import FakeOllama, text_reply
 
@@ -51,6 +51,9 @@ async def test_stt_server_down_is_reported_then_recovers(
     assert report.transcript is None
     assert report.changes == []
     assert "Server error" in (tmp_path / "satellite.log").read_text()
+    # The user hears it: the satellite plays its error chime (0.3 s) instead of a reply.
+    assert 0.25 <= len(stack.reply_pcm) / 2 / 48000 <= 1.0
+    assert loudness_db(stack.reply_pcm) > -30
 
     try:
         await stt.async_start()  # the user restarts the server: the next request works

@@ -164,6 +164,21 @@ async def assert_nothing_streamed(peer: Peer, sat: SatelliteProcess, log_line: s
     assert event.type == "pong", f"satellite sent {event.type} while it must stay quiet"
 
 
+async def test_a_pipeline_error_is_heard_as_the_error_chime(sat: SatelliteProcess) -> None:
+    async with Peer(sat.port) as peer:
+        await peer.send(RunSatellite().event())
+        await run_command(peer, sat)
+        before = -1.0
+        while before != (before := sat.played_seconds()):  # the wake/done chimes are over
+            await asyncio.sleep(0.4)
+        # What HA sends when our STT server is down.
+        await peer.send(Error(text="Speech-to-text failed", code="stt-stream-failed").event())
+        await wait_for_log(sat, "Server error stt-stream-failed")
+        async with asyncio.timeout(10):
+            while sat.played_seconds() < before + 0.3 - 0.02:  # error.wav is 0.3 s
+                await asyncio.sleep(0.05)
+
+
 async def test_pause_stops_the_pipeline_until_run(sat: SatelliteProcess) -> None:
     async with Peer(sat.port) as peer:
         await peer.send(RunSatellite().event())
