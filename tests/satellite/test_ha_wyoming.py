@@ -305,6 +305,20 @@ async def wait_log(sat: SatelliteProcess, text: str, count: int = 1, timeout: fl
     await wait_for(lambda: sat.log_text().count(text) >= count, timeout, sat)
 
 
+def assert_whole_command(stream: bytes, lead_s: float) -> None:
+    """The command reached speech-to-text complete, at least `lead_s` after the stream began."""
+    offset, streamed = command_position(stream)
+    start, end = speech_span(utterance().command_16k)
+    assert offset + start >= lead_s
+    assert offset + end <= streamed
+
+
+async def unload(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Remove the satellite from HA again (what a test leaves behind)."""
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
 async def test_ha_runs_a_pipeline_on_the_satellite(
     hass: HomeAssistant,
     speech: tuple[RecordingStt, ToneTts],
@@ -324,10 +338,7 @@ async def test_ha_runs_a_pipeline_on_the_satellite(
 
     # The command reached HA's speech-to-text complete, first syllable to last.
     assert len(stt_entity.streams) == 1
-    offset, streamed = command_position(stt_entity.streams[0])
-    start, end = speech_span(utterance().command_16k)
-    assert offset + start >= 0.1
-    assert offset + end <= streamed
+    assert_whole_command(stt_entity.streams[0], lead_s=0.1)
     # HA's reply came out of the satellite's speaker, then HA was told it was played.
     assert len(tts_entity.messages) == 1, tts_entity.messages
     assert satellite.played_seconds() >= TTS_SECONDS - 0.05
@@ -336,8 +347,7 @@ async def test_ha_runs_a_pipeline_on_the_satellite(
     assert "Wake word hey_jarvis" in log
     assert f"Transcript: {SPOKEN_REPLY_TEXT}" in log
 
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
+    await unload(hass, entry)
 
 
 async def started_streams(satellite: SatelliteProcess) -> int:
@@ -371,8 +381,7 @@ async def test_ha_mute_switch_pauses_the_satellite(
     await wait_for(stt_entity.stream_done.is_set, 30, satellite)
     assert len(stt_entity.streams) == 1
 
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
+    await unload(hass, entry)
 
 
 async def test_ha_going_away_mid_command_leaves_the_satellite_listening(
@@ -388,8 +397,7 @@ async def test_ha_going_away_mid_command_leaves_the_satellite_listening(
     await satellite.say(pcm[:half])
     await wait_log(satellite, "State idle -> streaming")
     # HA goes away in the middle of the command (integration unloaded).
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
+    await unload(hass, entry)
     await satellite.say(pcm[half:])
     await wait_log(satellite, "disconnected; waiting for Home Assistant")
 
@@ -403,13 +411,9 @@ async def test_ha_going_away_mid_command_leaves_the_satellite_listening(
     await asyncio.sleep(WAKE_WORD_COOLDOWN)
     await satellite.say(utterance().pcm)
     await wait_for(stt_entity.stream_done.is_set, 30, satellite)
-    offset, streamed = command_position(stt_entity.streams[-1])
-    start, end = speech_span(utterance().command_16k)
-    assert offset + start >= 0.1
-    assert offset + end <= streamed
+    assert_whole_command(stt_entity.streams[-1], lead_s=0.1)
 
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
+    await unload(hass, entry)
 
 
 async def test_ha_timer_rings_on_the_satellite(
@@ -431,8 +435,7 @@ async def test_ha_timer_rings_on_the_satellite(
     await wait_log(satellite, "finished (tea)")
     await wait_for(lambda: satellite.played_seconds() > 0.3)
 
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
+    await unload(hass, entry)
 
 
 async def test_ha_announcement_is_played_then_acknowledged(
@@ -459,8 +462,7 @@ async def test_ha_announcement_is_played_then_acknowledged(
     assert "Reply played (2.0 s)" in satellite.log_text()
     assert satellite.played_seconds() >= 1.95
 
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
+    await unload(hass, entry)
 
 
 async def test_ha_zeroconf_discovery_creates_the_satellite_entry(
@@ -496,8 +498,7 @@ async def test_ha_zeroconf_discovery_creates_the_satellite_entry(
     assert device.name == "Test satellite"
     assert device.suggested_area == "Kitchen"
 
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
+    await unload(hass, entry)
 
 
 async def test_ha_reply_asking_back_reopens_the_mic_in_the_same_conversation(
@@ -524,13 +525,9 @@ async def test_ha_reply_asking_back_reopens_the_mic_in_the_same_conversation(
     assert tts_entity.messages == ["Which lamp do you mean?", "The lamp is on."]
     assert satellite.log_text().count("Wake word hey_jarvis") == 1
     # The answer reached speech-to-text complete.
-    offset, streamed = command_position(stt_entity.streams[1])
-    start, end = speech_span(utterance().command_16k)
-    assert offset + start >= 0.0
-    assert offset + end <= streamed
+    assert_whole_command(stt_entity.streams[1], lead_s=0.0)
 
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
+    await unload(hass, entry)
 
 
 async def test_ha_detects_the_wake_word_of_a_remote_wake_satellite(
@@ -554,15 +551,11 @@ async def test_ha_detects_the_wake_word_of_a_remote_wake_satellite(
         await wait_for(stt_entity.stream_done.is_set, 30, satellite)
         await wait_log(satellite, "Reply played")
         # The command after HA's detection reached its speech-to-text complete ...
-        offset, streamed = command_position(stt_entity.streams[0])
-        start, end = speech_span(utterance().command_16k)
-        assert offset + start >= 0.0
-        assert offset + end <= streamed
+        assert_whole_command(stt_entity.streams[0], lead_s=0.0)
         # ... and HA listens for the wake word again (restart_on_end).
         await wait_for(lambda: wake_entity.streams == 2, 10, satellite)
         assert "Wake word hey_jarvis" not in satellite.log_text()  # not detected locally
 
-        assert await hass.config_entries.async_unload(entry.entry_id)
-        await hass.async_block_till_done()
+        await unload(hass, entry)
     finally:
         assert await satellite.stop() == 0
