@@ -30,7 +30,7 @@ async def test_local_command_from_microphone_to_speaker(
     )
 
     assert report.error is None
-    assert normalize(report.transcript) == "turn on the living room lamp"
+    assert normalize(report.transcript or "") == "turn on the living room lamp"
     assert [(c.entity_id, c.old, c.new) for c in report.changes] == [(LAMP, "off", "on")]
     assert report.reply == "Turned on the light"
     # Local first: HA's own intents handled it; Ollama was only asked to load the model.
@@ -56,7 +56,7 @@ async def test_llm_command_calls_a_tool_that_changes_the_home(
     report = await stack.async_request(utterance(tmp_path, "english_commands/leopard_test_en.wav"))
 
     assert report.error is None
-    assert "quilter" in normalize(report.transcript)
+    assert "quilter" in normalize(report.transcript or "")
     assert [(c.entity_id, c.old, c.new) for c in report.changes] == [(KITCHEN, "on", "off")]
     assert report.reply == "The kitchen light is now off."
     first, second = fake_ollama.conversation_requests

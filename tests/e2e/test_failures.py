@@ -63,7 +63,7 @@ async def test_stt_server_down_is_reported_then_recovers(
         await stt.async_stop()
     # Transcribed again (tiny.en may hear "lamp" as "Liam" on a repeated request: not checked).
     assert report.error is None
-    assert "turn on the living room" in normalize(report.transcript)
+    assert "turn on the living room" in normalize(report.transcript or "")
 
 
 async def test_tts_server_down_still_acts_then_speaks_again(

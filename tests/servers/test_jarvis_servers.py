@@ -7,12 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from wyoming.asr import Transcribe, Transcript
-from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.info import Describe, Info
 
 from tests.servers.test_piper import (
-    Client,
     ServerProcess,
     _words,
     assert_valid_pcm,
@@ -20,6 +17,7 @@ from tests.servers.test_piper import (
     start_server,
     synthesize,
 )
+from tests.servers.whisper_client import transcribe_pcm
 from wyoming_servers.models import bundled_joe_voice, bundled_tiny_en
 
 pytestmark = pytest.mark.skipif(
@@ -58,29 +56,12 @@ async def test_both_servers_answer(servers: ServerProcess) -> None:
     assert [v.name for v in tts.tts[0].voices] == ["en_US-joe-medium"] and not tts.asr
 
 
-async def _transcribe(port: int, audio: bytes, rate: int) -> str:
-    c = await Client.connect(port)
-    try:
-        await c.send(Transcribe(language="en").event())
-        await c.send(AudioStart(rate=rate, width=2, channels=1).event())
-        step = rate // 10 * 2
-        for offset in range(0, len(audio), step):
-            chunk = AudioChunk(rate=rate, width=2, channels=1, audio=audio[offset : offset + step])
-            await c.send(chunk.event())
-        await c.send(AudioStop().event())
-        while not Transcript.is_type((event := await c.read(timeout=60)).type):
-            assert event.type != "error", event
-        return Transcript.from_event(event).text
-    finally:
-        await c.close()
-
-
 @pytest.mark.parametrize("rate", [16000, 22050])
 async def test_speech_out_of_tts_is_understood_by_stt(servers: ServerProcess, rate: int) -> None:
     text = "Set a timer for ten minutes and turn off the kitchen lights."
     spoken = await synthesize(servers.ports["piper"], text, sample_rate=rate)
     assert_valid_pcm(spoken, rate)
-    heard = await _transcribe(servers.ports["whisper"], spoken.pcm, rate)
+    heard = await transcribe_pcm(servers.ports["whisper"], spoken.pcm, rate)
     assert _words(heard.replace("10", "ten")) == _words(text)
 
 

@@ -16,7 +16,7 @@ import wave
 
 import numpy as np
 import soxr
-from wyoming.asr import Transcribe
+from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event, async_read_event, async_write_event
 
@@ -207,3 +207,21 @@ def transcript_text(events: list[Event]) -> str:
     last = events[-1]
     assert last.type == "transcript", f"expected a transcript, got {last.type}: {last.data}"
     return str(last.data["text"])
+
+
+async def transcribe_pcm(port: int, audio: bytes, rate: int) -> str:
+    """What the server at `port` hears in 16-bit mono PCM."""
+    c = await Client.connect(port)
+    try:
+        await c.send(Transcribe(language="en").event())
+        await c.send(AudioStart(rate=rate, width=2, channels=1).event())
+        step = rate // 10 * 2
+        for offset in range(0, len(audio), step):
+            chunk = AudioChunk(rate=rate, width=2, channels=1, audio=audio[offset : offset + step])
+            await c.send(chunk.event())
+        await c.send(AudioStop().event())
+        while not Transcript.is_type((event := await c.read(timeout=60)).type):
+            assert event.type != "error", event
+        return Transcript.from_event(event).text
+    finally:
+        await c.close()
