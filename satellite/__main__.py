@@ -122,19 +122,16 @@ async def _watch_source(satellite: Any, config: SatelliteConfig, stop: asyncio.E
 
 async def serve(config: SatelliteConfig) -> int:
     """Run the satellite until SIGINT/SIGTERM (SIGUSR1 toggles mute); the exit code."""
-    from satellite.server import SatelliteServer
+    from functools import partial
+
+    from satellite.server import LIMITS, SatelliteConnection
     from satellite.server.build import build_satellite
-    from satellite.zeroconf_ad import ZeroconfAdvertiser
+    from wyoming_wire import Endpoint, ServerSpec, serve as serve_wyoming
+    from wyoming_wire.zeroconf import mac_name
 
     loop = asyncio.get_running_loop()
     satellite = build_satellite(config)
-    server = SatelliteServer(satellite, config.server.host, config.server.port)
-    advertiser: ZeroconfAdvertiser | None = None
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-
     pending: set[asyncio.Task[None]] = set()
 
     def toggle_mute() -> None:
@@ -142,30 +139,32 @@ async def serve(config: SatelliteConfig) -> int:
         pending.add(task)
         task.add_done_callback(pending.discard)
 
+    def ready(endpoints: list[Endpoint]) -> None:
+        # Machine-readable line for supervisors and tests (port 0 = a free port); on
+        # stderr when stdout carries the speaker's raw audio.
+        out = sys.stderr if config.speaker.file == "-" else sys.stdout
+        print(f"READY {endpoints[0].host}:{endpoints[0].port}", file=out, flush=True)
+
+    host = f"[{config.server.host}]" if ":" in config.server.host else config.server.host
+    spec = ServerSpec(
+        uri=f"tcp://{host}:{config.server.port}",
+        handler_factory=partial(SatelliteConnection, satellite=satellite),
+        name="satellite",
+        limits=LIMITS,
+        zeroconf=(config.server.zeroconf_name or mac_name()) if config.server.zeroconf else None,
+        zeroconf_properties={"name": config.name, "kind": "satellite"},
+    )
     with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
         loop.add_signal_handler(signal.SIGUSR1, toggle_mute)
     try:
         await satellite.start()
-        await server.start()
-        # Machine-readable line for supervisors and tests (port 0 = a free port); on
-        # stderr when stdout carries the speaker's raw audio.
-        ready = sys.stderr if config.speaker.file == "-" else sys.stdout
-        print(f"READY {server.host}:{server.port}", file=ready, flush=True)
-        if config.server.zeroconf:
-            advertiser = ZeroconfAdvertiser(
-                server.port, config.server.host, config.server.zeroconf_name, config.name
-            )
-            await advertiser.start()
         watcher = loop.create_task(_watch_source(satellite, config, stop))
-        await stop.wait()
+        await serve_wyoming([spec], stop=stop, on_ready=ready)
         mic_failed = watcher.done() and watcher.result()
         watcher.cancel()
         return 1 if mic_failed else 0
     finally:
         _LOGGER.info("Stopping")
-        if advertiser is not None:
-            await advertiser.stop()
-        await server.stop()
         await satellite.stop()
 
 
@@ -177,18 +176,13 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"jarvis-satellite: {err}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    from wyoming_wire.cli import run_main
+
+    return run_main(
+        lambda: serve(config),
+        log_level=config.log_level,
+        start_errors=(ValueError, OSError, RuntimeError),
     )
-    try:
-        return asyncio.run(serve(config))
-    except (ValueError, OSError, RuntimeError) as err:
-        print(f"jarvis-satellite: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
 
 
 async def _control(args: argparse.Namespace) -> dict[str, Any]:

@@ -9,14 +9,10 @@ import logging
 import time
 
 from wyoming_servers.piper.__main__ import add_piper_args, build_service, server_spec
-from wyoming_servers.runner import (
-    ServerSpec,
-    add_server_args,
-    default_service_name,
-    limit_malloc_arenas,
-    serve,
-    setup_logging,
-)
+from wyoming_servers.piper.voices import VoiceError
+from wyoming_wire import ServerSpec, serve
+from wyoming_wire.cli import add_server_args, limit_malloc_arenas, limits_from_args, run_main
+from wyoming_wire.zeroconf import default_service_name
 
 _LOGGER = logging.getLogger(__name__)
 STT_URI = "tcp://127.0.0.1:10300"
@@ -52,7 +48,7 @@ async def _run(args: argparse.Namespace) -> None:
     zeroconf = args.zeroconf
     specs: list[ServerSpec] = [
         stt.server_spec(args.stt_uri, _name(zeroconf, "whisper")),
-        server_spec(tts, args.tts_uri, _name(zeroconf, "piper"), args.max_payload),
+        server_spec(tts, args.tts_uri, _name(zeroconf, "piper"), limits_from_args(args)),
     ]
     await stt.start()
     _LOGGER.info("Models loaded in %.2f s", time.monotonic() - started)
@@ -69,15 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run both servers until SIGTERM/SIGINT."""
     args = build_parser().parse_args(argv)
     limit_malloc_arenas()
-    setup_logging(args.debug, args.log_format)
-    try:
-        asyncio.run(_run(args))
-    except KeyboardInterrupt:
-        pass
-    except (LookupError, OSError, RuntimeError, ValueError) as err:
-        _LOGGER.error("Cannot start: %s", err)
-        return 1
-    return 0
+    return run_main(
+        lambda: _run(args),
+        debug=args.debug,
+        log_format=args.log_format,
+        start_errors=(OSError, LookupError, RuntimeError, ValueError, VoiceError),
+    )
 
 
 if __name__ == "__main__":

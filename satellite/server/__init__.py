@@ -1,6 +1,6 @@
 """Wyoming satellite server: what Home Assistant's `wyoming` integration connects to and drives."""
 
+from .connection import LIMITS, SatelliteConnection
 from .satellite import Satellite, SatelliteState
-from .tcp import SatelliteServer
 
-__all__ = ["Satellite", "SatelliteServer", "SatelliteState"]
+__all__ = ["LIMITS", "Satellite", "SatelliteConnection", "SatelliteState"]

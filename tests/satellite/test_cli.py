@@ -119,7 +119,7 @@ async def test_zeroconf_announces_the_satellite(tmp_path: Path) -> None:
             assert Info.from_event(await peer.next("info")).satellite is not None
     finally:
         assert await sat.stop() == 0
-    assert f"Announced {name}._wyoming._tcp.local." in sat.log_text()
+    assert f"Advertising {name}._wyoming._tcp.local." in sat.log_text()
 
 
 async def test_sigusr1_toggles_mute(tmp_path: Path) -> None:

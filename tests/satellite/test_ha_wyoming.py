@@ -47,7 +47,7 @@ from pytest_homeassistant_custom_component.common import (
     mock_platform,
 )
 
-from satellite.zeroconf_ad import mac_name
+from wyoming_wire.zeroconf import mac_name
 
 from .satellite_process import (
     SatelliteProcess,

@@ -413,21 +413,34 @@ async def test_second_start_while_streaming_is_refused(piper: ServerProcess) -> 
 
 
 @pytest.mark.parametrize(
-    "raw",
+    ("raw", "closes"),
     [
-        b"\x89PNG\r\n\x1a\n garbage\n",
-        b'{"type": "synthesize", "data_length": 999}\n{"text": "short"}\n',
-        json.dumps({"type": "audio-chunk", "payload_length": 100 * 1024 * 1024}).encode() + b"\n",
+        (b"\x89PNG\r\n\x1a\n garbage\n", False),
+        (b'{"type": "synthesize", "data_length": 999}\n{"text": "short"}\n', True),
+        (
+            json.dumps({"type": "audio-chunk", "payload_length": 100 * 1024 * 1024}).encode()
+            + b"\n",
+            True,
+        ),
     ],
 )
-async def test_broken_bytes_close_only_that_client(piper: ServerProcess, raw: bytes) -> None:
+async def test_broken_bytes_touch_only_that_client(
+    piper: ServerProcess, raw: bytes, closes: bool
+) -> None:
+    """A bad line is answered and skipped; an unreadable stream is answered and closed."""
     port = piper.ports["piper"]
     async with client(port) as bad:
         bad.writer.write(raw)
         await bad.writer.drain()
         answer = await bad.read(timeout=20)
         assert Error.is_type(answer.type)
-        assert await asyncio.wait_for(bad.reader.read(), 20) == b""
+        if closes:
+            assert await asyncio.wait_for(bad.reader.read(), 20) == b""
+        else:
+            await bad.send(Describe().event())
+            while Error.is_type((answer := await bad.read(timeout=5)).type):
+                pass  # one error per bad line
+            assert Info.is_type(answer.type)
     assert_valid_pcm(await synthesize(port, "Still serving."), 22050)
 
 

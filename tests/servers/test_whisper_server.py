@@ -211,9 +211,11 @@ async def test_vanished_client_and_garbage_do_not_hurt_others(tiny_server: Serve
     gone.writer.transport.abort()
 
     garbage = await Client.connect(tiny_server.port)
-    garbage.writer.write(b"\x00\xffnot json at all\n")
+    garbage.writer.write(b"\x00\xffnot json at all\n")  # skipped, answered with error
     events = await garbage.read_until("error")
     assert events[-1].type == "error"
+    garbage.writer.write(b'{"type": "audio-chunk", "payload_length": -1}\n')  # unreadable
+    events = await garbage.read_until("error")
     assert await garbage.read(5) is None  # closed by the server
     await garbage.close()
 

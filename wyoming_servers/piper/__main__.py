@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Sequence
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
-import logging
 from pathlib import Path
 
 from wyoming_servers.models import JOE_VOICE
 from wyoming_servers.piper.handler import PiperEventHandler
 from wyoming_servers.piper.service import OUTPUT_RATES, TtsService
 from wyoming_servers.piper.voices import VoiceError, default_data_dirs
-from wyoming_servers.runner import (
-    ServerSpec,
-    add_server_args,
-    limit_malloc_arenas,
-    serve,
-    setup_logging,
-)
+from wyoming_wire import Limits, ServerSpec, serve
+from wyoming_wire.cli import add_server_args, limit_malloc_arenas, limits_from_args, run_main
 
-_LOGGER = logging.getLogger(__name__)
 DEFAULT_URI = "tcp://127.0.0.1:10200"
 
 
@@ -92,19 +84,13 @@ def build_service(args: argparse.Namespace, prefix: str = "") -> TtsService:
     )
 
 
-def server_spec(
-    service: TtsService, uri: str, zeroconf: str | None, max_payload: int
-) -> ServerSpec:
+def server_spec(service: TtsService, uri: str, zeroconf: str | None, limits: Limits) -> ServerSpec:
     """How to serve `service` on `uri`."""
     return ServerSpec(
         uri=uri,
-        handler_factory=partial(
-            PiperEventHandler,
-            service=service,
-            version=package_version(),
-            max_payload=max_payload,
-        ),
+        handler_factory=partial(PiperEventHandler, service=service, version=package_version()),
         name="piper",
+        limits=limits,
         zeroconf=zeroconf,
         on_stop=service.close,
     )
@@ -113,7 +99,7 @@ def server_spec(
 async def _main(args: argparse.Namespace) -> None:
     service = build_service(args)
     await service.preload()
-    await serve([server_spec(service, args.uri, args.zeroconf, args.max_payload)])
+    await serve([server_spec(service, args.uri, args.zeroconf, limits_from_args(args))])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,15 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_piper_args(parser)
     args = parser.parse_args(argv)
     limit_malloc_arenas()
-    setup_logging(args.debug, args.log_format)
-    try:
-        asyncio.run(_main(args))
-    except (VoiceError, ValueError, OSError) as err:
-        _LOGGER.error("Cannot start: %s", err)
-        return 1
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return run_main(
+        lambda: _main(args),
+        debug=args.debug,
+        log_format=args.log_format,
+        start_errors=(OSError, VoiceError, ValueError),
+    )
 
 
 if __name__ == "__main__":

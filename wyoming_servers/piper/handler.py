@@ -20,7 +20,7 @@ from wyoming.tts import (
 
 from wyoming_servers.piper.segmenter import Piece, Segmenter
 from wyoming_servers.piper.service import MAX_TEXT_CHARS, RequestOptions, TtsService
-from wyoming_servers.runner import DEFAULT_MAX_PAYLOAD, RequestError, SafeEventHandler
+from wyoming_wire import Limits, RequestError, SafeEventHandler
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,12 +68,12 @@ class PiperEventHandler(SafeEventHandler):
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        limits: Limits,
         service: TtsService,
         version: str,
-        max_payload: int = DEFAULT_MAX_PAYLOAD,
     ) -> None:
         """Serve one connection with the shared service."""
-        super().__init__(reader, writer, max_payload=max_payload)
+        super().__init__(reader, writer, limits)
         self.service = service
         self.version = version
         self._stream: _Stream | None = None

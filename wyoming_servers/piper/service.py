@@ -22,7 +22,7 @@ from wyoming_servers.piper.voices import (
     VoiceError,
     find_voices,
 )
-from wyoming_servers.runner import RequestError
+from wyoming_wire import RequestError
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 
-from wyoming_servers.runner import add_server_args, limit_malloc_arenas, serve, setup_logging
+from wyoming_wire import serve
+from wyoming_wire.cli import add_server_args, limit_malloc_arenas, run_main
 
 from .service import DEFAULT_URI, WhisperService, add_arguments, options_from_args
-
-_LOGGER = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,26 +22,18 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     limit_malloc_arenas()
-    setup_logging(args.debug, args.log_format)
-    try:
-        service = WhisperService(options_from_args(args))
-    except (OSError, RuntimeError, ValueError) as err:
-        _LOGGER.error("Cannot start: %s", err)
-        return 1
-    spec = service.server_spec(args.uri, args.zeroconf)
 
     async def run() -> None:
+        service = await asyncio.to_thread(WhisperService, options_from_args(args))
         await service.start()
-        await serve([spec])
+        await serve([service.server_spec(args.uri, args.zeroconf)])
 
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
-    except OSError as err:
-        _LOGGER.error("Cannot serve: %s", err)
-        return 1
-    return 0
+    return run_main(
+        run,
+        debug=args.debug,
+        log_format=args.log_format,
+        start_errors=(OSError, RuntimeError, ValueError),
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event
 from wyoming.info import Describe
 
-from wyoming_servers.runner import RequestError, SafeEventHandler
+from wyoming_wire import Limits, RequestError, SafeEventHandler
 
 from .audio import AudioConverter, AudioFormatError
 from .engine import LanguageError
@@ -34,9 +34,10 @@ class WhisperHandler(SafeEventHandler):
         service: WhisperService,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        limits: Limits,
     ) -> None:
         """Serve one client with the shared model and scheduler."""
-        super().__init__(reader, writer, max_payload=service.options.max_payload)
+        super().__init__(reader, writer, limits)
         self.service = service
         self._request: Transcribe | None = None
         self._converter: AudioConverter | None = None

@@ -3,11 +3,11 @@
 Embedding it (e.g. `jarvis-servers`, STT and TTS in one process)::
 
     parser = argparse.ArgumentParser()
-    add_arguments(parser)                    # the STT flags (no --uri/--debug: runner adds those)
+    add_arguments(parser)                    # the STT flags (wyoming_wire.cli adds --uri etc.)
     args = parser.parse_args()
     service = WhisperService(options_from_args(args))  # loads the model (blocking, ~1.5 s)
     spec = service.server_spec(uri="tcp://127.0.0.1:10300", zeroconf=None)
-    run_servers([spec, ...])                 # from wyoming_servers.runner
+    await serve([spec, ...])                 # from wyoming_wire
 
 The model is loaded once per process (see `engine.load_model`). The HA names refresher, if
 configured, starts with the first client or when `await service.start()` is called.
@@ -23,7 +23,8 @@ import os
 
 from wyoming.info import AsrModel, AsrProgram, Attribution, Info
 
-from wyoming_servers.runner import DEFAULT_MAX_PAYLOAD, ServerSpec
+from wyoming_wire import Limits, ServerSpec
+from wyoming_wire.cli import limits_from_args
 
 from .engine import DEFAULT_MODEL, EngineOptions, WhisperEngine
 from .ha_names import HomeAssistantNames, build_prompt
@@ -45,7 +46,7 @@ class WhisperOptions:
     stream: StreamSettings = field(default_factory=StreamSettings)
     max_queue: int = 16
     max_audio_s: float = 120.0
-    max_payload: int = DEFAULT_MAX_PAYLOAD
+    limits: Limits = field(default_factory=Limits)
     ha_url: str | None = None
     ha_token: str | None = None
     ha_refresh_s: float = 300.0
@@ -129,7 +130,7 @@ def options_from_args(args: argparse.Namespace) -> WhisperOptions:
         stream=StreamSettings(trigger_s=trigger, tail_s=trigger, speculate=not args.no_speculate),
         max_queue=args.max_queue,
         max_audio_s=args.max_audio_seconds,
-        max_payload=getattr(args, "max_payload", DEFAULT_MAX_PAYLOAD),
+        limits=limits_from_args(args) if hasattr(args, "max_payload") else Limits(),
         ha_url=args.ha_url,
         ha_token=args.ha_token,
         ha_refresh_s=args.ha_refresh,
@@ -197,10 +198,10 @@ class WhisperService:
         return build_prompt([*(names or []), *(terms or []), *ha]) or None
 
     def handler_factory(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, limits: Limits
     ) -> WhisperHandler:
         """A handler for one client connection."""
-        return WhisperHandler(self, reader, writer)
+        return WhisperHandler(self, reader, writer, limits)
 
     def close(self) -> None:
         """Synchronous shutdown hook: stop refreshing and the worker threads."""
@@ -209,11 +210,12 @@ class WhisperService:
         self.scheduler.close()
 
     def server_spec(self, uri: str = DEFAULT_URI, zeroconf: str | None = None) -> ServerSpec:
-        """What `runner.serve` / `runner.run_servers` needs to run this server."""
+        """What `wyoming_wire.serve` needs to run this server."""
         return ServerSpec(
             uri=uri,
             handler_factory=self.handler_factory,
             name="whisper",
+            limits=self.options.limits,
             zeroconf=zeroconf,
             on_stop=self.close,
         )

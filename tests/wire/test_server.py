@@ -1,4 +1,4 @@
-"""The shared server plumbing over real TCP and unix sockets: bad clients never hurt good ones."""
+"""The shared Wyoming wire library over real TCP and unix sockets: bad peers never hurt good ones."""
 
 from __future__ import annotations
 
@@ -17,16 +17,17 @@ from wyoming.error import Error
 from wyoming.event import Event, async_read_event, async_write_event
 from wyoming.ping import Ping, Pong
 
-from wyoming_servers.runner import (
+from wyoming_wire import (
     Endpoint,
-    JsonFormatter,
+    Limits,
     RequestError,
     SafeEventHandler,
     ServerSpec,
-    add_server_args,
     parse_uri,
     serve,
 )
+from wyoming_wire.cli import add_server_args
+from wyoming_wire.logs import JsonFormatter
 
 
 class EchoHandler(SafeEventHandler):
@@ -53,17 +54,17 @@ class EchoHandler(SafeEventHandler):
         await self.write_event(Pong(text="later").event())
 
 
-def _factory(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> SafeEventHandler:
-    return EchoHandler(reader, writer, max_payload=1024 * 1024, body_timeout=0.5)
+LIMITS = Limits(max_payload_bytes=1024 * 1024, body_timeout_s=0.5, max_bad_events=3)
 
 
 @contextlib.asynccontextmanager
-async def running(uri: str = "tcp://127.0.0.1:0") -> AsyncIterator[Endpoint]:
+async def running(
+    uri: str = "tcp://127.0.0.1:0", limits: Limits = LIMITS
+) -> AsyncIterator[Endpoint]:
     stop = asyncio.Event()
     ready: asyncio.Future[list[Endpoint]] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(
-        serve([ServerSpec(uri, _factory, name="echo")], stop=stop, on_ready=ready.set_result)
-    )
+    spec = ServerSpec(uri, EchoHandler, name="echo", limits=limits)
+    task = asyncio.create_task(serve([spec], stop=stop, on_ready=ready.set_result))
     try:
         endpoints = await asyncio.wait_for(ready, 5)
         yield endpoints[0]
@@ -121,14 +122,44 @@ async def test_ping_pong_and_background_task(server: Endpoint) -> None:
         (b"\x00\xff\xfegarbage bytes\n", "bad-header"),
         (b'["not", "an", "object"]\n', "bad-header"),
         (b'{"data": {}}\n', "bad-header"),
-        (b'{"type": "ping", "payload_length": -4}\n', "bad-header"),
+        (b"\n", "bad-header"),
         (b'{"type": "ping", "data_length": 5}\nnope!', "bad-data"),
+        (
+            b'{"type": "ping", "data": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001 + b"\n",
+            "bad-header",
+        ),
+        (b'{"type": "ping", "data_length": 3000}\n' + b"[" * 1500 + b"]" * 1500, "bad-data"),
         # payload_length too small: the payload's tail is read as the next header
         (b'{"type": "noop", "payload_length": 2}\n' + b"abcdefgh\n", "bad-header"),
+    ],
+)
+async def test_malformed_event_is_answered_and_skipped(
+    server: Endpoint, raw: bytes, code: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A header that is read whole but is no valid event: `error`, skipped, connection goes on."""
+    reader, writer = await _connect(server)
+    writer.write(raw)
+    await writer.drain()
+    event = await asyncio.wait_for(async_read_event(reader), 5)
+    assert event is not None and Error.is_type(event.type), event
+    assert Error.from_event(event).code == code
+    await async_write_event(Ping(text="after").event(), writer)
+    event = await asyncio.wait_for(async_read_event(reader), 5)
+    assert event is not None and Pong.from_event(event).text == "after"
+    await _close(writer)
+    assert sum("malformed event" in r.message for r in caplog.records) == 1
+    assert "never retrieved" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b'{"type": "ping", "payload_length": -4}\n', "bad-header"),
+        (b'{"type": "ping", "data_length": "x"}\n', "bad-header"),
         (b"x" * 70_000 + b"\n", "bad-header"),
     ],
 )
-async def test_malformed_input_gets_error_and_close(
+async def test_unreadable_stream_gets_error_and_close(
     server: Endpoint, raw: bytes, code: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     reader, writer = await _connect(server)
@@ -139,6 +170,70 @@ async def test_malformed_input_gets_error_and_close(
     await _close(writer)
     assert sum("invalid event" in r.message for r in caplog.records) == 1
     assert await _ping(server) == "hi"
+
+
+async def test_too_many_malformed_events_close_the_connection(server: Endpoint) -> None:
+    reader, writer = await _connect(server)
+    writer.write(b"junk\n" * (LIMITS.max_bad_events + 1))
+    await writer.drain()
+    codes = []
+    while (event := await asyncio.wait_for(async_read_event(reader), 5)) is not None:
+        codes.append(Error.from_event(event).code)
+    assert len(codes) == LIMITS.max_bad_events + 1
+    await _close(writer)
+    assert await _ping(server) == "hi"
+
+
+async def test_idle_and_half_sent_headers_time_out() -> None:
+    """Idle connections and headers sent a byte at a time do not hold a connection forever."""
+    limits = Limits(idle_timeout_s=0.4, body_timeout_s=0.3)
+    async with running(limits=limits) as endpoint:
+        idle_reader, idle_writer = await _connect(endpoint)
+        half_reader, half_writer = await _connect(endpoint)
+        half_writer.write(b'{"type": "pi')
+        await half_writer.drain()
+        error = await _expect_error_then_close(half_reader)
+        assert error.code == "timeout"
+        error = await _expect_error_then_close(idle_reader)
+        assert error.code == "idle-timeout"
+        for writer in (idle_writer, half_writer):
+            await _close(writer)
+        # A connection that keeps talking is not idle.
+        reader, writer = await _connect(endpoint)
+        for i in range(4):
+            await async_write_event(Ping(text=str(i)).event(), writer)
+            assert await asyncio.wait_for(async_read_event(reader), 5) is not None
+            await asyncio.sleep(0.2)
+        await _close(writer)
+
+
+async def test_connection_caps_keep_room_for_other_peers(caplog: pytest.LogCaptureFixture) -> None:
+    """Hundreds of idle connections from one address neither exhaust the server nor the log."""
+    limits = Limits(max_connections=40, max_connections_per_peer=10)
+    async with running(limits=limits) as endpoint:
+        hog = [await _connect(endpoint) for _ in range(300)]
+        results = await asyncio.gather(
+            *(asyncio.wait_for(reader.read(), 1.0) for reader, _writer in hog),
+            return_exceptions=True,
+        )
+        closed = sum(r == b"" or isinstance(r, ConnectionError) for r in results)
+        still_open = sum(isinstance(r, TimeoutError) for r in results)
+        # 10 from this address stay open; the other 290 were closed at once.
+        assert (closed, still_open) == (290, 10)
+        refusals = [r for r in caplog.records if "refused" in r.message]
+        assert len(refusals) == 1, [r.message for r in refusals]
+        # Another address still gets served (127.0.0.2 is a different peer on loopback).
+        reader, writer = await asyncio.open_connection(
+            endpoint.host, endpoint.port, local_addr=("127.0.0.2", 0)
+        )
+        await async_write_event(Ping(text="other").event(), writer)
+        event = await asyncio.wait_for(async_read_event(reader), 5)
+        assert event is not None and Pong.from_event(event).text == "other"
+        await _close(writer)
+        for _reader, writer in hog:
+            await _close(writer)
+        await asyncio.sleep(0.1)
+        assert await _ping(endpoint) == "hi"
 
 
 async def test_payload_length_too_large_times_out(server: Endpoint) -> None:
@@ -169,7 +264,7 @@ async def test_100mb_payload_refused_without_reading_it(server: Endpoint) -> Non
 async def test_client_vanishing_mid_event_is_logged_once(
     server: Endpoint, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="wyoming_servers.runner")
+    caplog.set_level(logging.INFO, logger="wyoming_wire.handler")
     _reader, writer = await _connect(server)
     writer.write(b'{"type": "ping", "payload_length": 1000}\n' + b"x" * 10)
     await writer.drain()
@@ -206,7 +301,8 @@ async def test_many_clients_while_one_sends_garbage(server: Endpoint) -> None:
     bad_writer.write(b"\xde\xad\xbe\xef\n")
     results = await asyncio.gather(*(_ping(server, f"c{i}") for i in range(20)))
     assert results == [f"c{i}" for i in range(20)]
-    await _expect_error_then_close(bad_reader)
+    event = await asyncio.wait_for(async_read_event(bad_reader), 5)
+    assert event is not None and Error.from_event(event).code == "bad-header"
     await _close(bad_writer)
 
 

@@ -1,0 +1,71 @@
+"""One Wyoming connection to the satellite, on the shared wire library's guarded read loop.
+
+Any number of peers may connect (Home Assistant also opens short `describe` connections to
+refresh its info); the one that sends a driving event (`run-satellite`, audio, …) drives the
+satellite and a newer one replaces it. Bad input is answered with an `error` event and
+skipped; a stream that cannot be resynced is closed (see `wyoming_wire`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+import itertools
+
+from wyoming.event import Event
+
+from wyoming_wire import Limits, SafeEventHandler
+
+from .satellite import Satellite
+
+_ids = itertools.count(1)
+
+LIMITS = Limits(
+    max_payload_bytes=8 * 1024 * 1024,
+    idle_timeout_s=60.0,
+    write_timeout_s=5.0,
+    max_connections=16,
+    max_connections_per_peer=8,
+)
+"""A satellite has one driver and a few short `describe`/control connections."""
+
+
+class SatelliteConnection(SafeEventHandler):
+    """Feeds one connection's events to the `Satellite`; the `Peer` it writes back to."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        limits: Limits,
+        satellite: Satellite,
+    ) -> None:
+        """Wrap an accepted connection."""
+        super().__init__(reader, writer, limits)
+        self.satellite = satellite
+        self.name = f"connection {next(_ids)} ({self.client})"
+
+    async def handle_event(self, event: Event) -> bool:
+        """Hand the event to the satellite (errors are answered by the read loop)."""
+        await self.satellite.handle_event(self, event)
+        if self.satellite.driver is self and self.limits.idle_timeout_s is not None:
+            # The driving connection may be quiet for long (HA stops pinging while muted).
+            self.limits = replace(self.limits, idle_timeout_s=None)
+        return True
+
+    async def report(self, err: Exception) -> None:
+        """Count and answer an event the satellite could not handle."""
+        self.satellite.stats["bad_events"] += 1
+        await super().report(err)
+
+    async def send(self, event: Event) -> bool:
+        """Write an event; False if the connection is gone (a stalled peer is dropped)."""
+        try:
+            await self.write_event(event)
+        except ConnectionError:
+            return False
+        return True
+
+    async def disconnect(self) -> None:
+        """The connection ended: the satellite forgets it if it was driving."""
+        self.satellite.connection_lost(self)

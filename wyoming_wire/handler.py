@@ -1,0 +1,222 @@
+"""One Wyoming connection: a guarded read loop, serialised writes, background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Coroutine
+import contextlib
+import logging
+import socket
+from typing import Any
+
+from wyoming.error import Error
+from wyoming.event import Event, async_write_event
+from wyoming.server import AsyncEventHandler
+
+from .limits import Limits
+from .reader import BadEvent, StreamBroken, read_event
+
+_LOGGER = logging.getLogger(__name__)
+# A peer whose host vanished is noticed after about KEEPIDLE + KEEPINTVL * KEEPCNT seconds.
+_KEEPALIVE = (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3))
+
+
+class RequestError(Exception):
+    """A well-formed event a handler refuses (wrong order, bad field); the peer gets `error`."""
+
+    def __init__(self, text: str, code: str = "bad-request") -> None:
+        """Describe the problem with a message and a machine-readable code."""
+        super().__init__(text)
+        self.code = code
+
+
+def peer_address(writer: asyncio.StreamWriter) -> tuple[str, str]:
+    """(host, "host:port") of a connection's peer; ("local", "local") for unix sockets."""
+    peer = writer.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return str(peer[0]), f"{peer[0]}:{peer[1]}"
+    return "local", "local"
+
+
+def _keepalive(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in _KEEPALIVE:
+            if hasattr(socket, name):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+
+
+class SafeEventHandler(AsyncEventHandler):
+    """A connection's handler that survives bad and hostile peers.
+
+    Subclasses implement `handle_event`; raising `RequestError` (or any exception) there sends an
+    `error` event and keeps the connection; returning False closes it. `spawn()` runs work that
+    must go on while more events arrive; it is cancelled when the peer leaves, so a departed
+    peer's work is dropped. `disconnect()` is called once the connection has ended.
+    """
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        limits: Limits | None = None,
+    ) -> None:
+        """Wrap one accepted connection."""
+        super().__init__(reader, writer)
+        self.limits = limits or Limits()
+        self.host, self.client = peer_address(writer)
+        self._write_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._gone = False
+        self._closing = False
+        self._bad_events = 0
+        _keepalive(writer)
+
+    @property
+    def connected(self) -> bool:
+        """False once the peer went away or the connection is closing."""
+        return not (self._gone or self._closing)
+
+    async def write_event(self, event: Event) -> None:
+        """Send an event; writes from several tasks never interleave.
+
+        Raises ConnectionError if the peer is gone or does not read within the write timeout
+        (then the connection is closed, so nothing queues up behind a stalled peer).
+        """
+        if self._gone:
+            raise ConnectionResetError("peer is gone")
+        async with self._write_lock:
+            try:
+                async with asyncio.timeout(self.limits.write_timeout_s):
+                    await async_write_event(event, self.writer)
+            except (ConnectionError, RuntimeError, OSError, TimeoutError) as err:
+                self._gone = True
+                self.writer.transport.abort()
+                raise ConnectionResetError(str(err) or "write timed out") from err
+
+    async def send_error(self, text: str, code: str) -> None:
+        """Send an `error` event if the peer is still there."""
+        with contextlib.suppress(ConnectionError):
+            await self.write_event(Error(text=text, code=code).event())
+
+    def spawn(
+        self, coro: Coroutine[Any, Any, None], name: str = "handler task"
+    ) -> asyncio.Task[None]:
+        """Run `coro` in the background for this peer; errors become `error` events."""
+        task = asyncio.create_task(self._guard(coro), name=f"{name} {self.client}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _guard(self, coro: Awaitable[None]) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except ConnectionError:
+            self._note_gone()
+        except Exception as err:  # noqa: BLE001 - report any failure to the peer, keep serving
+            await self.report(err)
+
+    async def report(self, err: Exception) -> None:
+        """Log a failed event and answer it with `error`."""
+        code = getattr(err, "code", None) or "internal-error"
+        text = str(err) or type(err).__name__
+        if isinstance(err, (KeyError, TypeError, ValueError)) and not isinstance(err, RequestError):
+            # wyoming's `from_event` on an event that lacks or mistypes a field
+            code, text = "bad-request", f"malformed event: {type(err).__name__} {err}"
+        elif not isinstance(err, RequestError):
+            _LOGGER.warning("Traceback for %s", self.client, exc_info=err)
+        _LOGGER.warning(
+            "Client %s: %s", self.client, text, extra={"client": self.client, "code": code}
+        )
+        await self.send_error(text, str(code))
+
+    def _note_gone(self) -> None:
+        if not self._gone:
+            self._gone = True
+            _LOGGER.info("Client %s went away", self.client, extra={"client": self.client})
+
+    async def _read(self) -> Event | None:
+        """The next event; None when the connection must end."""
+        while True:
+            try:
+                return await read_event(self.reader, self.limits)
+            except BadEvent as err:
+                self._bad_events += 1
+                if self._bad_events > self.limits.max_bad_events:
+                    limit = self.limits.max_bad_events
+                    await self._broken(
+                        StreamBroken(f"more than {limit} malformed events", err.code)
+                    )
+                    return None
+                _LOGGER.warning(
+                    "Client %s sent a malformed event, skipped: %s",
+                    self.client,
+                    err,
+                    extra={"client": self.client, "code": err.code},
+                )
+                await self.send_error(str(err), err.code)
+            except StreamBroken as err:
+                await self._broken(err)
+                return None
+            except (ConnectionError, OSError):
+                self._note_gone()
+                return None
+
+    async def _broken(self, err: StreamBroken) -> None:
+        level = logging.DEBUG if err.code == "idle-timeout" else logging.WARNING
+        _LOGGER.log(
+            level,
+            "Client %s sent an invalid event, closing: %s",
+            self.client,
+            err,
+            extra={"client": self.client, "code": err.code},
+        )
+        await self.send_error(str(err), err.code)
+
+    async def run(self) -> None:
+        """Read events until the peer leaves, breaks the stream, or `handle_event` says stop."""
+        self._is_running = True
+        _LOGGER.debug("Client %s connected", self.client)
+        try:
+            while self._is_running and not self._gone:
+                event = await self._read()
+                if event is None:
+                    break
+                try:
+                    if not await self.handle_event(event):
+                        break
+                except ConnectionError:
+                    self._note_gone()
+                    break
+                except Exception as err:  # noqa: BLE001 - one bad event must not kill the server
+                    await self.report(err)
+        finally:
+            self._closing = True
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self.disconnect()
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self.limits.write_timeout_s):
+                    await self.writer.wait_closed()
+            _LOGGER.debug("Client %s disconnected", self.client)
+
+    async def stop(self) -> None:
+        """Ask the read loop to end (server shutdown)."""
+        self._is_running = False
+        self._closing = True
+        self.reader.feed_eof()
+
+    def close(self) -> None:
+        """Close the connection now (the read loop ends)."""
+        self._closing = True
+        self._is_running = False
+        self.writer.close()  # the transport's connection_lost ends the read loop
