@@ -17,13 +17,13 @@ import tempfile
 
 from homeassistant.core import HomeAssistant
 
+from audio_clips import clip
 from bench.common import machine, median_p95, table
 from jarvis_demo.progress import Progress
 from jarvis_demo.report import RequestReport
 from jarvis_demo.stack import Stack, StackOptions
 from jarvis_demo.utterance import read_wav_mono16k, write_utterance
 
-SHARED_AUDIO = Path(__file__).resolve().parent.parent.parent / "shared" / "audio"
 # Recorded commands HA's own intents handle (the local-first path), and how to reset the home.
 COMMANDS = (
     ("english_commands/wfw_turn_on_the_living_room_lamp.wav", "light.living_room_lamp"),
@@ -53,12 +53,12 @@ async def _run(runs: int, work: Path) -> list[tuple[str, RequestReport]]:
     try:
         await stack.async_start()
         assert stack.hass is not None
-        for clip, entity_id in COMMANDS:
-            wav = work / (Path(clip).stem + ".wav")
-            write_utterance(wav, read_wav_mono16k(SHARED_AUDIO / clip))
+        for name, entity_id in COMMANDS:
+            wav = work / (Path(name).stem + ".wav")
+            write_utterance(wav, read_wav_mono16k(clip(name)))
             for _ in range(runs):
                 await _reset(stack.hass, entity_id)
-                results.append((Path(clip).stem, await stack.async_request(wav)))
+                results.append((Path(name).stem, await stack.async_request(wav)))
                 await asyncio.sleep(2.5)  # HA refuses a second wake-up within 2 s
     finally:
         await stack.async_stop()
@@ -85,10 +85,10 @@ def main() -> None:
         machine(["homeassistant", "faster-whisper", "ctranslate2", "piper-tts", "wyoming"]),
     )
     rows = []
-    for clip, report in results:
+    for name, report in results:
         t = report.stage_times
         eos_audio = t.get("first_tts_audio", float("nan")) - t.get("end_of_speech", float("nan"))
-        rows.append([clip, report.transcript, report.reply, report.error or "", f"{eos_audio:.3f}"])
+        rows.append([name, report.transcript, report.reply, report.error or "", f"{eos_audio:.3f}"])
     table("Runs", ["command", "transcript", "reply", "error", "EOS -> audio (s)"], rows)
     # Runs HA's own intents answered (a misheard command goes to the LLM: not this path).
     local = [r for _, r in results if r.reply and not r.error and not r.reply.startswith("Sorry")]

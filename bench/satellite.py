@@ -1,4 +1,4 @@
-"""Satellite listening-chain benchmark: `.venv/bin/python bench/satellite.py`.
+"""Satellite listening-chain benchmark: `.venv/bin/python -m bench.satellite`.
 
 Prints tables (machine and versions first):
 
@@ -29,17 +29,15 @@ import wave
 import numpy as np
 import soxr
 
+from audio_clips import ENGLISH_COMMANDS, FRENCH, NOISE, WAKEWORD
+from bench.common import machine, table
+from satellite.audio import WavFileSource
+from satellite.dsp import OUTPUT_RATE, highpass_biquad
+from satellite.listening import CommandAudio, Listener, ListenEvent, ListenSettings, WakeDetected
+from satellite.vad import SpeechDetector
+from satellite.wakeword import load_wake_word
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.common import machine, table  # noqa: E402
-from satellite.audio import WavFileSource  # noqa: E402
-from satellite.dsp import OUTPUT_RATE, highpass_biquad  # noqa: E402
-from satellite.listening import CommandAudio, Listener, ListenEvent, ListenSettings, WakeDetected  # noqa: E402
-from satellite.vad import SpeechDetector  # noqa: E402
-from satellite.wakeword import load_wake_word  # noqa: E402
-
-AUDIO = ROOT.parent / "shared" / "audio"
 RATE = 48000
 POSITIVES = ["pmw_hey_jarvis_1.wav", "pmw_hey_jarvis_2.wav", "wow_hey_jarvis.wav"]
 NEGATIVE_WAKE = [
@@ -194,8 +192,8 @@ def detections_chain(path: Path, overrides: dict[str, Any]) -> int:
 
 
 def detection_tables(tmp: Path) -> list[tuple[str, int, dict[str, int]]]:
-    clean = {name: read_16k(AUDIO / "wakeword" / name) for name in POSITIVES}
-    noises = {name: read_16k(AUDIO / "noise" / name) for name in NOISES}
+    clean = {name: read_16k(WAKEWORD / name) for name in POSITIVES}
+    noises = {name: read_16k(NOISE / name) for name in NOISES}
     conditions: list[tuple[str, list[Floats]]] = []
     conditions.append(
         ("clean", [np.concatenate([np.zeros(16000), c, np.zeros(16000)]) for c in clean.values()])
@@ -225,11 +223,9 @@ def detection_tables(tmp: Path) -> list[tuple[str, int, dict[str, int]]]:
                 hits[name] += min(1, detections_chain(path, overrides))
         rows.append((label, len(clips), hits))
     # False wakes: other words, noise, ordinary speech (English and French).
-    negatives = [AUDIO / "wakeword" / n for n in NEGATIVE_WAKE]
-    negatives += [AUDIO / "noise" / n for n in [*NOISES, "wyoming_satellite_awake.wav"]]
-    negatives += sorted((AUDIO / "english_commands").glob("*.wav")) + sorted(
-        (AUDIO / "french").glob("*.wav")
-    )
+    negatives = [WAKEWORD / n for n in NEGATIVE_WAKE]
+    negatives += [NOISE / n for n in [*NOISES, "wyoming_satellite_awake.wav"]]
+    negatives += sorted(ENGLISH_COMMANDS.glob("*.wav")) + sorted(FRENCH.glob("*.wav"))
     false = {"raw 16k": 0, **dict.fromkeys(CHAINS, 0)}
     seconds = 0.0
     for i, path in enumerate(negatives):
@@ -247,9 +243,8 @@ def detection_tables(tmp: Path) -> list[tuple[str, int, dict[str, int]]]:
 
 # -- 4. memory, start-up, latency -----------------------------------------------------------
 CHILD = """
-import sys, time
+import time
 began = time.monotonic()
-sys.path.insert(0, {root!r})
 from satellite.audio import WavFileSource
 from satellite.listening import Listener, ListenSettings
 listener = Listener(WavFileSource({path!r}, realtime=True), ListenSettings(), lambda e: None)
@@ -273,9 +268,12 @@ def rss_kb(pid: int) -> tuple[int, int]:
 
 
 def child_run(path: Path, seconds: float = 6.0) -> dict[str, float]:
-    code = CHILD.format(root=str(ROOT), path=str(path), seconds=seconds)
+    code = CHILD.format(path=str(path), seconds=seconds)
     began = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    # `-c` puts the working directory first on the child's path: this checkout's satellite.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     to_listening = time.monotonic() - began
@@ -302,7 +300,7 @@ def child_run(path: Path, seconds: float = 6.0) -> dict[str, float]:
 def wake_to_audio_latency(tmp: Path) -> tuple[list[float], list[float]]:
     """Wall time from WakeDetected to the first CommandAudio callback (ms), and how far
     the wake event lags the audio it was detected in (ms, real-time source)."""
-    wake = read_16k(AUDIO / "wakeword" / "wow_hey_jarvis.wav")
+    wake = read_16k(WAKEWORD / "wow_hey_jarvis.wav")
     path = write_wav(
         tmp / "latency.wav", to_48k(np.concatenate([np.zeros(8000), wake, np.zeros(16000)])), RATE
     )
@@ -351,9 +349,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         # A 60 s room recording: wake words, commands, noise, in a loop.
-        parts = [read_16k(AUDIO / "wakeword" / n) for n in POSITIVES + NEGATIVE_WAKE]
-        parts += [read_16k(p) for p in sorted((AUDIO / "english_commands").glob("*.wav"))]
-        parts += [read_16k(AUDIO / "noise" / n) for n in NOISES]
+        parts = [read_16k(WAKEWORD / n) for n in POSITIVES + NEGATIVE_WAKE]
+        parts += [read_16k(p) for p in sorted(ENGLISH_COMMANDS.glob("*.wav"))]
+        parts += [read_16k(NOISE / n) for n in NOISES]
         room = np.tile(np.concatenate(parts), 2)[: 60 * 16000]
         room_path = write_wav(tmp / "room48k.wav", to_48k(room), RATE)
 

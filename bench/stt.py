@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python -m bench.stt [--repeat 3] [--model tiny.en] [--silence 0.7]
 
-Each utterance is a real recorded command from ../shared/audio, followed by recorded quiet room
+Each utterance is a real recorded command from audio_clips/, followed by recorded quiet room
 tone and cut the way Home Assistant's endpointer cuts it: the stream ends once pymicro-vad (HA's
 VAD) has reported `--silence` seconds (HA's default 0.7) of non-speech after the speech. It is streamed in
 real time (20 ms chunks) to the server; latency = `audio-stop` sent -> `transcript` received.
@@ -42,17 +42,15 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event, async_read_event, async_write_event
 from wyoming.info import Describe
 
+from audio_clips import ENGLISH_COMMANDS, NOISE
+from wyoming_servers.whisper.engine import EngineOptions, WhisperEngine
+from wyoming_servers.whisper.scheduler import DecodeScheduler
+from wyoming_servers.whisper.stream import StreamingTranscriber
+from wyoming_servers.whisper.vad import SpeechProbability, SpeechTracker
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from wyoming_servers.whisper.engine import EngineOptions, WhisperEngine  # noqa: E402
-from wyoming_servers.whisper.scheduler import DecodeScheduler  # noqa: E402
-from wyoming_servers.whisper.stream import StreamingTranscriber  # noqa: E402
-from wyoming_servers.whisper.vad import SpeechProbability, SpeechTracker  # noqa: E402
-
-AUDIO = ROOT.parent / "shared" / "audio" / "english_commands"
-ROOM_TONE = ROOT.parent / "shared" / "audio" / "noise" / "pymicro_vad_silence.wav"
+ROOM_TONE = NOISE / "pymicro_vad_silence.wav"
 CLIPS: list[tuple[str, tuple[str, ...], str]] = [
     ("lamp", ("wfw_turn_on_the_living_room_lamp",), "turn on the living room lamp"),
     ("timer", ("stp_en_set_a_timer_for_5_minutes",), "set a timer for five minutes"),
@@ -81,7 +79,7 @@ CHUNK_S = 0.02
 
 
 def _load(name: str) -> np.ndarray:
-    return _load_path(AUDIO / f"{name}.wav")
+    return _load_path(ENGLISH_COMMANDS / f"{name}.wav")
 
 
 def _load_path(path: Path) -> np.ndarray:

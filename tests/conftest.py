@@ -6,7 +6,6 @@ from pathlib import Path
 import sys
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_AUDIO = ROOT.parent / "shared" / "audio"
 
 # pytest-homeassistant-custom-component ships its own `testing_config/custom_components`
 # package; import ours first so HA's loader resolves `custom_components.jarvis` to this repo.

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
+from audio_clips import clip
 from jarvis_demo.stack import SPEAKER_RATE
 from jarvis_demo.utterance import read_wav_mono16k, write_utterance
-from tests.conftest import SHARED_AUDIO
 from tests.servers.whisper_client import normalise as normalize, transcribe_pcm
 
 
 def utterance(tmp_path: Path, command_clip: str) -> Path:
-    """A real "hey jarvis" recording followed by a real recorded command from shared/audio."""
+    """A real "hey jarvis" recording followed by a real recorded command (audio_clips)."""
     path = tmp_path / f"hey_jarvis_{Path(command_clip).stem}.wav"
-    write_utterance(path, read_wav_mono16k(SHARED_AUDIO / command_clip))
+    write_utterance(path, read_wav_mono16k(clip(command_clip)))
     return path
 
 

@@ -11,16 +11,16 @@ import wave
 import numpy as np
 import soxr
 
+import audio_clips
 from satellite.audio import WavFileSource
 from satellite.listening import CommandAudio, FrameInfo, Listener, ListenEvent, ListenSettings
 
 T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED_AUDIO = ROOT.parent / "shared" / "audio"
-WAKEWORD = SHARED_AUDIO / "wakeword"
-NOISE = SHARED_AUDIO / "noise"
-COMMANDS = SHARED_AUDIO / "english_commands"
+WAKEWORD = audio_clips.WAKEWORD
+NOISE = audio_clips.NOISE
+COMMANDS = audio_clips.ENGLISH_COMMANDS
 POSITIVES = ["pmw_hey_jarvis_1.wav", "pmw_hey_jarvis_2.wav", "wow_hey_jarvis.wav"]
 NEGATIVES = [
     "NEG_pmw_hey_peppa_pig.wav",
@@ -54,7 +54,7 @@ def at_rate(samples: np.ndarray, rate: int, target: int = 48000) -> np.ndarray:
 
 
 def clip_48k(path: Path) -> np.ndarray:
-    """A shared clip as 48 kHz float32 samples."""
+    """A recorded clip as 48 kHz float32 samples."""
     samples, rate = read_mono(path)
     return at_rate(samples, rate)
 

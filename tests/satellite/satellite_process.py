@@ -22,14 +22,14 @@ import soxr
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
-from tests.conftest import SHARED_AUDIO
+from audio_clips import clip
 
 MIC_RATE = 48000
 # The satellite must run on Python 3.11+: point this at another interpreter (with the
 # satellite's requirements) to run these tests against it.
 SATELLITE_PYTHON = os.environ.get("JARVIS_SATELLITE_PYTHON", sys.executable)
-WAKE_CLIP = SHARED_AUDIO / "wakeword" / "pmw_hey_jarvis_1.wav"
-COMMAND_CLIP = SHARED_AUDIO / "english_commands" / "wfw_turn_on_the_living_room_lamp.wav"
+WAKE_CLIP = clip("wakeword/pmw_hey_jarvis_1.wav")
+COMMAND_CLIP = clip("english_commands/wfw_turn_on_the_living_room_lamp.wav")
 
 
 def read_mono(path: Path, rate: int) -> np.ndarray:

@@ -20,11 +20,12 @@ from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event, async_read_event, async_write_event
 
-from tests.conftest import ROOT, SHARED_AUDIO
+import audio_clips
+from tests.conftest import ROOT
 
-ENGLISH = SHARED_AUDIO / "english_commands"
-NOISE = SHARED_AUDIO / "noise"
-FRENCH = SHARED_AUDIO / "french"
+ENGLISH = audio_clips.ENGLISH_COMMANDS
+NOISE = audio_clips.NOISE
+FRENCH = audio_clips.FRENCH
 
 
 @dataclass
