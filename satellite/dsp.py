@@ -7,7 +7,8 @@ Order (chosen by measurement, see bench/satellite.py):
 2. DC removal / high-pass: a 2nd-order Butterworth applied per 10 ms block as one
    matrix product (exact IIR output, no Python per-sample loop);
 3. noise suppression + auto gain: webrtc-noise-gain or pyspeex-noise (both work on
-   10 ms int16 frames at 16 kHz), or off.
+   10 ms int16 frames at 16 kHz), or off. pyspeex-noise 1.x (`Process10ms`, the version
+   Home Assistant pins) and 2.x (`process_10ms`, returning bytes) both work.
 
 `CaptureDsp.process(frame)` returns zero or more 320-byte chunks (soxr emits in
 bursts); `flush()` returns the resampler's tail so no sample is lost at the end of
@@ -16,10 +17,12 @@ a file. Per-stage cost is accumulated in `CaptureDsp.timings`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 import math
+import struct
 import time
-from typing import Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -133,15 +136,40 @@ def highpass_biquad(cutoff_hz: float, rate: int, block: int) -> BlockBiquad:
     return BlockBiquad(b, a, block)
 
 
-class _Processed(Protocol):
-    audio: bytes
+NoiseProcessor = Callable[[bytes], bytes]
+"""One 10 ms 16 kHz int16 frame in, the cleaned frame out."""
 
 
-class _NoiseProcessor(Protocol):
-    def Process10ms(self, audio: bytes) -> _Processed: ...
+def noise_processor(engine: Any) -> NoiseProcessor:
+    """An engine's 10 ms method, whichever API it has.
+
+    webrtc-noise-gain and pyspeex-noise 1.x: `Process10ms(audio).audio`;
+    pyspeex-noise 2.x: `process_10ms(audio)` returns the bytes.
+    """
+    process: NoiseProcessor | None = getattr(engine, "process_10ms", None)
+    if process is not None:
+        return process
+    legacy: Callable[[bytes], Any] | None = getattr(engine, "Process10ms", None)
+    if legacy is None:
+        raise TypeError(f"{type(engine).__name__} has no process_10ms/Process10ms")
+    return lambda audio: legacy(audio).audio
 
 
-def make_noise_processor(settings: DspSettings) -> _NoiseProcessor | None:
+def speex_agc_level(level: int) -> float:
+    """`level` (+ < 1 ppm) as a double whose low 32 bits are also `level` as a float32.
+
+    pyspeex-noise 2.0.x hands its double to speex as a `float *`, which reads the low 32 bits
+    (0.0 for a whole number: silent output). This value reads as `level` either way (1.x too).
+    """
+    if level <= 0:
+        return 0.0
+    (high,) = struct.unpack("<Q", struct.pack("<d", float(level)))
+    (low,) = struct.unpack("<I", struct.pack("<f", float(level)))
+    (value,) = struct.unpack("<d", struct.pack("<Q", (high & ~0xFFFFFFFF) | low))
+    return float(value)
+
+
+def make_noise_processor(settings: DspSettings) -> NoiseProcessor | None:
     """Build the selected noise suppression / auto gain engine (None when off)."""
     if settings.noise not in NOISE_ENGINES:
         raise ValueError(f"Unknown noise engine {settings.noise!r}; choose from {NOISE_ENGINES}")
@@ -154,8 +182,7 @@ def make_noise_processor(settings: DspSettings) -> _NoiseProcessor | None:
     if settings.noise == "webrtc":
         from webrtc_noise_gain import AudioProcessor as WebRtcProcessor
 
-        processor: _NoiseProcessor = WebRtcProcessor(settings.auto_gain, settings.noise_suppression)
-        return processor
+        return noise_processor(WebRtcProcessor(settings.auto_gain, settings.noise_suppression))
     from pyspeex_noise import AudioProcessor as SpeexProcessor
 
     # speex output RMS measured ~14 dB below its "level" expressed in dBFS.
@@ -164,8 +191,8 @@ def make_noise_processor(settings: DspSettings) -> _NoiseProcessor | None:
         if settings.auto_gain == 0
         else min(32767, round(32768 * 10 ** ((14 - settings.auto_gain) / 20)))
     )
-    speex: _NoiseProcessor = SpeexProcessor(level, settings.noise_suppression * -15)
-    return speex
+    engine = SpeexProcessor(speex_agc_level(level), settings.noise_suppression * -15)
+    return noise_processor(engine)
 
 
 class CaptureDsp:
@@ -231,7 +258,7 @@ class CaptureDsp:
             pcm = np.clip(np.rint(filtered), -32768, 32767).astype(np.int16).tobytes()
             t1 = time.perf_counter_ns()
             if self._noise is not None:
-                pcm = self._noise.Process10ms(pcm).audio
+                pcm = self._noise(pcm)
             self.timings.highpass_ns += t1 - t0
             self.timings.noise_ns += time.perf_counter_ns() - t1
             out.append(pcm)

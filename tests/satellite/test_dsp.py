@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import struct
+from types import SimpleNamespace
+from typing import Any
+
 import numpy as np
+from pyspeex_noise import AudioProcessor as SpeexProcessor
 import pytest
 
-from satellite.dsp import CHUNK_SAMPLES, CaptureDsp, DspSettings, highpass_biquad
+from satellite.dsp import (
+    CHUNK_SAMPLES,
+    CaptureDsp,
+    DspSettings,
+    highpass_biquad,
+    noise_processor,
+    speex_agc_level,
+)
 
-from .listening_clips import COMMANDS, clip_48k
+from .listening_clips import COMMANDS, NOISE, clip_48k
 
 RATE = 48000
 
@@ -126,13 +138,49 @@ def test_auto_gain_brings_quiet_speech_up(engine: str) -> None:
 
 
 def test_noise_suppression_lowers_steady_noise() -> None:
-    noise = clip_48k(COMMANDS.parent / "noise" / "pyspeex_noise.wav")
+    noise = clip_48k(NOISE / "pyspeex_noise.wav")
     raw = run_dsp(CaptureDsp(RATE, DspSettings(noise="off")), noise)
     for engine in ("webrtc", "speex"):
         cleaned = run_dsp(
             CaptureDsp(RATE, DspSettings(noise=engine, auto_gain=0, noise_suppression=4)), noise
         )
         assert rms_db(cleaned[16000:]) < rms_db(raw[16000:]) - 10.0, engine
+
+
+def other_release_api(engine: Any) -> SimpleNamespace:
+    """A real speex engine behind the other pyspeex-noise release's method (1.x <-> 2.x)."""
+    if hasattr(engine, "process_10ms"):  # 2.x installed: show it as 1.x
+        return SimpleNamespace(
+            Process10ms=lambda audio: SimpleNamespace(audio=engine.process_10ms(audio))
+        )
+    return SimpleNamespace(process_10ms=lambda audio: engine.Process10ms(audio).audio)
+
+
+def test_speex_works_through_both_pyspeex_noise_apis() -> None:
+    quiet = clip_48k(COMMANDS / "leopard_test_en.wav")[::3] * 10 ** (-30 / 20)  # 16 kHz
+    pcm = np.clip(np.rint(quiet), -32768, 32767).astype(np.int16).tobytes()
+    size = CHUNK_SAMPLES * 2
+    frames = [pcm[i : i + size] for i in range(0, len(pcm) - size + 1, size)]
+    installed = noise_processor(SpeexProcessor(speex_agc_level(8000), -15))
+    other = noise_processor(other_release_api(SpeexProcessor(speex_agc_level(8000), -15)))
+    out = [installed(frame) for frame in frames]
+    assert [other(frame) for frame in frames] == out
+    assert all(len(chunk) == size for chunk in out)
+    louder = np.frombuffer(b"".join(out), dtype=np.int16).astype(np.float64)
+    original = np.frombuffer(b"".join(frames), dtype=np.int16).astype(np.float64)
+    tail = slice(len(original) // 2, None)  # after the AGC has converged
+    assert rms_db(louder[tail]) > rms_db(original[tail]) + 15.0
+    with pytest.raises(TypeError, match="process_10ms"):
+        noise_processor(object())
+
+
+def test_speex_agc_level_reads_right_as_a_double_and_as_its_low_32_bits() -> None:
+    # pyspeex-noise 2.0.x reads its double argument through a `float *` (the low 32 bits).
+    for level in (1, 4000, 16423, 32767):
+        value = speex_agc_level(level)
+        assert value == pytest.approx(level, rel=1e-6)
+        assert struct.unpack("<f", struct.pack("<d", value)[:4])[0] == level
+    assert speex_agc_level(0) == 0.0
 
 
 def test_bad_settings_are_rejected_clearly() -> None:
