@@ -14,9 +14,12 @@ from wyoming.event import Event, async_write_event
 from wyoming.server import AsyncEventHandler
 
 from .limits import Limits
+from .logs import LogOnce
 from .reader import BadEvent, StreamBroken, read_event
 
 _LOGGER = logging.getLogger(__name__)
+bad_input_log = LogOnce(_LOGGER)
+"""Bad input is logged once a minute per peer address: a peer cannot flood the log."""
 # A peer whose host vanished is noticed after about KEEPIDLE + KEEPINTVL * KEEPCNT seconds.
 _KEEPALIVE = (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3))
 
@@ -128,11 +131,11 @@ class SafeEventHandler(AsyncEventHandler):
         if isinstance(err, (KeyError, TypeError, ValueError)) and not isinstance(err, RequestError):
             # wyoming's `from_event` on an event that lacks or mistypes a field
             code, text = "bad-request", f"malformed event: {type(err).__name__} {err}"
-        elif not isinstance(err, RequestError):
-            _LOGGER.warning("Traceback for %s", self.client, exc_info=err)
-        _LOGGER.warning(
-            "Client %s: %s", self.client, text, extra={"client": self.client, "code": code}
-        )
+        trace = None if isinstance(err, (RequestError, KeyError, TypeError, ValueError)) else err
+        bad_input_log(
+            logging.WARNING, f"{code} {self.host}", "Client %s: %s", self.client, text,
+            exc_info=trace,
+        )  # fmt: skip
         await self.send_error(text, str(code))
 
     def _note_gone(self) -> None:
@@ -153,12 +156,10 @@ class SafeEventHandler(AsyncEventHandler):
                         StreamBroken(f"more than {limit} malformed events", err.code)
                     )
                     return None
-                _LOGGER.warning(
-                    "Client %s sent a malformed event, skipped: %s",
-                    self.client,
-                    err,
-                    extra={"client": self.client, "code": err.code},
-                )
+                bad_input_log(
+                    logging.WARNING, f"malformed {self.host}",
+                    "Client %s sent a malformed event, skipped: %s", self.client, err,
+                )  # fmt: skip
                 await self.send_error(str(err), err.code)
             except StreamBroken as err:
                 await self._broken(err)
@@ -168,14 +169,13 @@ class SafeEventHandler(AsyncEventHandler):
                 return None
 
     async def _broken(self, err: StreamBroken) -> None:
-        level = logging.DEBUG if err.code == "idle-timeout" else logging.WARNING
-        _LOGGER.log(
-            level,
-            "Client %s sent an invalid event, closing: %s",
-            self.client,
-            err,
-            extra={"client": self.client, "code": err.code},
-        )
+        if err.code == "idle-timeout":
+            _LOGGER.debug("Client %s idle, closing", self.client)
+        else:
+            bad_input_log(
+                logging.WARNING, f"broken {self.host}",
+                "Client %s sent an invalid event, closing: %s", self.client, err,
+            )  # fmt: skip
         await self.send_error(str(err), err.code)
 
     async def run(self) -> None:

@@ -58,7 +58,14 @@ class LogOnce:
         self._last: dict[str, float] = {}
         self._held: dict[str, int] = {}
 
-    def __call__(self, level: int, key: str, msg: str, *args: object) -> bool:
+    def reset(self) -> None:
+        """Forget what was logged (a new process phase, or between tests)."""
+        self._last.clear()
+        self._held.clear()
+
+    def __call__(
+        self, level: int, key: str, msg: str, *args: object, exc_info: BaseException | None = None
+    ) -> bool:
         """Log `msg % args` unless `key` was logged less than `every_s` ago; True if logged."""
         now = time.monotonic()
         last = self._last.get(key)
@@ -73,5 +80,5 @@ class LogOnce:
         if held:
             msg = f"{msg} (%d more since the last report)"
             args = (*args, held)
-        self._logger.log(level, msg, *args)
+        self._logger.log(level, msg, *args, exc_info=exc_info)
         return True

@@ -381,3 +381,18 @@ def test_json_log_lines() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert line["level"] == "warning" and line["msg"] == "client a"
     assert line["client"] == "1.2.3.4:5" and line["logger"] == "x"
+
+
+async def test_a_peer_cannot_flood_the_log(
+    server: Endpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bad input from one address is logged once a minute, however often it reconnects."""
+    for _ in range(30):
+        reader, writer = await _connect(server)
+        writer.write(b"junk\n" * 3 + b'{"type": "x", "payload_length": -1}\n')
+        await writer.drain()
+        await asyncio.wait_for(reader.read(), 5)
+        await _close(writer)
+    warnings = [r.message for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 2, warnings  # one "malformed", one "invalid ... closing"
+    assert await _ping(server) == "hi"
