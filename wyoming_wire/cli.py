@@ -53,6 +53,13 @@ def add_server_args(parser: argparse.ArgumentParser, default_uri: str | None) ->
         default=default.max_connections_per_peer,
         help=f"open connections from one address (default {default.max_connections_per_peer})",
     )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=default.idle_timeout_s,
+        metavar="SECONDS",
+        help=f"close a connection that sends nothing for this long (default {default.idle_timeout_s:g})",
+    )
     parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
     parser.add_argument(
         "--log-format",
@@ -68,6 +75,7 @@ def limits_from_args(args: argparse.Namespace) -> Limits:
         max_payload_bytes=args.max_payload,
         max_connections=max(1, args.max_connections),
         max_connections_per_peer=max(1, args.max_connections_per_peer),
+        idle_timeout_s=args.idle_timeout if args.idle_timeout > 0 else None,
     )
 
 
