@@ -1,8 +1,28 @@
-"""Fixtures for these tests: real loopback TCP is allowed."""
+"""Fixtures for these tests: real loopback TCP is allowed.
+
+These tests also run on the satellite's oldest Python with only its extra installed
+(script/test): those that need more are marked so that run can leave them out.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker of tests that need the servers' extra."""
+    config.addinivalue_line("markers", "servers_extra: needs faster-whisper (servers' extra)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the satellite tests that transcribe with faster-whisper (`whisper` fixture)."""
+    for item in items:
+        if HERE in item.path.parents and "whisper" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.servers_extra)
 
 
 @pytest.fixture(autouse=True)

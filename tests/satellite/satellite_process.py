@@ -154,7 +154,7 @@ class SatelliteProcess:
         try:
             with wave.open(str(self.sink), "rb") as wav:
                 return wav.getnframes() / wav.getframerate()
-        except OSError, EOFError, wave.Error:  # not written yet
+        except (OSError, EOFError, wave.Error):  # not written yet
             return 0.0
 
     def speaker_audio(self) -> np.ndarray:
