@@ -30,20 +30,20 @@ from homeassistant.components import conversation
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import CONF_LLM_HASS_API, CONF_MODEL, CONF_PROMPT, CONF_URL
 from homeassistant.core import Context, HomeAssistant
-from homeassistant.helpers import chat_session, entity_registry as er, llm
+from homeassistant.helpers import area_registry as ar, chat_session, entity_registry as er, llm
 from homeassistant.loader import DATA_CUSTOM_COMPONENTS
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_test_home_assistant
 
+from bench.ollama_stub import OllamaStub, text_reply, tool_call_reply
 from custom_components.jarvis.const import CONF_PREFER_LOCAL, DOMAIN
-from tests.integration.agent_helpers import async_setup_kitchen
-from tests.integration.fake_ollama import FakeOllama, text_reply, tool_call_reply
 
 MODEL = "llama3.2:latest"
 REPLY = "The moon is about three hundred and eighty four thousand kilometres away."
 LOCAL_SENTENCES = ("turn on the kitchen light", "turn off the kitchen light")
 COLD_LOAD_S = 0.5  # the fake server's model load time (real ones: 5-50 s)
 STT_S = 0.8  # time from the start of speech-to-text to the text (the user speaking)
+KITCHEN_LIGHT = "light.kitchen_light"
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -56,12 +56,22 @@ def _row(name: str, values_s: list[float]) -> tuple[str, float, float, float]:
     return name, statistics.median(ms), _percentile(ms, 0.95), min(ms)
 
 
-async def _setup(hass: HomeAssistant, server: FakeOllama) -> dict[str, str]:
+async def _setup_kitchen(hass: HomeAssistant) -> None:
+    """An optimistic template light 'Kitchen Light' in the area 'Kitchen'."""
+    light = {"name": "Kitchen Light", "unique_id": "kitchen_light", "optimistic": True}
+    light |= {"turn_on": [], "turn_off": []}
+    assert await async_setup_component(hass, "template", {"template": [{"light": [light]}]})
+    await hass.async_block_till_done()
+    area = ar.async_get(hass).async_get_or_create("Kitchen")
+    er.async_get(hass).async_update_entity(KITCHEN_LIGHT, area_id=area.id)
+
+
+async def _setup(hass: HomeAssistant, server: OllamaStub) -> dict[str, str]:
     """Jarvis (LLM only + local first), HA core's ollama agent, a kitchen light; agent ids."""
     hass.data.pop(DATA_CUSTOM_COMPONENTS, None)  # let HA load custom_components/jarvis
     for domain in ("homeassistant", "conversation", "llm"):
         assert await async_setup_component(hass, domain, {})
-    await async_setup_kitchen(hass)
+    await _setup_kitchen(hass)
     options = {
         CONF_MODEL: MODEL,
         CONF_PROMPT: "You are a voice assistant.",
@@ -103,7 +113,7 @@ async def _setup(hass: HomeAssistant, server: FakeOllama) -> dict[str, str]:
 
 
 async def _first_delta_s(
-    hass: HomeAssistant, agent_id: str, server: FakeOllama, delay_s: float
+    hass: HomeAssistant, agent_id: str, server: OllamaStub, delay_s: float
 ) -> float:
     """Seconds from the request to the first reply text in the ChatLog."""
     first: list[float] = []
@@ -126,7 +136,7 @@ async def _first_delta_s(
 
 
 async def _cold_voice_turn_s(
-    hass: HomeAssistant, agent_id: str, server: FakeOllama, delay_s: float, stt_s: float
+    hass: HomeAssistant, agent_id: str, server: OllamaStub, delay_s: float, stt_s: float
 ) -> float:
     """A voice turn on an unloaded model: request -> first reply text.
 
@@ -160,7 +170,7 @@ async def _measure(
 
 
 async def _main(runs: int, delay_s: float) -> list[tuple[str, float, float, float]]:
-    server = FakeOllama(models=[MODEL])
+    server = OllamaStub(models=[MODEL])
     await server.start()
     rows: list[tuple[str, float, float, float]] = []
     try:
@@ -172,9 +182,9 @@ async def _main(runs: int, delay_s: float) -> list[tuple[str, float, float, floa
                 async def llm_turn(_i: int, agent: str = agent) -> float:
                     return await _first_delta_s(hass, agent, server, delay_s) - delay_s
 
-                before = len(server.conversation_requests)
+                before = server.conversation_requests
                 overhead = await _measure(runs, llm_turn)
-                assert len(server.conversation_requests) - before == runs + 3
+                assert server.conversation_requests - before == runs + 3
                 rows.append(_row(f"LLM path overhead: {name}", overhead))
             server.load_delay = COLD_LOAD_S
             for name in ("Jarvis LLM", "Core ollama"):
@@ -192,9 +202,9 @@ async def _main(runs: int, delay_s: float) -> list[tuple[str, float, float, floa
                 async def local_turn(i: int, agent: str = agent) -> float:
                     return await _local_s(hass, agent, LOCAL_SENTENCES[i % len(LOCAL_SENTENCES)])
 
-                before = len(server.conversation_requests)
+                before = server.conversation_requests
                 times = await _measure(runs, local_turn)
-                assert len(server.conversation_requests) == before  # no LLM request
+                assert server.conversation_requests == before  # no LLM request
                 rows.append(_row(f"Local intent: {name}", times))
 
             # Called directly (automation, jarvis.ask), HA core's agent needs the model for a
