@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import logging
 import os
 from pathlib import Path
-import re
 import time
 from typing import Any
 import wave
@@ -24,6 +23,8 @@ from homeassistant.core import Event, EventStateChangedData, HomeAssistant, call
 from homeassistant.helpers import area_registry as ar, device_registry as dr
 import numpy as np
 import soxr
+from wyoming.client import AsyncTcpClient
+from wyoming.event import Event as WyomingEvent
 
 from .home import ENTITY_AREAS, ROOMS, async_arrange_home, async_setup_home, write_config_dir
 from .processes import Child, free_port, python_module
@@ -42,8 +43,19 @@ HOST = "127.0.0.1"
 MIC_RATE = 48000
 SPEAKER_RATE = 48000
 FRAME_S = 0.01
-_WAKE_LOG = re.compile(r"Wake word (\S+) \(score ([0-9.]+)\) at ([0-9.]+) s")
-_SPEECH_STOP_LOG = re.compile(r"Speech stopped at ([0-9.]+) s")
+# The satellite's local control request (empty: change nothing) and its answer, its status.
+SATELLITE_CONTROL = "jarvis-satellite-control"
+SATELLITE_STATE = "jarvis-satellite-state"
+
+
+async def satellite_status(host: str, port: int, timeout: float = 5.0) -> dict[str, Any]:
+    """The satellite's status dict (`Satellite.status()`), asked with an empty control request."""
+    async with asyncio.timeout(timeout), AsyncTcpClient(host, port) as client:
+        await client.write_event(WyomingEvent(type=SATELLITE_CONTROL, data={}))
+        while (event := await client.read_event()) is not None:
+            if event.type == SATELLITE_STATE:
+                return dict(event.data)
+    raise ConnectionError("the satellite closed the connection")
 
 
 @dataclass
@@ -68,6 +80,7 @@ class Stack:
     progress: Progress
     servers: Child | None = None
     satellite: Child | None = None
+    satellite_port: int = 0
     hass: HomeAssistant | None = None
     stt_port: int = 0
     tts_port: int = 0
@@ -134,7 +147,7 @@ class Stack:
         return auth.async_create_access_token(refresh)
 
     async def _async_start_satellite_and_wire(self) -> None:
-        sat_port = free_port()
+        sat_port = self.satellite_port = free_port()
         self.satellite = Child(
             "satellite",
             python_module("satellite", *self._satellite_args(sat_port)),
@@ -235,13 +248,14 @@ class Stack:
         await self._async_wait_satellite_running()
 
     async def _async_wait_satellite_running(self, timeout: float = 15.0) -> None:
-        """HA connects to the satellite and sends run-satellite; wait for the log to say so."""
+        """HA connects to the satellite and sends run-satellite: its status leaves "paused"."""
         assert self.satellite is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if "run-satellite" in await self._satellite_log():
+            status = await satellite_status(HOST, self.satellite_port)
+            if status["connected"] and status["state"] != "paused":
                 return
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1)
         raise TimeoutError(f"HA did not start the satellite; see {self.satellite.log_path}")
 
     # --- one request ------------------------------------------------------------------------
@@ -275,7 +289,10 @@ class Stack:
         report.changes = changes
         report.transcript, report.reply = pipeline_texts(events)
         report.stage_times = pipeline_stage_times(events, mic_start)
-        report.stage_times.update(await self._satellite_times(audio_offset))
+        try:
+            report.stage_times.update(await self._satellite_times(audio_offset))
+        except (OSError, TimeoutError) as err:
+            report.error = report.error or f"no status from the satellite: {err!r}"
         if reply := [at for at, _ in self.speaker if at >= mic_start]:
             report.stage_times["first_tts_audio"] = (reply[0] - mic_start).total_seconds()
             report.stage_times["last_tts_audio"] = (reply[-1] - mic_start).total_seconds()
@@ -314,23 +331,20 @@ class Stack:
                     return
             await asyncio.sleep(0.05)
 
-    async def _satellite_log(self) -> str:
-        assert self.satellite is not None
-        path = self.satellite.log_path
-        return await asyncio.get_running_loop().run_in_executor(
-            None, lambda: path.read_text(errors="replace")
-        )
-
     async def _satellite_times(self, audio_offset: float) -> dict[str, float]:
-        """Wake and end of speech of this request in its audio time, from the satellite's log."""
-        text = await self._satellite_log()
+        """Wake and end of speech of this request in its audio time, from the satellite's status.
+
+        The satellite's clock is the microphone audio it has heard; this request's audio started
+        at `audio_offset` on it.
+        """
+        status = await satellite_status(HOST, self.satellite_port)
         times: dict[str, float] = {}
-        wakes = [float(t) - audio_offset for *_, t in _WAKE_LOG.findall(text)]
-        stops = [float(t) - audio_offset for t in _SPEECH_STOP_LOG.findall(text)]
-        if wakes := [t for t in wakes if t >= 0]:
-            times["wake"] = wakes[0]
-        if stops := [t for t in stops if t >= times.get("wake", 0.0)]:
-            times["end_of_speech"] = stops[0]
+        wake = status.get("last_wake")
+        if wake is not None and wake["at_s"] >= audio_offset:
+            times["wake"] = wake["at_s"] - audio_offset
+        stopped = status.get("last_speech_stopped_s")
+        if stopped is not None and stopped - audio_offset >= times.get("wake", 0.0):
+            times["end_of_speech"] = stopped - audio_offset
         return times
 
     async def _feed_microphone(self, stdin: asyncio.StreamWriter, audio16k: np.ndarray) -> None:

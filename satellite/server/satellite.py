@@ -183,6 +183,9 @@ class Satellite:
         self._pings_since_pause = 0
         self._wake_at: float | None = None
         self.wake_to_audio_ms: float | None = None
+        # Audio clock (seconds of microphone audio heard) of the last wake word and end of speech.
+        self.last_wake: dict[str, Any] | None = None  # name, score, at_s
+        self.last_speech_stopped_s: float | None = None
         self.timers = TimerBoard(self._ring_alarm, config.behaviour.timer_alarm_s)
         self.stats: dict[str, int] = {
             "wake_words": 0,
@@ -427,6 +430,7 @@ class Satellite:
             _LOGGER.debug("Speech started at %.2f s", event.t)
         elif isinstance(event, SpeechStopped):
             _LOGGER.debug("Speech stopped at %.2f s", event.t)
+            self.last_speech_stopped_s = round(event.t, 3)
             await self._end_stream(send_stop=True, listener_done=True)
         elif isinstance(event, CommandTimeout):
             _LOGGER.info("Command ended: %s", event.reason.replace("_", " "))
@@ -436,6 +440,11 @@ class Satellite:
         assert self.listener is not None
         self.stats["wake_words"] += 1
         _LOGGER.info("Wake word %s (score %.2f) at %.2f s", event.name, event.score, event.t)
+        self.last_wake = {
+            "name": event.name,
+            "score": round(event.score, 3),
+            "at_s": round(event.t, 3),
+        }
         if not self.running or self.muted:
             why = "Paused" if self.driver is not None else "Not connected to Home Assistant"
             _LOGGER.info("%s: wake word ignored", why)
@@ -633,6 +642,8 @@ class Satellite:
             "timers": {t.id: round(t.remaining(), 1) for t in self.timers.timers.values()},
             "alarm": self.timers.ringing,
             "wake_to_audio_ms": self.wake_to_audio_ms,
+            "last_wake": self.last_wake,
+            "last_speech_stopped_s": self.last_speech_stopped_s,
             "listener": self.listener.metrics() if self.listener is not None else {},
             **self.stats,
         }
