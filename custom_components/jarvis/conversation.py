@@ -39,6 +39,7 @@ from .llm_loop import LoopStats, ToolLoopError, async_run, async_warm_up
 from .local_first import async_handle_locally
 from .prompts import PROMPTS, default_prompt
 from .runtime import JarvisConfigEntry, ResponseStats
+from .tool_guard import BadToolCallsError, ToolGuard
 
 PARALLEL_UPDATES = 0
 CONTEXT_FULL_RATIO = 0.9  # prompt tokens / context window above which the user is warned
@@ -164,6 +165,9 @@ class JarvisConversationEntity(conversation.ConversationEntity):
             )
         except conversation.ConverseError as err:
             return err.as_conversation_result()
+        guard = ToolGuard(self.hass)
+        if chat_log.llm_api is not None:
+            chat_log.llm_api = guard.wrap(chat_log.llm_api)
 
         stats = LoopStats(started=started)
         model = str(options[CONF_MODEL])
@@ -176,11 +180,14 @@ class JarvisConversationEntity(conversation.ConversationEntity):
                 chat_log=chat_log,
                 stats=stats,
                 lacks=self._model_lacks,
+                guard=guard,
             )
         except CHAT_ERRORS as err:
             return await self._error_result(user_input, chat_log, classify(err), err)
         except ToolLoopError as err:
             return await self._error_result(user_input, chat_log, AgentError.TOOL_LOOP, err)
+        except BadToolCallsError as err:
+            return await self._error_result(user_input, chat_log, AgentError.BAD_TOOL_CALLS, err)
 
         async_clear_unreachable(self.hass, self.entry)
         async_clear_model_missing(self.hass, self.subentry)

@@ -21,6 +21,7 @@ class AgentError(StrEnum):
     SERVER_ERROR = "agent_server_error"
     TOOL_LOOP = "agent_tool_loop"
     NO_REPLY = "agent_no_reply"
+    BAD_TOOL_CALLS = "agent_bad_tool_calls"
 
 
 # Used when the translations cannot be loaded (they always exist for en and fr).
@@ -31,6 +32,8 @@ FALLBACK = {
     AgentError.SERVER_ERROR: "Sorry, the Ollama server had a problem: {detail}",
     AgentError.TOOL_LOOP: "Sorry, I got stuck while carrying out your request.",
     AgentError.NO_REPLY: "Sorry, I didn't get an answer from the language model.",
+    AgentError.BAD_TOOL_CALLS: "Sorry, I couldn't work out how to do that. Try saying it"
+    " another way.",
 }
 
 
@@ -49,15 +52,26 @@ def classify(err: Exception) -> AgentError:
     return AgentError.UNREACHABLE
 
 
+async def async_translated_text(
+    hass: HomeAssistant,
+    language: str | None,
+    key: str,
+    fallback: str | None = None,
+    **placeholders: str,
+) -> str:
+    """The spoken sentence `key` (`exceptions` section) in `language`, else in English."""
+    base = (language or hass.config.language or "en").replace("_", "-").split("-", 1)[0]
+    template = fallback or key
+    for lang in dict.fromkeys((base, "en")):
+        strings = await translation.async_get_translations(hass, lang, "exceptions", [DOMAIN])
+        if found := strings.get(f"component.{DOMAIN}.exceptions.{key}.message"):
+            template = found
+            break
+    return template.format(**placeholders)
+
+
 async def async_error_text(
     hass: HomeAssistant, language: str | None, error: AgentError, **placeholders: str
 ) -> str:
     """The spoken sentence for `error` in `language` (falls back to English)."""
-    base = (language or hass.config.language or "en").replace("_", "-").split("-", 1)[0]
-    template = FALLBACK[error]
-    for lang in dict.fromkeys((base, "en")):
-        strings = await translation.async_get_translations(hass, lang, "exceptions", [DOMAIN])
-        if found := strings.get(f"component.{DOMAIN}.exceptions.{error.value}.message"):
-            template = found
-            break
-    return template.format(**placeholders)
+    return await async_translated_text(hass, language, error.value, FALLBACK[error], **placeholders)

@@ -25,7 +25,9 @@ from .const import (
     DEFAULT_THINK,
     LOGGER,
 )
-from .messages import convert_content, format_tool, text_tool_call, tool_args, trim_history
+from .messages import convert_content, format_tool, tool_args, trim_history
+from .tool_calls import PRINTED_CALL_STARTS, printed_tool_calls, resolve_tool_name
+from .tool_guard import ToolGuard
 
 MAX_TOOL_ITERATIONS = 10
 # Seconds of silence from Ollama before giving up: the first chunk may wait for a cold model load
@@ -96,8 +98,10 @@ async def transform_stream(
 ) -> AsyncGenerator[conversation.AssistantContentDeltaDict]:
     """Ollama chunks → ChatLog deltas (role first), timing the first delta on the way.
 
-    A reply that starts with '{' or a code fence is held back until it is complete: if it is a
-    tool call printed as text (a common small-model failure) it becomes a real tool call.
+    A reply that starts like JSON, a code fence or a `<tool_call>` tag is held back until it
+    is complete: if it is made of tool calls printed as text (a common small-model failure)
+    they become real tool calls. A call's name is the offered tool it means when there is one
+    (`HassTurnOff` for `intent__HassTurnOff`); other names are left to the ToolGuard to refuse.
     """
     yield {"role": "assistant"}
     held: str | None = None
@@ -111,15 +115,13 @@ async def transform_stream(
             LOGGER.debug("Ignoring tool calls of a model that was given no tools")
         elif message.tool_calls:
             delta["tool_calls"] = [
-                llm.ToolInput(
-                    tool_name=call.function.name, tool_args=tool_args(call.function.arguments)
-                )
+                _tool_input(call.function.name, call.function.arguments, tool_names)
                 for call in message.tool_calls
             ]
         if text := message.content:
             if not seen_text and text.strip():
                 seen_text = True
-                if text.lstrip()[:1] in ("{", "`"):
+                if text.lstrip().startswith(PRINTED_CALL_STARTS):
                     held = ""
             if held is not None:
                 held += text
@@ -136,11 +138,18 @@ async def transform_stream(
     if held is not None:
         if stats.first_delta is None:
             stats.first_delta = time.perf_counter()
-        if call := text_tool_call(held, tool_names):
-            LOGGER.debug("Model wrote a tool call as text; calling %s", call.tool_name)
-            yield {"tool_calls": [call]}
+        if tool_names and (calls := printed_tool_calls(held)):
+            LOGGER.debug("Model wrote tool calls as text: %s", held)
+            yield {"tool_calls": [_tool_input(c.name, c.arguments, tool_names) for c in calls]}
         else:
             yield {"content": held}
+
+
+def _tool_input(name: str, arguments: Any, tool_names: set[str]) -> llm.ToolInput:
+    """A call as HA runs it, under the offered tool's name when the model's name means one."""
+    return llm.ToolInput(
+        tool_name=resolve_tool_name(name, tool_names) or name, tool_args=tool_args(arguments)
+    )
 
 
 async def async_run(
@@ -152,9 +161,12 @@ async def async_run(
     chat_log: conversation.ChatLog,
     stats: LoopStats,
     lacks: set[str],
+    guard: ToolGuard | None = None,
 ) -> None:
     """Answer the chat log's last user message, streaming into the ChatLog.
 
+    `guard` checks the tool calls (the chat log's API runs them through it); when the model
+    keeps calling tools wrongly it raises BadToolCallsError.
     `lacks` holds what the model turned out not to support ("tools", "thinking"); a request
     Ollama refuses for that is sent again without it, and later turns leave it out.
     Raises the ollama client's errors (and httpx's, for a stream cut short) to the caller.
@@ -206,6 +218,8 @@ async def async_run(
             continue
         messages.extend(added)
         iterations += 1
+        if guard is not None:
+            guard.end_round()
         if not chat_log.unresponded_tool_results:
             return
     raise ToolLoopError

@@ -1,4 +1,4 @@
-"""HA's chat content and tools in Ollama's shapes, and repairs of what small models send."""
+"""HA's chat content and tools in Ollama's shapes, and first repairs of what small models send."""
 
 from __future__ import annotations
 
@@ -83,21 +83,3 @@ def trim_history(messages: list[ollama.Message], max_history: int) -> list[ollam
     first_kept = user_indexes[-(max_history + 1)]
     head = messages[:1] if messages and messages[0].role == "system" else []
     return head + messages[first_kept:]
-
-
-def text_tool_call(text: str, tool_names: set[str]) -> llm.ToolInput | None:
-    """A tool call a small model wrote as JSON text instead of a real call, if it is one."""
-    body = text.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    if isinstance(data.get("function"), dict):
-        data = data["function"]
-    name = data.get("name")
-    args = data.get("arguments", data.get("parameters", {}))
-    if not isinstance(name, str) or name not in tool_names:
-        return None
-    return llm.ToolInput(tool_name=name, tool_args=tool_args(args))

@@ -13,27 +13,23 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 KITCHEN_LIGHT = "light.kitchen_light"
 
 
-async def async_setup_kitchen(hass: HomeAssistant) -> ar.AreaEntry:
-    """An optimistic template light 'Kitchen Light' in the area 'Kitchen' (exposed to Assist)."""
-    assert await async_setup_component(
-        hass,
-        "template",
+async def async_setup_kitchen(hass: HomeAssistant, **more: list[dict[str, Any]]) -> ar.AreaEntry:
+    """An optimistic template light 'Kitchen Light' in the area 'Kitchen' (exposed to Assist).
+
+    `more`: other template entities to set up with it, by platform (`lock=[...]`); HA sets the
+    template integration up once.
+    """
+    lights = [
         {
-            "template": [
-                {
-                    "light": [
-                        {
-                            "name": "Kitchen Light",
-                            "unique_id": "kitchen_light",
-                            "optimistic": True,
-                            "turn_on": [],
-                            "turn_off": [],
-                        }
-                    ]
-                }
-            ]
+            "name": "Kitchen Light",
+            "unique_id": "kitchen_light",
+            "optimistic": True,
+            "turn_on": [],
+            "turn_off": [],
         },
-    )
+        *more.pop("light", []),
+    ]
+    assert await async_setup_component(hass, "template", {"template": [{"light": lights, **more}]})
     await hass.async_block_till_done()
     area = ar.async_get(hass).async_get_or_create("Kitchen")
     area = ar.async_get(hass).async_update(area.id, aliases={"Cuisine"})
@@ -82,3 +78,10 @@ async def ask(
 def speech(result: conversation.ConversationResult) -> str:
     """What the agent says."""
     return str(result.response.speech["plain"]["speech"])
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> str:
+    """The entity's state (it must exist)."""
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state.state

@@ -201,8 +201,9 @@ async def test_prepare_warms_the_model(
     [
         '{"joke": "knock knock"}',
         "```\n[1, 2, 3]\n```",
-        '{"name": "NoSuchTool", "arguments": {}}',
+        '{"name": "Bob", "age": 42}',  # a name, but no arguments: not a call
         "{ this is not JSON",
+        "<tool_call> is how some models call tools.",
     ],
 )
 async def test_json_reply_that_is_no_tool_call_is_spoken_as_is(

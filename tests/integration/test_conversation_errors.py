@@ -99,7 +99,8 @@ async def test_server_error_is_spoken_with_its_reason(
 async def test_endless_tool_calls_are_cut(
     hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
 ) -> None:
-    fake_ollama.queue(*[tool_call_reply("jarvis__NoSuchTool", {}) for _ in range(10)])
+    # A valid call, over and over (the repeats are answered without running it again).
+    fake_ollama.queue(*[tool_call_reply("llm__GetDateTime", {}) for _ in range(10)])
     result = await ask(hass, "Loop forever", language="fr")
     assert speech(result) == "Désolé, je me suis perdu en exécutant ta demande."
     assert len(fake_ollama.conversation_requests) == 10
