@@ -19,12 +19,15 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import config_validation as cv, llm
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
     SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
+    SelectSelectorMode,
     TemplateSelector,
     TextSelector,
     TextSelectorConfig,
@@ -37,6 +40,8 @@ from .const import (
     CONF_MAX_HISTORY,
     CONF_NUM_CTX,
     CONF_PREFER_LOCAL,
+    CONF_PROTECTED_COVERS,
+    CONF_SAFE_ACTIONS,
     CONF_TEMPERATURE,
     CONF_THINK,
     DEFAULT_AGENT_NAME,
@@ -44,6 +49,7 @@ from .const import (
     DEFAULT_MAX_HISTORY,
     DEFAULT_NUM_CTX,
     DEFAULT_PREFER_LOCAL,
+    DEFAULT_SAFE_ACTIONS,
     DEFAULT_TEMPERATURE,
     DEFAULT_THINK,
     DEFAULT_URL,
@@ -51,6 +57,7 @@ from .const import (
     JARVIS_LLM_API_ID,
     MAX_NUM_CTX,
     MIN_NUM_CTX,
+    SAFE_ACTIONS_MODES,
     SUBENTRY_CONVERSATION,
 )
 from .entity import server_name
@@ -80,6 +87,8 @@ DEFAULT_AGENT_OPTIONS: dict[str, Any] = {
     CONF_NUM_CTX: DEFAULT_NUM_CTX,
     CONF_TEMPERATURE: DEFAULT_TEMPERATURE,
     CONF_THINK: DEFAULT_THINK,
+    CONF_SAFE_ACTIONS: DEFAULT_SAFE_ACTIONS,
+    CONF_PROTECTED_COVERS: [],
 }
 INT_OPTIONS = (CONF_MAX_HISTORY, CONF_KEEP_ALIVE, CONF_NUM_CTX)
 
@@ -392,5 +401,15 @@ def agent_schema(hass: HomeAssistant, models: list[str], *, new: bool) -> probat
             NumberSelectorConfig(min=0, max=2, step=0.05, mode=NumberSelectorMode.SLIDER)
         ),
         probatio.Required(CONF_THINK, default=DEFAULT_THINK): BooleanSelector(),
+        probatio.Required(CONF_SAFE_ACTIONS, default=DEFAULT_SAFE_ACTIONS): SelectSelector(
+            SelectSelectorConfig(
+                options=list(SAFE_ACTIONS_MODES),
+                translation_key=CONF_SAFE_ACTIONS,
+                mode=SelectSelectorMode.LIST,
+            )
+        ),
+        probatio.Optional(CONF_PROTECTED_COVERS, default=[]): EntitySelector(
+            EntitySelectorConfig(domain="cover", multiple=True)
+        ),
     }
     return probatio.Schema(schema)

@@ -27,6 +27,15 @@ CONF_TEMPERATURE = "temperature"
 DEFAULT_TEMPERATURE = 0.7
 CONF_THINK = "think"
 DEFAULT_THINK = False
+# Safe actions: what the agent does when asked to unlock, open a garage door or disarm.
+CONF_SAFE_ACTIONS = "safe_actions"
+SAFE_ACTIONS_ALLOW = "allow"  # act at once
+SAFE_ACTIONS_CONFIRM = "confirm"  # ask "Do you want me to ...?" and act after "yes"
+SAFE_ACTIONS_REFUSE = "refuse"  # never act by voice
+SAFE_ACTIONS_MODES = (SAFE_ACTIONS_ALLOW, SAFE_ACTIONS_CONFIRM, SAFE_ACTIONS_REFUSE)
+DEFAULT_SAFE_ACTIONS = SAFE_ACTIONS_CONFIRM
+CONF_PROTECTED_COVERS = "protected_covers"  # covers treated as garage doors
+CONFIRMATION_TIMEOUT = 30.0  # seconds a question "Do you want me to ...?" waits for "yes"
 
 # Jarvis's own LLM API (tools beside HA's Assist API).
 JARVIS_LLM_API_ID = "jarvis"

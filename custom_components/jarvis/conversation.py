@@ -20,8 +20,11 @@ import pydantic
 from .const import (
     CONF_NUM_CTX,
     CONF_PREFER_LOCAL,
+    CONF_PROTECTED_COVERS,
+    CONF_SAFE_ACTIONS,
     DEFAULT_NUM_CTX,
     DEFAULT_PREFER_LOCAL,
+    DEFAULT_SAFE_ACTIONS,
     DOMAIN,
     LOGGER,
     SUBENTRY_CONVERSATION,
@@ -39,6 +42,7 @@ from .llm_loop import LoopStats, ToolLoopError, async_run, async_warm_up
 from .local_first import async_handle_locally
 from .prompts import PROMPTS, default_prompt
 from .runtime import JarvisConfigEntry, ResponseStats
+from .safe_actions import SafeActions, reply
 from .tool_guard import BadToolCallsError, ToolGuard
 
 PARALLEL_UPDATES = 0
@@ -88,6 +92,10 @@ class JarvisConversationEntity(conversation.ConversationEntity):
         self._warm_up: asyncio.Task[None] | None = None
         self._warned_context_full = False
         self._model_lacks: set[str] = set()  # "tools", "thinking": what Ollama refused
+        self._safe = SafeActions(
+            mode=str(subentry.data.get(CONF_SAFE_ACTIONS, DEFAULT_SAFE_ACTIONS)),
+            protected_covers=frozenset(subentry.data.get(CONF_PROTECTED_COVERS) or ()),
+        )
 
     @property
     def options(self) -> dict[str, Any]:
@@ -149,12 +157,24 @@ class JarvisConversationEntity(conversation.ConversationEntity):
     ) -> conversation.ConversationResult:
         started = time.perf_counter()
         options = self.options
+        language = self._language(user_input)
 
-        if options.get(CONF_PREFER_LOCAL, DEFAULT_PREFER_LOCAL):
-            if result := await async_handle_locally(user_input, chat_log, self.entity_id):
-                elapsed = time.perf_counter() - started
-                self._record(ResponseStats(elapsed, elapsed, None, local=True))
-                return result
+        # The answer to "Do you want me to unlock ...?" asked in this conversation.
+        result = await self._safe.async_answer(
+            self.hass, user_input, chat_log, self.entity_id, language
+        )
+        if result is None and options.get(CONF_PREFER_LOCAL, DEFAULT_PREFER_LOCAL):
+            check = self._safe.local_check(self.hass, user_input)
+            result = await async_handle_locally(user_input, chat_log, self.entity_id, check)
+            if result is None and check.held is not None:  # HA understood a safe action
+                text = await self._safe.async_hold(
+                    self.hass, check.held, language, chat_log.conversation_id
+                )
+                result = reply(chat_log, user_input, self.entity_id, text)
+        if result is not None:
+            elapsed = time.perf_counter() - started
+            self._record(ResponseStats(elapsed, elapsed, None, local=True))
+            return result
 
         try:
             await chat_log.async_provide_llm_data(
@@ -165,7 +185,9 @@ class JarvisConversationEntity(conversation.ConversationEntity):
             )
         except conversation.ConverseError as err:
             return err.as_conversation_result()
-        guard = ToolGuard(self.hass)
+        guard = ToolGuard(
+            self.hass, self._safe, language, chat_log.conversation_id, user_input.text
+        )
         if chat_log.llm_api is not None:
             chat_log.llm_api = guard.wrap(chat_log.llm_api)
 

@@ -152,6 +152,16 @@ def _tool_input(name: str, arguments: Any, tool_names: set[str]) -> llm.ToolInpu
     )
 
 
+async def _async_say(chat_log: conversation.ChatLog, entity_id: str, text: str) -> None:
+    """Add Jarvis's own sentence as a streamed reply (so a pipeline speaks it too)."""
+
+    async def sentence() -> AsyncGenerator[conversation.AssistantContentDeltaDict]:
+        yield {"role": "assistant", "content": text}
+
+    async for _content in chat_log.async_add_delta_content_stream(entity_id, sentence()):
+        pass
+
+
 async def async_run(
     *,
     entity_id: str,
@@ -165,7 +175,8 @@ async def async_run(
 ) -> None:
     """Answer the chat log's last user message, streaming into the ChatLog.
 
-    `guard` checks the tool calls (the chat log's API runs them through it); when the model
+    `guard` checks the tool calls (the chat log's API runs them through it): when it ends the
+    turn itself (a question before a safe action) its sentence is the reply, and when the model
     keeps calling tools wrongly it raises BadToolCallsError.
     `lacks` holds what the model turned out not to support ("tools", "thinking"); a request
     Ollama refuses for that is sent again without it, and later turns leave it out.
@@ -219,6 +230,9 @@ async def async_run(
         messages.extend(added)
         iterations += 1
         if guard is not None:
+            if guard.final_reply is not None:
+                await _async_say(chat_log, entity_id, guard.final_reply)
+                return
             guard.end_round()
         if not chat_log.unresponded_tool_results:
             return

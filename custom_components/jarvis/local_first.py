@@ -8,6 +8,9 @@ called directly (`conversation.process`, `jarvis.ask`) and the policy stays in J
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from hassil.recognize import RecognizeResult
 from homeassistant.components import conversation
 from homeassistant.helpers import intent
 
@@ -18,11 +21,13 @@ async def async_handle_locally(
     user_input: conversation.ConversationInput,
     chat_log: conversation.ChatLog,
     agent_id: str,
+    intent_filter: Callable[[RecognizeResult], bool] | None = None,
 ) -> conversation.ConversationResult | None:
     """HA's answer when a sentence trigger or a strict built-in intent matches, else None.
 
     Only exact matches on exposed entities count (what HA's pipeline does); anything else, and
-    matches that fail to find their target, are left to the LLM.
+    matches that fail to find their target, are left to the LLM. `intent_filter` sees what HA
+    recognised before it runs; returning True keeps HA from running it (safe actions).
     """
     hass = chat_log.hass
     response: intent.IntentResponse | None = None
@@ -34,7 +39,9 @@ async def async_handle_locally(
         response = intent.IntentResponse(language=user_input.language)
         response.async_set_speech(trigger_text)
     else:
-        response = await conversation.async_handle_intents(hass, user_input, chat_log)
+        response = await conversation.async_handle_intents(
+            hass, user_input, chat_log, intent_filter=intent_filter
+        )
     if response is None:
         return None
 

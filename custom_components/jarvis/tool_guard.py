@@ -4,7 +4,8 @@ For each call of a turn: the tool's name is resolved among the offered tools (`H
 means `intent__HassTurnOff` when that is the only one); the arguments are repaired where a
 small model's slip is plain (a string for a list, a number or a boolean as a string, a name or
 an area written without its accents or capitals) and checked against the tool's schema; a
-call repeated with the same arguments runs once.
+call repeated with the same arguments runs once; a call that would unlock, open a garage door
+or disarm goes through the agent's safe-action policy.
 
 A call that is still wrong is not run: its result tells the model exactly what was wrong (the
 tool, the field, the allowed values), which is the model's one chance to correct it; when the
@@ -32,7 +33,8 @@ from homeassistant.helpers import (
 from homeassistant.util.json import JsonValueType
 import probatio
 
-from .const import DOMAIN, LOGGER
+from .const import DOMAIN, LOGGER, SAFE_ACTIONS_REFUSE
+from .safe_actions import HeldAction, SafeActions
 from .tool_calls import matching_tool_names
 
 MAX_REPROMPTS = 1  # rounds of invalid calls the model is told about before Jarvis gives up
@@ -305,6 +307,11 @@ class ToolGuard:
     """The checks of one turn (see the module's docstring)."""
 
     hass: HomeAssistant
+    safe: SafeActions | None
+    language: str
+    conversation_id: str
+    text: str  # the user's request
+    final_reply: str | None = None  # set when Jarvis ends the turn itself (safe actions)
     _invalid_rounds: int = 0
     _invalid_now: bool = False
     _runs: dict[str, asyncio.Future[llm.ToolResult]] = field(default_factory=dict)
@@ -380,12 +387,51 @@ class ToolGuard:
         if (earlier := self._runs.get(key)) is not None:
             LOGGER.debug("Repeated call of %s %s: not run again", tool.name, args)
             return _repeated(await asyncio.shield(earlier))
-        run = llm.APIInstance.async_call_tool(
-            api, replace(tool_input, tool_name=tool.name, tool_args=args)
-        )
+        if (held := self._held(tool, args, api.llm_context)) is not None:
+            run = self._async_hold(held)
+        else:
+            run = llm.APIInstance.async_call_tool(
+                api, replace(tool_input, tool_name=tool.name, tool_args=args)
+            )
         # A task, so that a repeat arriving while it runs waits for the same result.
         self._runs[key] = task = self.hass.async_create_task(run, f"jarvis tool {tool.name}")
         return await task
+
+    def _held(
+        self, tool: llm.Tool, args: dict[str, Any], llm_context: llm.LLMContext
+    ) -> HeldAction | None:
+        if self.safe is None or (inner := intent_tool(tool)) is None:
+            return None
+        slots: dict[str, Any] = {
+            key: {"value": value}
+            for key, value in args.items()
+            if not intent.is_blank_slot_value(value)
+        }
+        if inner.extra_slots:
+            preferences = llm.async_get_match_preferences(self.hass, llm_context)
+            for slot, value in (
+                ("preferred_area_id", preferences.area_id),
+                ("preferred_floor_id", preferences.floor_id),
+            ):
+                if value and slot in inner.extra_slots:
+                    slots[slot] = {"value": value}
+        return self.safe.held_action(self.hass, inner.intent_type, slots, tool.name, self.text)
+
+    async def _async_hold(self, held: HeldAction) -> llm.ToolResult:
+        assert self.safe is not None
+        said = await self.safe.async_hold(self.hass, held, self.language, self.conversation_id)
+        self.final_reply = said
+        if self.safe.mode == SAFE_ACTIONS_REFUSE:
+            return llm.ToolResult(
+                data={"error": "not_allowed", "message": f"Not done; the user was told: {said}"},
+                error=True,
+            )
+        return llm.ToolResult(
+            data={
+                "status": "waiting_for_confirmation",
+                "message": f"Not done yet; the user was asked: {said}",
+            }
+        )
 
 
 def _repeated(result: llm.ToolResult) -> llm.ToolResult:

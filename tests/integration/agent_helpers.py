@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.components import conversation
+from homeassistant.components.homeassistant.exposed_entities import async_expose_entity
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import area_registry as ar, device_registry as dr, entity_registry as er
 from homeassistant.setup import async_setup_component
@@ -78,6 +79,58 @@ async def ask(
 def speech(result: conversation.ConversationResult) -> str:
     """What the agent says."""
     return str(result.response.speech["plain"]["speech"])
+
+
+FRONT_DOOR = "lock.front_door"
+GARAGE_DOOR = "cover.garage_door"
+SHED_DOOR = "cover.shed_door"
+
+
+async def async_setup_doors(hass: HomeAssistant) -> None:
+    """The kitchen, a locked 'Front Door' ('Porte d'entrée'), a closed 'Garage Door' ('Porte du
+    garage', device class garage) and a closed 'Shed Door' ('Porte de l'abri', no device class),
+    all optimistic template entities exposed to Assist."""
+    await async_setup_kitchen(
+        hass,
+        lock=[
+            {
+                "name": "Front Door",
+                "unique_id": "front_door",
+                "optimistic": True,
+                "lock": [],
+                "unlock": [],
+            }
+        ],
+        cover=[
+            {
+                "name": name,
+                "unique_id": unique_id,
+                "optimistic": True,
+                "open_cover": [],
+                "close_cover": [],
+                **extra,
+            }
+            for name, unique_id, extra in (
+                ("Garage Door", "garage_door", {"device_class": "garage"}),
+                ("Shed Door", "shed_door", {}),
+            )
+        ],
+    )
+    registry = er.async_get(hass)
+    for entity_id, alias in (
+        (FRONT_DOOR, "Porte d'entrée"),
+        (GARAGE_DOOR, "Porte du garage"),
+        (SHED_DOOR, "Porte de l'abri"),
+    ):
+        registry.async_update_entity(entity_id, aliases=[er.COMPUTED_NAME, alias])
+        async_expose_entity(hass, conversation.DOMAIN, entity_id, True)
+    await hass.services.async_call("lock", "lock", {"entity_id": FRONT_DOOR}, blocking=True)
+    await hass.services.async_call(
+        "cover", "close_cover", {"entity_id": [GARAGE_DOOR, SHED_DOOR]}, blocking=True
+    )
+    await hass.async_block_till_done()
+    assert state_of(hass, FRONT_DOOR) == "locked"
+    assert state_of(hass, GARAGE_DOOR) == state_of(hass, SHED_DOOR) == "closed"
 
 
 def state_of(hass: HomeAssistant, entity_id: str) -> str:

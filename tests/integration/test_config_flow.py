@@ -23,6 +23,8 @@ from custom_components.jarvis.const import (
     CONF_MAX_HISTORY,
     CONF_NUM_CTX,
     CONF_PREFER_LOCAL,
+    CONF_PROTECTED_COVERS,
+    CONF_SAFE_ACTIONS,
     CONF_TEMPERATURE,
     CONF_THINK,
     DOMAIN,
@@ -175,6 +177,8 @@ async def test_user_flow_creates_entry_and_first_agent(
         CONF_NUM_CTX: 8192,
         CONF_TEMPERATURE: 0.7,
         CONF_THINK: False,
+        CONF_SAFE_ACTIONS: "confirm",  # unlocking, opening garage doors: asked first
+        CONF_PROTECTED_COVERS: [],
     }
     # The agent is there to be picked in a pipeline.
     assert er.async_get(hass).async_get_entity_id("conversation", DOMAIN, subentry.subentry_id)
@@ -403,6 +407,8 @@ def agent_form(**changes: Any) -> dict[str, Any]:
         CONF_NUM_CTX: 8192.0,
         CONF_TEMPERATURE: 0.7,
         CONF_THINK: False,
+        CONF_SAFE_ACTIONS: "confirm",
+        CONF_PROTECTED_COVERS: [],
     } | changes
 
 
@@ -423,6 +429,13 @@ async def test_add_agent_checks_model_then_creates_it(
     assert shown[CONF_LLM_HASS_API] == [JARVIS_LLM_API_ID]
     apis = {o["value"] for o in schema[CONF_LLM_HASS_API].config["options"]}
     assert apis >= {llm.LLM_API_ASSIST, JARVIS_LLM_API_ID}
+    # Safe actions: three translated choices, asking first by default.
+    assert shown[CONF_SAFE_ACTIONS] == "confirm"
+    safe = schema[CONF_SAFE_ACTIONS].config
+    assert (safe["options"], safe["translation_key"]) == (
+        ["allow", "confirm", "refuse"],
+        "safe_actions",
+    )
 
     form = agent_form(**{CONF_NAME: "Majordome", CONF_MODEL: "gemma3"})
     await fake_ollama.stop()
@@ -436,6 +449,8 @@ async def test_add_agent_checks_model_then_creates_it(
             CONF_PROMPT: "Tu es le majordome. Réponds en une phrase.",
             CONF_LLM_HASS_API: [],
             CONF_MAX_HISTORY: 6.0,
+            CONF_SAFE_ACTIONS: "refuse",
+            CONF_PROTECTED_COVERS: ["cover.front_gate"],
         }
     )
     result = await hass.config_entries.subentries.async_configure(result["flow_id"], form)
@@ -451,6 +466,8 @@ async def test_add_agent_checks_model_then_creates_it(
         CONF_NUM_CTX: 8192,
         CONF_TEMPERATURE: 0.7,
         CONF_THINK: False,
+        CONF_SAFE_ACTIONS: "refuse",
+        CONF_PROTECTED_COVERS: ["cover.front_gate"],
     }
     # The entry reloaded with a second agent, its own device and sensors.
     assert entry.state is ConfigEntryState.LOADED
