@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from wyoming_servers.piper.segmenter import CLAUSE, END, PHRASE, SENTENCE, Piece, Segmenter
+from wyoming_servers.piper.segmenter import (
+    CLAUSE,
+    END,
+    MAX_PIECE_CHARS,
+    MAX_RUN_CHARS,
+    MAX_WORD_CHARS,
+    PHRASE,
+    SENTENCE,
+    Piece,
+    Segmenter,
+)
 
 REPLY = (
     "Sure, I can help with that. The weather in Paris today is sunny with a high of twenty "
@@ -87,3 +99,56 @@ def test_eager_hard_limit_without_any_boundary() -> None:
     words = " ".join(f"w{i}" for i in range(14)) + " "
     first = seg.push(words, eager=True)[0]
     assert first.kind == PHRASE and len(first.text.split()) == 10
+
+
+def _all(seg: Segmenter, text: str, eager: bool = False) -> list[Piece]:
+    return seg.push(text, eager) + seg.flush()
+
+
+def test_a_long_sentence_is_cut_at_clauses_and_gaps_within_the_piece_limit() -> None:
+    plain = " ".join(["the garden lights stay on near the old stone wall"] * 12) + "."
+    with_commas = ", ".join(["the garden lights stay on near the old stone wall"] * 12) + "."
+    for text in (plain, with_commas):
+        pieces = _all(Segmenter(), text)
+        assert len(pieces) > 1
+        assert all(len(p.text) <= MAX_PIECE_CHARS for p in pieces)
+        assert " ".join(p.text for p in pieces) == text  # every word kept, in order
+    # With commas, cuts land on them.
+    assert all(p.kind == CLAUSE for p in _all(Segmenter(), with_commas)[:-1])
+
+
+def test_absurd_words_are_split_and_long_runs_dropped() -> None:
+    seg = Segmenter()
+    pieces = _all(seg, "Hello " + "x7Q" * 6666 + " there.")
+    words = " ".join(p.text for p in pieces).split()
+    assert words[0] == "Hello" and words[-1] == "there."
+    assert all(len(w) <= MAX_WORD_CHARS for w in words)
+    assert sum(len(w) for w in words[1:-1]) == MAX_RUN_CHARS
+    assert seg.dropped == 3 * 6666 - MAX_RUN_CHARS
+    # A run that arrives a character at a time is bounded the same way.
+    seg = Segmenter()
+    pieces = [p for _ in range(500) for p in seg.push("z", eager=True)] + seg.flush()
+    assert sum(len(p.text.replace(" ", "")) for p in pieces) == MAX_RUN_CHARS
+
+
+def test_long_words_are_split_after_punctuation_where_possible() -> None:
+    url = "https://www.example.com/some/really/long/path/to/a/page/on/the/site"
+    words = " ".join(p.text for p in _all(Segmenter(), url)).split()
+    assert "".join(words) == url and len(words) == 2
+    assert words[0].endswith("/")
+
+
+def test_control_characters_become_spaces() -> None:
+    pieces = _all(Segmenter(), "Lights\x00off\x1b[31m now.\x7f")
+    assert [p.text for p in pieces] == ["Lights off [31m now."]
+
+
+def test_cutting_costs_linear_time_even_one_character_at_a_time() -> None:
+    text = "word " * 4000  # no punctuation: nothing but forced cuts
+    seg = Segmenter()
+    started = time.perf_counter()
+    pieces = [p for ch in text for p in seg.push(ch, eager=False)] + seg.flush()
+    took = time.perf_counter() - started
+    assert " ".join(p.text for p in pieces) == text.strip()
+    assert all(len(p.text) <= MAX_PIECE_CHARS for p in pieces)
+    assert took < 2.0, f"{took:.2f} s"  # quadratic cutting took minutes here

@@ -4,6 +4,11 @@ A piece ends at a sentence end (always), at clause punctuation (`, ; : —`) and
 `eager` (no audio out yet, or the listener is about to run out of audio), at a phrase boundary:
 before a conjunction/preposition once enough words arrived, or after `HARD_MAX_WORDS` words.
 Each piece carries the pause a listener expects after it.
+
+Cost bounds (a LAN peer chooses the text): a piece never exceeds `MAX_PIECE_CHARS` (cut at the
+best clause or word gap before it), a word longer than `MAX_WORD_CHARS` is split, a run without
+whitespace keeps only its first `MAX_RUN_CHARS`, control characters become spaces, and a cut
+looks at no more than one piece's worth of text, so cutting costs O(text) in all.
 """
 
 from __future__ import annotations
@@ -25,6 +30,12 @@ HARD_MAX_WORDS = 10
 """While eager, cut after this many words even without a boundary."""
 CALM_CLAUSE_WORDS = 6
 """When not eager, clause punctuation ends a piece only if it holds this many words."""
+MAX_PIECE_CHARS = 160
+"""Longest piece (about 9 s of speech); a longer sentence is cut at a clause or word gap."""
+MAX_WORD_CHARS = 50
+"""Longer "words" are split (no real word is this long; URLs and hashes are read in parts)."""
+MAX_RUN_CHARS = 100
+"""A run without whitespace keeps only this many characters; the rest is dropped."""
 
 _PHRASE_STARTERS = frozenset(
     [
@@ -62,7 +73,11 @@ _ABBREVIATIONS = frozenset(
 )
 _SENTENCE_PUNCT = ".!?…"
 _CLAUSE_PUNCT = ",;:—–"
+_STARTER = "starter"  # a gap before a phrase starter
 _WORD = re.compile(r"\S+")
+_TOKEN = re.compile(r"\s+|\S+")
+_LONG_WORD = re.compile(rf"\S{{{MAX_WORD_CHARS + 1},}}")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _CLOSERS = "\"')]}»”’"
 
 
@@ -107,13 +122,28 @@ def _break_kind(word: str, followed: bool, next_word: str | None) -> str | None:
     return None
 
 
+def _split_word(match: re.Match[str]) -> str:
+    """A too-long word in parts of `MAX_WORD_CHARS`, after punctuation where there is some."""
+    word, parts = match.group(), []
+    while len(word) > MAX_WORD_CHARS:
+        head = word[:MAX_WORD_CHARS]
+        gap = max(head.rfind(ch) for ch in "-/_.,;:&+=|")
+        cut = gap + 1 if gap >= MAX_WORD_CHARS // 2 else MAX_WORD_CHARS
+        parts.append(word[:cut])
+        word = word[cut:]
+    return " ".join([*parts, word])
+
+
 class Segmenter:
     """Incremental text cutter: `push()` text as it arrives, `flush()` at the end."""
 
     def __init__(self, sentences_only: bool = False) -> None:
         """Start with nothing pending; `sentences_only` is plain sentence-level streaming."""
         self._buf = ""
+        self._run = 0  # length of the whitespace-free run the text ends with
         self.sentences_only = sentences_only
+        self.dropped = 0
+        """Characters dropped from over-long runs."""
 
     @property
     def pending(self) -> str:
@@ -126,7 +156,9 @@ class Segmenter:
         `eager` lets the first piece returned end at a phrase boundary (or any clause
         punctuation); the pieces after it in the same call wait for calm breaks.
         """
-        self._buf += text
+        self._buf += self._clean(text)
+        if _LONG_WORD.search(self._buf):
+            self._buf = _LONG_WORD.sub(_split_word, self._buf)
         pieces: list[Piece] = []
         while (piece := self._cut(eager and not pieces)) is not None:
             pieces.append(piece)
@@ -145,32 +177,72 @@ class Segmenter:
             pieces[-1] = Piece(pieces[-1].text + (" " + rest if rest else ""), pieces[-1].kind)
         return pieces
 
+    def _clean(self, text: str) -> str:
+        """Control characters as spaces; runs without whitespace cut to `MAX_RUN_CHARS`."""
+        text = _CONTROL.sub(" ", text)
+        out: list[str] = []
+        for token in _TOKEN.findall(text):
+            if token[0].isspace():
+                self._run = 0
+                out.append(token)
+                continue
+            keep = max(0, MAX_RUN_CHARS - self._run)
+            self._run += len(token)
+            self.dropped += max(0, len(token) - keep)
+            out.append(token[:keep])
+        return "".join(out)
+
+    def _take(self, end: int, kind: str) -> Piece:
+        text = " ".join(self._buf[:end].split())
+        self._buf = self._buf[end:].lstrip()
+        return Piece(text, kind)
+
     def _cut(self, eager: bool) -> Piece | None:
         if self.sentences_only:
             eager = False
-        matches = list(_WORD.finditer(self._buf))
-        for i, match in enumerate(matches):
+        words = _WORD.finditer(self._buf)  # lazy: only one piece's worth is looked at
+        match, count, length = next(words, None), 0, 0
+        gaps: dict[str, tuple[int, int]] = {}  # last gap of each kind: (end, piece length)
+        while match is not None:
+            after = next(words, None)
             word = match.group()
+            count += 1
+            length += len(word) + (count > 1)
+            if length > MAX_PIECE_CHARS:
+                return self._forced_cut(gaps, match.start())
             followed = match.end() < len(self._buf)
-            next_word = matches[i + 1].group() if i + 1 < len(matches) else None
-            count = i + 1
+            next_word = after.group() if after is not None else None
             kind = _break_kind(word, followed, next_word)
-            if next_word is not None and "\n" in self._buf[match.end() : matches[i + 1].start()]:
+            if after is not None and "\n" in self._buf[match.end() : after.start()]:
                 kind = kind or SENTENCE
+            starter = (
+                next_word is not None
+                and after is not None
+                and after.end() < len(self._buf)
+                and next_word.lower().strip("\"'(") in _PHRASE_STARTERS
+            )
+            if followed:  # where a forced cut could go
+                gaps[PHRASE] = (match.end(), length)
+                if kind == CLAUSE:
+                    gaps[CLAUSE] = gaps[PHRASE]
+                if starter:
+                    gaps[_STARTER] = gaps[PHRASE]
             if kind == CLAUSE and (
                 self.sentences_only or (not eager and count < CALM_CLAUSE_WORDS)
             ):
                 kind = None
             if kind is None and eager and next_word is not None:
-                next_complete = matches[i + 1].end() < len(self._buf)
-                if (
-                    count >= EAGER_PHRASE_WORDS
-                    and next_complete
-                    and next_word.lower().strip("\"'(") in _PHRASE_STARTERS
-                ) or count >= HARD_MAX_WORDS:
+                if (count >= EAGER_PHRASE_WORDS and starter) or count >= HARD_MAX_WORDS:
                     kind = PHRASE
             if kind is not None and any(ch.isalnum() for ch in self._buf[: match.end()]):
-                text = " ".join(self._buf[: match.end()].split())
-                self._buf = self._buf[match.end() :].lstrip()
-                return Piece(text, kind)
+                return self._take(match.end(), kind)
+            match = after
         return None
+
+    def _forced_cut(self, gaps: dict[str, tuple[int, int]], word_start: int) -> Piece:
+        """A piece would grow past `MAX_PIECE_CHARS`: cut at a clause, a phrase start, or a gap."""
+        for kind in (CLAUSE, _STARTER, PHRASE):
+            end, length = gaps.get(kind, (0, 0))
+            if length >= MAX_PIECE_CHARS // 2 or (kind == PHRASE and end):
+                return self._take(end, CLAUSE if kind == CLAUSE else PHRASE)
+        return self._take(word_start + MAX_PIECE_CHARS, PHRASE)  # a single word: hard cut
