@@ -21,6 +21,14 @@ FloatAudio = npt.NDArray[np.float32]
 _CALIBRATION_TEXT = "Hello, this is a quick voice check."
 _TARGET_PEAK = 0.8
 
+MAX_CHUNK_PHONEMES = 180
+"""Most phonemes synthesized in one call at normal speed: about 10 s of audio, 1 s of work here.
+
+Cost follows phonemes, not characters (an emoji or a long number is read as many words), and
+the model's memory grows with the audio of one call (about 20 MB a second); slower speech gets
+proportionally fewer phonemes per call.
+"""
+
 
 class VoiceError(LookupError):
     """A voice or speaker that is not installed."""
@@ -111,6 +119,15 @@ def resolve_voice(name_or_path: str, data_dirs: Iterable[Path]) -> VoiceEntry:
     raise VoiceError(f"voice {name_or_path!r} not found (give a name or a path to an .onnx file)")
 
 
+@dataclass(frozen=True)
+class Phonemes:
+    """One chunk of phonemes to synthesize in one call."""
+
+    symbols: list[str]
+    starts_sentence: bool
+    """True for a sentence's first chunk; later ones continue a split sentence."""
+
+
 class LoadedVoice:
     """A Piper voice in memory, with a fixed loudness gain so pieces join at the same level."""
 
@@ -132,12 +149,37 @@ class LoadedVoice:
         )
         self._voice = PiperVoice(session=session, config=config)
         self.sample_rate = int(self._voice.config.sample_rate)
+        self._known = frozenset(self._voice.config.phoneme_id_map)
+        self._length_scale = float(self._voice.config.length_scale or 1.0)
         self.gain = 1.0
         peak = float(np.max(np.abs(self.synthesize(_CALIBRATION_TEXT)), initial=0.0))
         self.gain = _TARGET_PEAK / peak if peak > 1e-3 else 1.0
 
-    def synthesize(
-        self, text: str, speaker_id: int | None = None, length_scale: float | None = None
+    def phonemes(self, text: str, length_scale: float | None = None) -> list[Phonemes]:
+        """Text as chunks of phonemes, each cheap to synthesize (blocking: call in an executor).
+
+        Phonemes the voice does not know are dropped here (Piper would log each one, quoting
+        the request); a sentence longer than a chunk is split at a word gap.
+        """
+        scale = max(1.0, length_scale or self._length_scale)
+        limit = max(20, int(MAX_CHUNK_PHONEMES / scale))
+        chunks: list[Phonemes] = []
+        for sentence in self._voice.phonemize(text):
+            known = [p for p in sentence if p in self._known]
+            first = True
+            while known:
+                cut = len(known)
+                if cut > limit:
+                    gap = max((i for i in range(limit // 2, limit) if known[i] == " "), default=0)
+                    cut = gap + 1 if gap else limit
+                chunk, known = known[:cut], known[cut:]
+                if any(p != " " for p in chunk):
+                    chunks.append(Phonemes(chunk, first))
+                    first = False
+        return chunks
+
+    def audio(
+        self, phonemes: Phonemes, speaker_id: int | None = None, length_scale: float | None = None
     ) -> FloatAudio:
         """Raw float32 audio in [-1, 1] at `sample_rate` (blocking: call in an executor)."""
         from piper import SynthesisConfig
@@ -145,12 +187,24 @@ class LoadedVoice:
         config = SynthesisConfig(
             speaker_id=speaker_id, length_scale=length_scale, normalize_audio=False
         )
-        parts = [chunk.audio_float_array for chunk in self._voice.synthesize(text, config)]
-        if not parts:
-            return np.zeros(0, dtype=np.float32)
-        audio: FloatAudio = np.concatenate(parts).astype(np.float32) * np.float32(self.gain)
+        ids = self._voice.phonemes_to_ids(phonemes.symbols)
+        result = self._voice.phoneme_ids_to_audio(ids, config)
+        raw = result[0] if isinstance(result, tuple) else result
+        audio: FloatAudio = np.asarray(raw, dtype=np.float32) * np.float32(self.gain)
         np.clip(audio, -1.0, 1.0, out=audio)
         return audio
+
+    def synthesize(
+        self, text: str, speaker_id: int | None = None, length_scale: float | None = None
+    ) -> FloatAudio:
+        """All of `text` as one array (blocking; the server goes chunk by chunk instead)."""
+        parts = [
+            self.audio(chunk, speaker_id, length_scale)
+            for chunk in self.phonemes(text, length_scale)
+        ]
+        if not parts:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(parts)
 
 
 class VoiceCache:
