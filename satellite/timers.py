@@ -16,12 +16,14 @@ import logging
 import math
 import time
 
-from wyoming.event import Event
 from wyoming.timer import TimerCancelled, TimerFinished, TimerStarted, TimerUpdated
+
+from wyoming_wire import RequestError
 
 _LOGGER = logging.getLogger(__name__)
 
 ALARM_GAP_S = 0.6
+MAX_TIMERS = 100  # Home Assistant runs a few; a peer must not grow the board without end
 
 
 @dataclass
@@ -72,52 +74,52 @@ class TimerBoard:
         """True while an alarm is sounding."""
         return self._alarm_task is not None and not self._alarm_task.done()
 
-    def handle(self, event: Event) -> bool:
-        """Apply a timer event; False if the event is not about timers."""
+    def handle(self, value: object) -> bool:
+        """Apply a checked timer event (`server.events.parse`); False if it is not about timers."""
         now = time.monotonic()
-        if TimerStarted.is_type(event.type):
-            started = TimerStarted.from_event(event)
-            self.timers[started.id] = Timer(
-                started.id, started.name, started.total_seconds, True, now
-            )
+        if isinstance(value, TimerStarted):
+            self._room_for(value.id)
+            self.timers[value.id] = Timer(value.id, value.name, value.total_seconds, True, now)
             _LOGGER.info(
                 "Timer %s started: %s s%s",
-                started.id,
-                started.total_seconds,
-                f" ({started.name})" if started.name else "",
+                value.id,
+                value.total_seconds,
+                f" ({value.name})" if value.name else "",
             )
-        elif TimerUpdated.is_type(event.type):
-            updated = TimerUpdated.from_event(event)
-            timer = self.timers.get(updated.id)
+        elif isinstance(value, TimerUpdated):
+            timer = self.timers.get(value.id)
             if timer is None:
-                timer = Timer(updated.id, None, updated.total_seconds, updated.is_active, now)
-                self.timers[updated.id] = timer
-            timer.total_seconds = updated.total_seconds
-            timer.is_active = updated.is_active
+                self._room_for(value.id)
+                timer = Timer(value.id, None, value.total_seconds, value.is_active, now)
+                self.timers[value.id] = timer
+            timer.total_seconds = value.total_seconds
+            timer.is_active = value.is_active
             timer.updated_at = now
             _LOGGER.info(
                 "Timer %s updated: %s s, %s",
-                updated.id,
-                updated.total_seconds,
-                "running" if updated.is_active else "paused",
+                value.id,
+                value.total_seconds,
+                "running" if value.is_active else "paused",
             )
-        elif TimerCancelled.is_type(event.type):
-            cancelled = TimerCancelled.from_event(event)
-            self.timers.pop(cancelled.id, None)
-            _LOGGER.info("Timer %s cancelled", cancelled.id)
-        elif TimerFinished.is_type(event.type):
-            finished = TimerFinished.from_event(event)
-            timer = self.timers.pop(finished.id, None)
-            self.finished_ids.append(finished.id)
+        elif isinstance(value, TimerCancelled):
+            self.timers.pop(value.id, None)
+            _LOGGER.info("Timer %s cancelled", value.id)
+        elif isinstance(value, TimerFinished):
+            timer = self.timers.pop(value.id, None)
+            self.finished_ids = [*self.finished_ids[-(MAX_TIMERS - 1) :], value.id]
             _LOGGER.info(
                 "Timer %s finished%s",
-                finished.id,
+                value.id,
                 f" ({timer.name})" if timer and timer.name else "",
             )
             self._start_alarm()
         else:
             return False
         return True
+
+    def _room_for(self, timer_id: str) -> None:
+        if timer_id not in self.timers and len(self.timers) >= MAX_TIMERS:
+            raise RequestError(f"at most {MAX_TIMERS} timers at a time", "too-many-timers")
 
     def _start_alarm(self) -> None:
         if self.ringing or self._alarm_s <= 0:

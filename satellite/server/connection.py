@@ -2,8 +2,9 @@
 
 Any number of peers may connect (Home Assistant also opens short `describe` connections to
 refresh its info); the one that sends a driving event (`run-satellite`, audio, …) drives the
-satellite and a newer one replaces it. Bad input is answered with an `error` event and
-skipped; a stream that cannot be resynced is closed (see `wyoming_wire`).
+satellite and a newer one replaces it. Each event is checked whole first (`events.parse`): a
+bad one gets `error` (`bad-request`) and changes nothing. Bad input that cannot be resynced
+closes the connection (see `wyoming_wire`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 import itertools
+import logging
 
 from wyoming.event import Event
 
-from wyoming_wire import Limits, SafeEventHandler
+from wyoming_wire import Limits, RequestError, SafeEventHandler
+from wyoming_wire.logs import LogOnce
 
+from .events import parse
 from .satellite import Satellite
 
+_LOGGER = logging.getLogger(__name__)
+_log_once = LogOnce(_LOGGER)
 _ids = itertools.count(1)
 
 LIMITS = Limits(
@@ -46,17 +52,22 @@ class SatelliteConnection(SafeEventHandler):
         self.name = f"connection {next(_ids)} ({self.client})"
 
     async def handle_event(self, event: Event) -> bool:
-        """Hand the event to the satellite (errors are answered by the read loop)."""
-        await self.satellite.handle_event(self, event)
+        """Check the event and hand it to the satellite (errors are answered by the read loop)."""
+        await self.satellite.handle_event(self, event.type, parse(event))
         if self.satellite.driver is self and self.limits.idle_timeout_s is not None:
             # The driving connection may be quiet for long (HA stops pinging while muted).
             self.limits = replace(self.limits, idle_timeout_s=None)
         return True
 
     async def report(self, err: Exception) -> None:
-        """Count and answer an event the satellite could not handle."""
+        """Count and answer an event the satellite could not handle (logged once a minute)."""
         self.satellite.stats["bad_events"] += 1
-        await super().report(err)
+        if not isinstance(err, RequestError):
+            await super().report(err)
+            return
+        _LOGGER.debug("Client %s: %s", self.client, err)
+        _log_once(logging.WARNING, f"bad {self.host}", "Client %s: %s", self.client, err)
+        await self.send_error(str(err), err.code)
 
     async def send(self, event: Event) -> bool:
         """Write an event; False if the connection is gone (a stalled peer is dropped)."""

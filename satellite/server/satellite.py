@@ -39,7 +39,7 @@ from typing import Any, Protocol
 from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
-from wyoming.event import Event
+from wyoming.event import Event, Eventable
 from wyoming.info import Describe, Info
 from wyoming.ping import Ping, Pong
 from wyoming.pipeline import PipelineStage, RunPipeline
@@ -61,6 +61,7 @@ from satellite.listening import (
 )
 from satellite.timers import TimerBoard, alarm_tone
 
+from .events import CONTROL_TYPE, STATE_TYPE, Control
 from .info import MIC_FORMAT, build_info
 from .playback import AudioOut, Reply
 
@@ -68,10 +69,7 @@ _LOGGER = logging.getLogger(__name__)
 
 QUESTION_ENDINGS = ("?", ";", "？")  # HA's own continue-conversation rule
 REMOTE_RESTART_DELAY_S = 2.0
-CONTROL_TYPE = "jarvis-satellite-control"
-STATE_TYPE = "jarvis-satellite-state"
-# Events a connection may send without taking control of the satellite.
-_PASSIVE_TYPES = ("describe", "ping", "pong", "info", CONTROL_TYPE)
+__all__ = ["CONTROL_TYPE", "STATE_TYPE", "Satellite", "SatelliteState"]
 
 
 class SatelliteState(enum.StrEnum):
@@ -241,9 +239,11 @@ class Satellite:
 
     # --- connections ---------------------------------------------------------------------
 
-    async def handle_event(self, peer: Peer, event: Event) -> None:
-        """Handle one event from a connection (malformed ones raise ValueError/KeyError)."""
-        if Describe.is_type(event.type):
+    async def handle_event(
+        self, peer: Peer, event_type: str, value: Eventable | Control | None
+    ) -> None:
+        """Handle one checked event (`events.parse`) from a connection."""
+        if isinstance(value, Describe):
             await peer.send(self.info.event())
             if peer is self.driver and self._paused_by_server:
                 # HA's mute switch sends pause-satellite; when it is switched back off
@@ -251,9 +251,8 @@ class Satellite:
                 # starts with `describe`) and sends no new run-satellite.
                 _LOGGER.info("Resumed: the server restarted its loop after pause")
                 await self._run_satellite()
-            return
-        if Ping.is_type(event.type):
-            await peer.send(Pong(text=Ping.from_event(event).text).event())
+        elif isinstance(value, Ping):
+            await peer.send(Pong(text=value.text).event())
             if peer is self.driver and self._paused_by_server:
                 self._pings_since_pause += 1
                 if self._pings_since_pause >= 2:
@@ -261,15 +260,14 @@ class Satellite:
                     # way); a second one means it was unmuted and kept its loop.
                     _LOGGER.info("Resumed: the server kept pinging after pause")
                     await self._run_satellite()
-            return
-        if event.type == CONTROL_TYPE:
-            await self._control(peer, event)
-            return
-        if event.type in _PASSIVE_TYPES:
-            return
-        if peer is not self.driver:
-            await self._take_over(peer)
-        await self._from_driver(event)
+        elif isinstance(value, Control):
+            await self._control(peer, value)
+        elif value is None:
+            _LOGGER.debug("Ignored event from %s: %s", peer.name, event_type)
+        else:
+            if peer is not self.driver:
+                await self._take_over(peer)
+            await self._from_driver(value)
 
     async def _take_over(self, peer: Peer) -> None:
         old, self.driver = self.driver, peer
@@ -313,56 +311,51 @@ class Satellite:
 
     # --- events from Home Assistant ------------------------------------------------------
 
-    async def _from_driver(self, event: Event) -> None:
-        kind = event.type
-        if RunSatellite.is_type(kind):
+    async def _from_driver(self, value: Eventable) -> None:
+        if isinstance(value, RunSatellite):
             await self._run_satellite()
-        elif PauseSatellite.is_type(kind):
+        elif isinstance(value, PauseSatellite):
             _LOGGER.info("Paused by the server")
             await self._end_stream(send_stop=True)
             self._set_state(SatelliteState.PAUSED)
             self._paused_by_server = True
             self._pings_since_pause = 0
-        elif Detect.is_type(kind) or VoiceStarted.is_type(kind) or Transcribe.is_type(kind):
-            _LOGGER.debug("Server: %s", kind)
-        elif Detection.is_type(kind):
-            detection = Detection.from_event(event)
-            _LOGGER.info("Server detected wake word %s", detection.name)
+        elif isinstance(value, Detect | VoiceStarted | Transcribe):
+            _LOGGER.debug("Server: %s", type(value).__name__)
+        elif isinstance(value, Detection):
+            _LOGGER.info("Server detected wake word %s", value.name)
             await self._interrupt_output()
             self._chime(self.sounds.wake)
-        elif VoiceStopped.is_type(kind):
+        elif isinstance(value, VoiceStopped):
             if not self.config.wake.local:
                 return
             await self._end_stream(send_stop=True)
-        elif Transcript.is_type(kind):
-            _LOGGER.info("Transcript: %s", Transcript.from_event(event).text)
+        elif isinstance(value, Transcript):
+            _LOGGER.info("Transcript: %s", value.text)
             if self.config.wake.local:
                 await self._end_stream(send_stop=True)
-        elif Synthesize.is_type(kind):
-            text = Synthesize.from_event(event).text
-            _LOGGER.info("Reply: %s", text)
-            self._follow_up_text = text
-        elif AudioStart.is_type(kind):
-            start = AudioStart.from_event(event)
-            await self._begin_reply(start.rate, start.width, start.channels)
-        elif AudioChunk.is_type(kind):
-            await self._reply_chunk(AudioChunk.from_event(event))
-        elif AudioStop.is_type(kind):
+        elif isinstance(value, Synthesize):
+            _LOGGER.info("Reply: %s", value.text)
+            self._follow_up_text = value.text
+        elif isinstance(value, AudioStart):
+            await self._begin_reply(value.rate, value.width, value.channels)
+        elif isinstance(value, AudioChunk):
+            await self._reply_chunk(value)
+        elif isinstance(value, AudioStop):
             await self._end_reply()
-        elif Error.is_type(kind):
-            error = Error.from_event(event)
-            _LOGGER.warning("Server error %s: %s", error.code, error.text)
-            if not (error.code or "").startswith("wake"):  # heard, not silence, for the user
+        elif isinstance(value, Error):
+            _LOGGER.warning("Server error %s: %s", value.code, value.text)
+            if not (value.code or "").startswith("wake"):  # heard, not silence, for the user
                 self._chime(self.sounds.error)
             self._follow_up_text = None
             await self._end_stream(send_stop=True)
             self._schedule_remote_restart()
-        elif self.timers.handle(event):
+        elif self.timers.handle(value):
             pass
-        elif RunPipeline.is_type(kind):
-            await self._triggered(RunPipeline.from_event(event))
+        elif isinstance(value, RunPipeline):
+            await self._triggered(value)
         else:
-            _LOGGER.debug("Unexpected event from the server: %s", kind)
+            _LOGGER.debug("Unexpected event from the server: %s", type(value).__name__)
 
     async def _run_satellite(self) -> None:
         _LOGGER.info("Server is ready (run-satellite)")
@@ -648,19 +641,13 @@ class Satellite:
             **self.stats,
         }
 
-    async def _control(self, peer: Peer, event: Event) -> None:
-        """Local control (`jarvis-satellite control`): mute and volume."""
-        data = event.data
-        if "muted" in data:
-            if not isinstance(data["muted"], bool):
-                raise ValueError("muted must be true or false")
-            await self.set_muted(data["muted"])
-        if "volume" in data:
-            volume = data["volume"]
-            if not isinstance(volume, int | float) or not 0.0 <= volume <= 1.0:
-                raise ValueError("volume must be a number from 0.0 to 1.0")
-            self.set_volume(float(volume))
-        if data.get("stop_alarm"):
+    async def _control(self, peer: Peer, control: Control) -> None:
+        """Local control (`jarvis-satellite control`): mute, volume, alarm."""
+        if control.muted is not None:
+            await self.set_muted(control.muted)
+        if control.volume is not None:
+            self.set_volume(control.volume)
+        if control.stop_alarm:
             await self.timers.stop_alarm()
         await peer.send(Event(type=STATE_TYPE, data=self.status()))
 
