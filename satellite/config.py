@@ -58,6 +58,7 @@ class SpeakerSettings:
     rate: int = 48000
     file: str = ""  # WAV file to write instead of a device; "-" = raw PCM on stdout; "null"
     volume: float = 1.0
+    max_queued_s: float = 120.0  # audio queued ahead of the speaker; a longer stream is refused
 
 
 # The listening chain's own defaults are the satellite's defaults.
@@ -197,6 +198,7 @@ _VALIDATORS: dict[str, Any] = {
     "speaker.rate": _number(int, 8000, 192000),
     "speaker.file": str,
     "speaker.volume": _number(float, 0.0, 1.0),
+    "speaker.max_queued_s": _number(float, 1.0, 3600.0),
     "wake.word": vol.All(str, vol.Length(min=1)),
     "wake.engine": vol.In(WAKE_ENGINES),
     "wake.threshold": _number(float, 0.0, 1.0, optional=True),

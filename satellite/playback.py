@@ -2,8 +2,9 @@
 
 API (used by the Wyoming satellite server)::
 
-    player = Player(sink, volume=1.0)      # a worker thread feeds the sink
-    player.play_pcm(pcm, rate, width, channels)   # queue any PCM format (1-4 byte LE)
+    player = Player(sink, volume=1.0, max_queued_s=120.0)   # a worker thread feeds the sink
+    player.play_pcm(pcm, rate, width, channels)   # queue any PCM format (1-4 byte LE);
+                                           # QueueFull past max_queued_s or MAX_QUEUED_BYTES
     done = player.end_of_stream(callback)  # threading.Event set (and callback called on
                                            # the player thread) once everything queued
                                            # before it has been played -- or dropped by stop()
@@ -11,10 +12,13 @@ API (used by the Wyoming satellite server)::
     player.stop()                          # barge-in: drop queued audio, cut the sink
     player.volume = 0.5                    # 0.0 .. 1.0, applies to what is not yet played
     player.playing                         # audio is queued or being written
+    player.queued_s, player.played_s       # seconds queued (not yet played), played so far
     player.close()                         # stop and join the worker thread
 
 Formats are checked when queued (`ValueError` for an unplayable one) so a bad TTS
-format is refused at once, and the player keeps serving.
+format is refused at once, and the player keeps serving. The queue is bounded by duration and
+by memory (int16 frames): what would pass either bound is refused with `QueueFull`, so a peer
+cannot fill memory or queue hours of audio ahead of the next reply.
 """
 
 from __future__ import annotations
@@ -43,6 +47,12 @@ TIMER_SOUND = SOUNDS_DIR / "timer.wav"
 MIN_RATE, MAX_RATE = 8000, 192000
 MAX_CHANNELS = 8
 WRITE_BLOCK_S = 0.05  # stop() takes effect within one block
+MAX_QUEUED_S = 120.0
+MAX_QUEUED_BYTES = 32 * 1024 * 1024  # of int16 frames: 2 min of 8-channel 64 kHz audio
+
+
+class QueueFull(RuntimeError):
+    """Queuing this audio would pass the player's duration or memory bound."""
 
 
 @dataclass
@@ -50,6 +60,7 @@ class _Pcm:
     frames: Int16Array  # (n, channels)
     rate: int
     generation: int
+    seconds: float
 
 
 @dataclass
@@ -94,9 +105,22 @@ def remix(frames: Int16Array, channels: int) -> npt.NDArray[np.float32]:
 class Player:
     """Plays queued PCM on a sink from its own thread."""
 
-    def __init__(self, sink: AudioSink, volume: float = 1.0) -> None:
+    def __init__(
+        self,
+        sink: AudioSink,
+        volume: float = 1.0,
+        max_queued_s: float = MAX_QUEUED_S,
+        max_queued_bytes: int = MAX_QUEUED_BYTES,
+    ) -> None:
         """Open the sink and start the worker thread."""
         self.sink = sink
+        self.max_queued_s = max_queued_s
+        self.max_queued_bytes = max_queued_bytes
+        # Queued and not yet taken by the worker, plus what is left of the item it writes.
+        self._pending_s = 0.0
+        self._pending_bytes = 0
+        self._current_s = 0.0
+        self._current_bytes = 0
         self._volume = 1.0
         self.volume = volume
         self._queue: queue.Queue[_Pcm | _Marker | None] = queue.Queue()
@@ -119,6 +143,17 @@ class Player:
         self._volume = min(1.0, max(0.0, float(value)))
 
     @property
+    def queued_s(self) -> float:
+        """Seconds of audio queued and not yet played (the part of a chunk being played too)."""
+        with self._lock:
+            return self._pending_s + self._current_s
+
+    @property
+    def played_s(self) -> float:
+        """Seconds of audio written to the sink since start."""
+        return self.frames_played / self.sink.sample_rate
+
+    @property
     def playing(self) -> bool:
         """Audio is queued or being written."""
         return self._busy.is_set() or not self._queue.empty()
@@ -130,9 +165,25 @@ class Player:
             raise ValueError("PCM data does not hold a whole number of frames")
         if self._closed:
             raise RuntimeError("player closed")
+        count = len(pcm) // (width * channels)
+        if not count:
+            return
+        seconds, size = count / rate, count * channels * 2
+        with self._lock:  # reserve before converting: a refused chunk costs no memory
+            queued_s = self._pending_s + self._current_s
+            if queued_s + seconds > self.max_queued_s:
+                raise QueueFull(
+                    f"{queued_s + seconds:.0f} s of audio would be queued for the speaker "
+                    f"(at most {self.max_queued_s:g} s)"
+                )
+            if self._pending_bytes + self._current_bytes + size > self.max_queued_bytes:
+                raise QueueFull(
+                    f"more than {self.max_queued_bytes / 2**20:.1f} MiB of audio would be queued"
+                )
+            self._pending_s += seconds
+            self._pending_bytes += size
         frames = pcm_to_int16(pcm, width, channels)
-        if len(frames):
-            self._queue.put(_Pcm(frames, rate, self._generation))
+        self._queue.put(_Pcm(frames, rate, self._generation, seconds))
 
     def play_wav(self, path: str | Path) -> None:
         """Queue a WAV file."""
@@ -183,8 +234,12 @@ class Player:
                 self._busy.clear()
                 self._complete(item)
                 continue
-            if item.generation != self._generation:
-                continue  # dropped by stop()
+            with self._lock:
+                self._pending_s -= item.seconds
+                self._pending_bytes -= item.frames.nbytes
+                if item.generation != self._generation:
+                    continue  # dropped by stop()
+                self._current_s, self._current_bytes = item.seconds, item.frames.nbytes
             self._busy.set()
             if item.generation != generation or (item.rate, item.frames.shape[1]) != stream_key:
                 generation = item.generation
@@ -202,6 +257,8 @@ class Player:
             except Exception:  # a failing device must not kill the player
                 _LOGGER.exception("Playback failed")
                 resampler, stream_key = None, None
+            with self._lock:
+                self._current_s, self._current_bytes = 0.0, 0
             if self._queue.empty():
                 self._busy.clear()
 
@@ -214,6 +271,8 @@ class Player:
             samples = np.clip(np.rint(block), -32768, 32767).astype(np.int16)
             self.sink.write(samples)
             self.frames_played += len(samples)
+            with self._lock:
+                self._current_s = max(0.0, self._current_s - len(samples) / self.sink.sample_rate)
 
     @staticmethod
     def _complete(marker: _Marker) -> None:

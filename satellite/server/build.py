@@ -81,7 +81,7 @@ def make_audio_out(config: SatelliteConfig) -> AudioOut:
     from satellite.playback import Player
 
     sink = make_sink(config)
-    player = Player(sink, volume=config.speaker.volume)
+    player = Player(sink, volume=config.speaker.volume, max_queued_s=config.speaker.max_queued_s)
     return AudioOut(player)
 
 

@@ -2,7 +2,9 @@
 
 The `Player` plays from its own thread; the asyncio loop only queues audio. `Reply`
 collects one `audio-start` … `audio-stop` stream and resolves when it has been heard,
-which is when the satellite answers `played`.
+which is when the satellite answers `played`. The player holds at most `max_queued_s` of
+audio (and a memory cap): a stream that would queue more is refused whole (`Reply.refused`;
+what it queued is cut) instead of growing memory or delaying the next reply.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import contextlib
 import logging
 from pathlib import Path
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
-from satellite.playback import check_format
+from satellite.playback import QueueFull, check_format
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -25,8 +27,16 @@ class PlayerLike(Protocol):
 
     volume: float
 
+    @property
+    def queued_s(self) -> float:
+        """Seconds of audio queued and not yet played."""
+
+    @property
+    def played_s(self) -> float:
+        """Seconds of audio played since start."""
+
     def play_pcm(self, pcm: bytes, rate: int, width: int, channels: int) -> None:
-        """Queue PCM audio (ValueError for an unplayable format)."""
+        """Queue PCM audio (ValueError for an unplayable format, QueueFull past the bound)."""
 
     def play_wav(self, path: str | Path) -> None:
         """Queue a WAV file."""
@@ -58,8 +68,15 @@ class AudioOut:
         self.player = player
 
     def play_pcm(self, pcm: bytes, rate: int, width: int, channels: int) -> None:
-        """Queue PCM (ValueError for an unplayable format)."""
+        """Queue PCM (ValueError for an unplayable format, QueueFull past the bound)."""
         self.player.play_pcm(pcm, rate, width, channels)
+
+    def status(self) -> dict[str, Any]:
+        """What is queued and what was played, in seconds."""
+        return {
+            "queued_s": round(self.player.queued_s, 2),
+            "played_s": round(self.player.played_s, 2),
+        }
 
     async def drain(self) -> None:
         """Return once everything queued so far has been played (or stopped)."""
@@ -77,7 +94,7 @@ class AudioOut:
         """Play a WAV file and wait until it has been heard."""
         try:
             self.player.play_wav(path)
-        except ValueError as err:
+        except (ValueError, QueueFull) as err:
             _LOGGER.warning("Cannot play %s: %s", path, err)
             return
         await self.drain()
@@ -97,17 +114,19 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 
 class Reply:
-    """One audio stream from the server (TTS reply or announcement)."""
+    """One audio stream from the server (TTS reply or announcement), for the driver `peer`."""
 
-    def __init__(self, out: AudioOut, rate: int, width: int, channels: int) -> None:
+    def __init__(self, out: AudioOut, rate: int, width: int, channels: int, peer: object) -> None:
         """Start a stream in the given format."""
         self._out = out
+        self.peer = peer
         self.rate, self.width, self.channels = rate, width, channels
         self.problem = format_problem(rate, width, channels)
+        self.refused = False  # more audio than the speaker may queue: dropped whole
         self.seconds = 0.0
         self.stopped = False
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._task = asyncio.get_running_loop().create_task(self._feed(), name="satellite reply")
+        self._ended = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._played(), name="satellite reply")
 
     def add(self, pcm: bytes, rate: int, width: int, channels: int) -> str | None:
         """Queue a chunk; returns a problem description if it cannot be played."""
@@ -120,31 +139,34 @@ class Reply:
                 self.problem = self.problem or problem
         if self.problem is not None:
             return self.problem
+        if self.stopped:
+            return None
         if len(pcm) % (self.width * self.channels):
             return "a chunk does not hold a whole number of samples"
-        self.seconds += len(pcm) / (self.rate * self.width * self.channels)
-        self._queue.put_nowait(pcm)
-        return None
+        try:
+            self._out.play_pcm(pcm, self.rate, self.width, self.channels)
+        except QueueFull as err:
+            self.problem, self.refused = str(err), True
+            self._out.stop()  # what this stream queued goes too
+        except (ValueError, RuntimeError) as err:
+            _LOGGER.error("Cannot play audio: %s", err)
+            self.problem = str(err)
+        else:
+            self.seconds += len(pcm) / (self.rate * self.width * self.channels)
+        return self.problem
 
     def finish(self) -> None:
         """No more audio will come."""
-        self._queue.put_nowait(None)
+        self._ended.set()
 
     def stop(self) -> None:
         """Barge-in: stop now."""
         self.stopped = True
         self._out.stop()
-        self._queue.put_nowait(None)
+        self._ended.set()
 
-    async def _feed(self) -> None:
-        while (pcm := await self._queue.get()) is not None:
-            if self.stopped or self.problem is not None:
-                continue
-            try:
-                self._out.play_pcm(pcm, self.rate, self.width, self.channels)
-            except (ValueError, RuntimeError) as err:
-                _LOGGER.error("Cannot play audio: %s", err)
-                self.problem = str(err)
+    async def _played(self) -> None:
+        await self._ended.wait()
         if not self.stopped:
             await self._out.drain()
 
@@ -153,5 +175,5 @@ class Reply:
         await self._task
 
     def cancel(self) -> None:
-        """Drop the feeding task (satellite shutting down)."""
+        """Drop the waiting task (driver gone, or shutting down)."""
         self._task.cancel()

@@ -59,6 +59,7 @@ from satellite.listening import (
     StreamAudio,
     WakeDetected,
 )
+from satellite.playback import QueueFull
 from satellite.timers import TimerBoard, alarm_tone
 
 from .events import CONTROL_TYPE, STATE_TYPE, Control
@@ -191,6 +192,7 @@ class Satellite:
             "chunks_sent": 0,
             "replies_played": 0,
             "bad_events": 0,
+            "replies_refused": 0,
         }
 
     # --- life cycle ----------------------------------------------------------------------
@@ -218,9 +220,7 @@ class Satellite:
                 await self._listen_task
         if self.listener is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.listener.stop)
-        if self._reply is not None:
-            self._reply.stop()
-            self._reply.cancel()
+        self._drop_reply()
         for task in list(self._bg):
             task.cancel()
         for task in list(self._bg):
@@ -242,7 +242,7 @@ class Satellite:
     async def handle_event(
         self, peer: Peer, event_type: str, value: Eventable | Control | None
     ) -> None:
-        """Handle one checked event (`events.parse`) from a connection."""
+        """Handle one checked event (`events.parse`) from a connection allowed to send it."""
         if isinstance(value, Describe):
             await peer.send(self.info.event())
             if peer is self.driver and self._paused_by_server:
@@ -276,6 +276,7 @@ class Satellite:
             old.close()
         else:
             _LOGGER.info("%s is driving the satellite", peer.name)
+        self._drop_reply()  # the old driver's reply must not delay the new one's
         await self._end_stream(send_stop=False)
         self._set_state(SatelliteState.PAUSED)
         self._paused_by_server = False
@@ -288,6 +289,7 @@ class Satellite:
         _LOGGER.info("%s disconnected; waiting for Home Assistant", peer.name)
         self.driver = None
         self._paused_by_server = False
+        self._drop_reply()
         if self.listener is not None and self.state is SatelliteState.STREAMING:
             self.listener.cancel_command()
         self._follow_up_text = None
@@ -529,16 +531,31 @@ class Satellite:
         if self._out is None:
             self._reply = None
             return
-        reply = Reply(self._out, rate, width, channels)
+        reply = Reply(self._out, rate, width, channels, self.driver)
         self._reply = reply
         if reply.problem is not None:
             await self._reject_reply(reply)
         self._spawn(self._finish_reply(reply), "satellite reply done")
 
     async def _reject_reply(self, reply: Reply) -> None:
-        text = f"Cannot play audio: {reply.problem}"
+        if reply.refused:
+            # Dropped whole (nothing of it plays); the error chime tells the user.
+            text, code = f"Reply refused: {reply.problem}", "too-much-audio"
+            self.stats["replies_refused"] += 1
+            self._chime(self.sounds.error)
+        else:
+            text, code = f"Cannot play audio: {reply.problem}", "unsupported-audio-format"
         _LOGGER.error(text)
-        await self._send(Error(text=text, code="unsupported-audio-format").event())
+        await self._send(Error(text=text, code=code).event())
+
+    def _drop_reply(self) -> None:
+        """Cut the reply and everything queued for the speaker; no `played` is sent."""
+        reply, self._reply = self._reply, None
+        if reply is not None:
+            if not reply.stopped:
+                _LOGGER.info("Reply dropped (%.1f s)", reply.seconds)
+            reply.stop()
+            reply.cancel()
 
     async def _reply_chunk(self, chunk: AudioChunk) -> None:
         if self._reply is None and self._out is not None:
@@ -559,16 +576,16 @@ class Satellite:
 
     async def _finish_reply(self, reply: Reply) -> None:
         await reply.wait()
+        if reply.peer is not self.driver:
+            return  # its driver was replaced or went away
         if reply is not self._reply:
             await self._send(Played().event())
             return
         self._reply = None
-        self.stats["replies_played"] += 1
-        _LOGGER.info(
-            "Reply %s (%.1f s)",
-            "stopped" if reply.stopped else "played",
-            reply.seconds,
-        )
+        outcome = "stopped" if reply.stopped else "refused" if reply.refused else "played"
+        if not reply.refused:
+            self.stats["replies_played"] += 1
+        _LOGGER.info("Reply %s (%.1f s)", outcome, reply.seconds)
         await self._send(Played().event())
         text, self._follow_up_text = self._follow_up_text, None
         if (
@@ -579,7 +596,7 @@ class Satellite:
             and self.running
             and not self.muted
             and self.state is SatelliteState.IDLE
-            and not reply.stopped
+            and outcome == "played"
             and self.listener is not None
         ):
             _LOGGER.info("The reply asks a question: listening again")
@@ -598,7 +615,10 @@ class Satellite:
         if self.sounds.timer is not None:
             await self._out.play_wav(self.sounds.timer)
         else:
-            self._out.play_pcm(alarm_tone(), 22050, 2, 1)
+            try:
+                self._out.play_pcm(alarm_tone(), 22050, 2, 1)
+            except QueueFull:
+                _LOGGER.warning("Speaker queue full: alarm not played")
             await self._out.drain()
 
     # --- mute and volume -----------------------------------------------------------------
@@ -638,6 +658,7 @@ class Satellite:
             "last_wake": self.last_wake,
             "last_speech_stopped_s": self.last_speech_stopped_s,
             "listener": self.listener.metrics() if self.listener is not None else {},
+            "speaker": self._out.status() if self._out is not None else {},
             **self.stats,
         }
 

@@ -1,16 +1,18 @@
 """The satellite against bad and hostile input, over real TCP to the real process.
 
-Bad fields in well-formed events.
+Bad fields in well-formed events, a reply flood, a takeover during a long reply.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+import contextlib
 from pathlib import Path
 from typing import Any, Self
 
 import pytest
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.ping import Ping
@@ -18,10 +20,11 @@ from wyoming.satellite import RunSatellite
 from wyoming.timer import TimerStarted
 
 from .satellite_process import Peer, SatelliteProcess
-from .test_protocol import run_command
+from .test_protocol import run_command, speak, tone, wait_for_log
 
 CONTROL = "jarvis-satellite-control"
 STATE = "jarvis-satellite-state"
+TTS_RATE = 22050
 
 
 class PeerFrom(Peer):
@@ -49,10 +52,29 @@ async def state(port: int, local_host: str = "127.0.0.1") -> dict[str, Any]:
         return dict((await peer.next(STATE)).data)
 
 
+def peak_rss_mb(sat: SatelliteProcess) -> float:
+    """Peak resident memory of the satellite process (VmHWM), MB."""
+    for line in Path(f"/proc/{sat.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc")
+
+
 @pytest.fixture
 async def sat(tmp_path: Path) -> AsyncIterator[SatelliteProcess]:
     """A fresh satellite."""
     proc = await SatelliteProcess.start(tmp_path)
+    try:
+        yield proc
+    finally:
+        code = await proc.stop()
+        assert code == 0, proc.log_text()
+
+
+@pytest.fixture
+async def paced(tmp_path: Path) -> AsyncIterator[SatelliteProcess]:
+    """A satellite whose speaker takes as long as playing would (a real device's pace)."""
+    proc = await SatelliteProcess.start(tmp_path, "--speaker-file", "null")
     try:
         yield proc
     finally:
@@ -134,3 +156,71 @@ async def test_bad_fields_are_refused_and_change_nothing(sat: SatelliteProcess) 
         await driver.send(Ping(text="barrier").event())
         await driver.next("pong")
         assert set((await state(sat.port))["timers"]) == {"t1"}
+
+
+async def speak_fast(peer: Peer, seconds: float, chunk_bytes: int) -> None:
+    """A reply of `seconds` sent as fast as TCP allows, in `chunk_bytes` chunks, no stop."""
+    pcm = tone(1.0)
+    block = (pcm * (chunk_bytes // len(pcm) + 1))[:chunk_bytes]
+    await peer.send(AudioStart(rate=TTS_RATE, width=2, channels=1).event())
+    sent = 0.0
+    while sent < seconds:
+        await peer.send(AudioChunk(rate=TTS_RATE, width=2, channels=1, audio=block).event())
+        sent += len(block) / (2 * TTS_RATE)
+
+
+async def takes_over_and_is_heard(sat: SatelliteProcess, timeout: float) -> None:
+    """A new driver's 1 s reply is played (not queued behind anything) within `timeout`."""
+    async with Peer(sat.port) as new:
+        await new.send(RunSatellite().event())
+        started = asyncio.get_running_loop().time()
+        await speak(new, tone(1.0))
+        await new.next("played", timeout=timeout)
+        took = asyncio.get_running_loop().time() - started
+    assert took < timeout
+    await wait_for_log(sat, "Reply played (1.0 s)")
+    status = await state(sat.port)
+    assert status["speaker"]["queued_s"] < 0.5
+
+
+async def test_a_reply_flood_is_refused_and_memory_stays_bounded(paced: SatelliteProcess) -> None:
+    sat = paced
+    await state(sat.port)  # listening and idle
+    baseline = peak_rss_mb(sat)
+    async with Peer(sat.port) as flood:
+        await flood.send(RunSatellite().event())
+        # 30 chunks of 4 MiB: 47 minutes of audio, 126 MB of PCM.
+        with contextlib.suppress(ConnectionError):
+            await speak_fast(flood, 30 * 4 * 1024 * 1024 / (2 * TTS_RATE), 4 * 1024 * 1024)
+        error = Error.from_event(await flood.next("error", timeout=20))
+        assert error.code == "too-much-audio", error
+        await flood.send(AudioStop().event())
+        await flood.next("played", timeout=5)
+        status = await state(sat.port)
+        assert status["speaker"]["queued_s"] <= 120.0
+        grown = peak_rss_mb(sat) - baseline
+        assert grown < 90, f"the flood grew the satellite by {grown:.0f} MB"
+        # Home Assistant comes back on a new connection: its reply is heard at once.
+        await takes_over_and_is_heard(sat, timeout=6)
+
+
+async def test_a_new_driver_drops_the_old_drivers_queued_reply(paced: SatelliteProcess) -> None:
+    sat = paced
+    async with Peer(sat.port) as old:
+        await old.send(RunSatellite().event())
+        await speak_fast(old, 90.0, 64 * 1024)  # within the bound, but 90 s long
+        await old.send(AudioStop().event())
+        await old.send(Ping(text="barrier").event())
+        await old.next("pong")
+        assert (await state(sat.port))["speaker"]["queued_s"] > 60
+        await takes_over_and_is_heard(sat, timeout=6)
+        assert await old.client.read_event() is None  # replaced, closed
+    # A driver that leaves mid-reply takes its audio with it.
+    async with Peer(sat.port) as leaving:
+        await leaving.send(RunSatellite().event())
+        await speak_fast(leaving, 90.0, 64 * 1024)
+        await leaving.send(Ping(text="barrier").event())
+        await leaving.next("pong")
+    async with asyncio.timeout(3):
+        while (await state(sat.port))["speaker"]["queued_s"] > 0.5:
+            await asyncio.sleep(0.1)

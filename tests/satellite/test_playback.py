@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from satellite.audio import NullSink, RawPcmSink, WavFileSink
-from satellite.playback import DONE_SOUND, TIMER_SOUND, WAKE_SOUND, Player, read_wav
+from satellite.playback import DONE_SOUND, TIMER_SOUND, WAKE_SOUND, Player, QueueFull, read_wav
 
 
 def encode(x: np.ndarray, width: int, channels: int = 1) -> bytes:
@@ -114,6 +114,40 @@ def test_stop_is_barge_in(tmp_path: Path) -> None:
     assert player.end_of_stream().wait(5)
     assert sink.frames_written - before == pytest.approx(0.24 * 48000, abs=2)
     player.close()
+
+
+def test_the_queue_is_bounded_by_duration_and_memory() -> None:
+    sink = NullSink(48000, realtime=True)
+    player = Player(sink, max_queued_s=10.0, max_queued_bytes=1_000_000)
+    try:
+        _fill_and_drain(player)
+    finally:
+        player.close()
+
+
+def _fill_and_drain(player: Player) -> None:
+    second = encode(sine(300.0, 1.0, 22050), 2)
+    for _ in range(9):
+        player.play_pcm(second, 22050, 2, 1)
+    assert 8.5 < player.queued_s <= 9.0
+    with pytest.raises(QueueFull, match="at most 10 s"):
+        player.play_pcm(second * 2, 22050, 2, 1)
+    assert player.queued_s <= 9.0  # the refused chunk takes no room
+    # 8 channels at 48 kHz: 0.5 s is 384 kB of int16 frames; a second one passes 1 MB.
+    wide = encode(sine(300.0, 0.5, 48000), 2, channels=8)
+    player.play_pcm(wide, 48000, 2, 8)
+    with pytest.raises(QueueFull, match="MiB"):
+        player.play_pcm(wide, 48000, 2, 8)
+    before = player.queued_s
+    time.sleep(0.5)
+    assert player.queued_s < before - 0.1  # it plays down as the speaker plays
+    player.stop()  # barge-in frees the room at once
+    deadline = time.monotonic() + 1.0
+    while player.queued_s > 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert player.queued_s == 0.0
+    player.play_pcm(second * 9, 22050, 2, 1)
+    assert player.played_s > 0.2
 
 
 def test_unplayable_formats_are_refused_and_the_player_keeps_serving() -> None:
