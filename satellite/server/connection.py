@@ -5,6 +5,9 @@ refresh its info); the one that sends a driving event (`run-satellite`, audio, â
 satellite and a newer one replaces it. Each event is checked whole first (`events.parse`): a
 bad one gets `error` (`bad-request`) and changes nothing. Bad input that cannot be resynced
 closes the connection (see `wyoming_wire`).
+
+A connection must send its first event within `FIRST_EVENT_TIMEOUT_S`, so idle connections
+free their slot quickly; the driving one may then be quiet for as long as it likes.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ LIMITS = Limits(
     max_connections_per_peer=8,
 )
 """A satellite has one driver and a few short `describe`/control connections."""
+FIRST_EVENT_TIMEOUT_S = 10.0
+"""Home Assistant and the control command speak at once; a silent connection is dropped."""
 
 
 class SatelliteConnection(SafeEventHandler):
@@ -47,17 +52,27 @@ class SatelliteConnection(SafeEventHandler):
         satellite: Satellite,
     ) -> None:
         """Wrap an accepted connection."""
-        super().__init__(reader, writer, limits)
+        first = limits.idle_timeout_s
+        if first is None or first > FIRST_EVENT_TIMEOUT_S:
+            first = FIRST_EVENT_TIMEOUT_S
+        super().__init__(reader, writer, replace(limits, idle_timeout_s=first))
+        self._idle_timeout_s = limits.idle_timeout_s
         self.satellite = satellite
         self.name = f"connection {next(_ids)} ({self.client})"
 
     async def handle_event(self, event: Event) -> bool:
         """Check the event and hand it to the satellite (errors are answered by the read loop)."""
-        await self.satellite.handle_event(self, event.type, parse(event))
-        if self.satellite.driver is self and self.limits.idle_timeout_s is not None:
-            # The driving connection may be quiet for long (HA stops pinging while muted).
-            self.limits = replace(self.limits, idle_timeout_s=None)
+        value = parse(event)
+        await self.satellite.handle_event(self, event.type, value)
+        self._after_event()
         return True
+
+    def _after_event(self) -> None:
+        """Back to the normal idle timeout; none at all while driving."""
+        idle = None if self.satellite.driver is self else self._idle_timeout_s
+        if self.limits.idle_timeout_s != idle:
+            # The driving connection may be quiet for long (HA stops pinging while muted).
+            self.limits = replace(self.limits, idle_timeout_s=idle)
 
     async def report(self, err: Exception) -> None:
         """Count and answer an event the satellite could not handle (logged once a minute)."""

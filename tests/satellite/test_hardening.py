@@ -1,6 +1,7 @@
 """The satellite against bad and hostile input, over real TCP to the real process.
 
-Bad fields in well-formed events, a reply flood, a takeover during a long reply.
+Bad fields in well-formed events, a reply flood, a takeover during a long reply, idle
+connections.
 """
 
 from __future__ import annotations
@@ -224,3 +225,35 @@ async def test_a_new_driver_drops_the_old_drivers_queued_reply(paced: SatelliteP
     async with asyncio.timeout(3):
         while (await state(sat.port))["speaker"]["queued_s"] > 0.5:
             await asyncio.sleep(0.1)
+
+
+async def test_idle_connections_do_not_lock_out_home_assistant(sat: SatelliteProcess) -> None:
+    idle: list[asyncio.StreamWriter] = []
+    try:
+        for _ in range(100):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", sat.port)
+            except OSError:
+                continue
+            idle.append(writer)
+        # Home Assistant (same address here) reconnects with a backoff until it is let in.
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with asyncio.timeout(25):
+            while True:
+                try:
+                    async with Peer(sat.port) as ha:
+                        await ha.send(RunSatellite().event())
+                        await ha.send(Ping(text="ha").event())
+                        await ha.next("pong", timeout=2)
+                        events = await run_command(ha, sat)
+                        assert "detection" in [e.type for e in events]
+                        break
+                except (ConnectionError, TimeoutError):
+                    await asyncio.sleep(1.0)
+        assert loop.time() - started < 25
+    finally:
+        for writer in idle:
+            writer.close()
+    refusals = [line for line in sat.log_text().splitlines() if "refused" in line]
+    assert len(refusals) == 1, refusals
