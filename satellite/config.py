@@ -109,6 +109,7 @@ class BehaviourSettings:
     follow_up: bool = True  # reopen the mic when the reply asks a question
     timer_alarm_s: float = 30.0  # ring a finished timer at most this long
     barge_in: bool = True  # the wake word stops a reply; False: ignored while replying
+    log_text: bool = False  # transcripts and replies at INFO (else DEBUG only)
 
 
 def _default_name() -> str:
@@ -221,6 +222,7 @@ _VALIDATORS: dict[str, Any] = {
     "behaviour.follow_up": bool,
     "behaviour.timer_alarm_s": _non_negative(float),
     "behaviour.barge_in": bool,
+    "behaviour.log_text": bool,
 }
 
 

@@ -166,6 +166,8 @@ class Satellite:
         self._make_listener = make_listener
         self._out = audio_out
         self.sounds = resolve_sounds(config)
+        # Transcripts and replies are the user's words: INFO only when asked for.
+        self._text_level = logging.INFO if config.behaviour.log_text else logging.DEBUG
         self.listener: ListenerLike | None = None
         self.state = SatelliteState.PAUSED
         self.driver: Peer | None = None
@@ -333,11 +335,11 @@ class Satellite:
                 return
             await self._end_stream(send_stop=True)
         elif isinstance(value, Transcript):
-            _LOGGER.info("Transcript: %s", value.text)
+            _LOGGER.log(self._text_level, "Transcript: %s", value.text)
             if self.config.wake.local:
                 await self._end_stream(send_stop=True)
         elif isinstance(value, Synthesize):
-            _LOGGER.info("Reply: %s", value.text)
+            _LOGGER.log(self._text_level, "Reply: %s", value.text)
             self._follow_up_text = value.text
         elif isinstance(value, AudioStart):
             await self._begin_reply(value.rate, value.width, value.channels)

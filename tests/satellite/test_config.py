@@ -104,6 +104,7 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
         ("[mic]\nchannels = 2\nchannel = 2\n", "mic.channel 2 does not exist"),
         ("[server\nport = 1\n", "not valid TOML"),
         ("[speaker]\nmax_queued_s = 0\n", "speaker.max_queued_s"),
+        ("[behaviour]\nlog_text = 'yes'\n", "behaviour.log_text"),
     ],
 )
 def test_bad_values_are_reported_clearly(tmp_path: Path, text: str, message: str) -> None:

@@ -1,7 +1,7 @@
 """The satellite against bad and hostile input, over real TCP to the real process.
 
 Bad fields in well-formed events, a reply flood, a takeover during a long reply, idle
-connections.
+connections, and what the log may say about the user's words.
 """
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any, Self
 
 import pytest
+from wyoming.asr import Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
+from wyoming.info import Describe, Info
 from wyoming.ping import Ping
 from wyoming.satellite import RunSatellite
 from wyoming.timer import TimerStarted
+from wyoming.tts import Synthesize
 
 from .satellite_process import Peer, SatelliteProcess
 from .test_protocol import run_command, speak, tone, wait_for_log
@@ -257,3 +260,24 @@ async def test_idle_connections_do_not_lock_out_home_assistant(sat: SatellitePro
             writer.close()
     refusals = [line for line in sat.log_text().splitlines() if "refused" in line]
     assert len(refusals) == 1, refusals
+
+
+async def test_transcripts_and_replies_stay_out_of_the_info_log(tmp_path: Path) -> None:
+    for log_text in (False, True):
+        work = tmp_path / str(log_text)
+        work.mkdir()
+        flags = ["--log-level", "INFO", "--behaviour-log-text", str(log_text).lower()]
+        sat = await SatelliteProcess.start(work, *flags)
+        try:
+            async with Peer(sat.port) as peer:
+                await peer.send(RunSatellite().event())
+                await peer.send(Transcript(text="open the garage door").event())
+                await peer.send(Synthesize(text="Opening the garage door.").event())
+                await peer.send(Describe().event())
+                assert Info.from_event(await peer.next("info")).satellite is not None
+        finally:
+            assert await sat.stop() == 0
+        log = sat.log_text()
+        assert "Server is ready" in log  # INFO lines are there
+        assert ("open the garage door" in log) is log_text, log
+        assert ("Opening the garage door." in log) is log_text, log
