@@ -58,6 +58,15 @@ def _control_parser(sub: Any) -> None:
     parser.add_argument("--mute", choices=["on", "off", "toggle"], help="microphone mute")
     parser.add_argument("--volume", type=float, help="speaker volume, 0.0 to 1.0")
     parser.add_argument("--stop-alarm", action="store_true", help="silence a timer alarm")
+    parser.add_argument(
+        "--forget-driver",
+        action="store_true",
+        help="forget the remembered (trusted) driver: the next one to drive it is trusted",
+    )
+    parser.add_argument(
+        "--pairing-secret-file",
+        help="pair first with this secret (needed when the satellite has one)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,13 +194,16 @@ def _run(args: argparse.Namespace) -> int:
     )
 
 
-async def _control(args: argparse.Namespace) -> dict[str, Any]:
+async def _control(args: argparse.Namespace, secret: str | None) -> dict[str, Any]:
     from wyoming.client import AsyncTcpClient
     from wyoming.event import Event
 
-    from satellite.server.satellite import CONTROL_TYPE, STATE_TYPE
+    from satellite.pairing import pair
+    from satellite.server.events import CONTROL_TYPE, STATE_TYPE
 
     async with AsyncTcpClient(args.host, args.port) as client:
+        if secret is not None:
+            await pair(client, secret.encode())
         data: dict[str, Any] = {}
         if args.mute == "toggle":
             await client.write_event(Event(type=CONTROL_TYPE, data={}))
@@ -203,6 +215,8 @@ async def _control(args: argparse.Namespace) -> dict[str, Any]:
             data["volume"] = args.volume
         if args.stop_alarm:
             data["stop_alarm"] = True
+        if args.forget_driver:
+            data["forget_driver"] = True
         await client.write_event(Event(type=CONTROL_TYPE, data=data))
         return await _read_state(client, STATE_TYPE)
 
@@ -216,17 +230,29 @@ async def _read_state(client: Any, state_type: str) -> dict[str, Any]:
             if event.type == state_type:
                 return dict(event.data)
             if event.type == "error":
-                raise ValueError(event.data.get("text", "error"))
+                raise ValueError(event.data.get("text") or event.data.get("code") or "error")
 
 
 def _run_control(args: argparse.Namespace) -> int:
     if args.volume is not None and not 0.0 <= args.volume <= 1.0:
         print("jarvis-satellite: --volume must be from 0.0 to 1.0", file=sys.stderr)
         return 2
+    from satellite.config import read_secret_file
+    from satellite.pairing import PairingError
+
     try:
-        state = asyncio.run(_control(args))
-    except (OSError, ValueError, TimeoutError) as err:
-        print(f"jarvis-satellite: cannot control {args.host}:{args.port}: {err}", file=sys.stderr)
+        secret = read_secret_file(args.pairing_secret_file) if args.pairing_secret_file else None
+    except ConfigError as err:
+        print(f"jarvis-satellite: {err}", file=sys.stderr)
+        return 2
+    try:
+        state = asyncio.run(_control(args, secret))
+    except (OSError, ValueError, TimeoutError, PairingError) as err:
+        hint = " (give --pairing-secret-file)" if "pair first" in str(err) else ""
+        print(
+            f"jarvis-satellite: cannot control {args.host}:{args.port}: {err}{hint}",
+            file=sys.stderr,
+        )
         return 1
     print(json.dumps(state))
     return 0

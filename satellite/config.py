@@ -11,7 +11,9 @@ import argparse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 import difflib
+import ipaddress
 from pathlib import Path
+import re
 import socket
 import tomllib
 from typing import Any
@@ -28,14 +30,24 @@ class ConfigError(ValueError):
     """The configuration file or a flag holds a value the satellite cannot use."""
 
 
+MIN_SECRET_CHARS = 16
+
+
 @dataclass
 class ServerSettings:
-    """Where the Wyoming satellite server listens and how it is announced."""
+    """Where the Wyoming satellite server listens, how it is announced, who may drive it."""
 
     host: str = "0.0.0.0"
     port: int = 10700
     zeroconf: bool = True
     zeroconf_name: str = ""  # default: the device's MAC address, like wyoming-satellite
+    # Addresses/CIDRs that may drive and control it (plus this device); empty = trust on first
+    # use: the first address that drives it is remembered in `state_file`.
+    allowed_peers: list[str] = field(default_factory=list)
+    state_file: str = ""  # "" = $STATE_DIRECTORY or $XDG_STATE_HOME/jarvis/satellite-state.json
+    # Pairing (Jarvis integration): peers must prove they know this secret before driving.
+    pairing_secret_file: str = ""  # preferred: a file readable only by the satellite's user
+    pairing_secret: str = field(default="", repr=False)  # never logged
 
 
 @dataclass
@@ -181,6 +193,34 @@ def _non_negative(kind: type[Any]) -> Callable[[Any], Any]:
     return _number(kind, 0)
 
 
+def _peers(value: Any) -> list[str]:
+    """Addresses/networks as a list or one comma/space separated string (the flag)."""
+    if isinstance(value, str):
+        items = [item for item in re.split(r"[,\s]+", value) if item]
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        items = [item.strip() for item in value if item.strip()]
+    else:
+        raise vol.Invalid(f"expected a list of addresses or networks, got {value!r}")
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise vol.Invalid(
+                f"{item!r} is not an IP address or network (e.g. 192.168.1.10 or 192.168.1.0/24)"
+            ) from None
+    return items
+
+
+def _secret(value: Any) -> str:
+    """A pairing secret: empty, or long enough; the message never repeats it."""
+    if not isinstance(value, str):
+        raise vol.Invalid("expected a string")
+    secret = value.strip()
+    if secret and len(secret) < MIN_SECRET_CHARS:
+        raise vol.Invalid(f"must be at least {MIN_SECRET_CHARS} characters (or empty)")
+    return secret
+
+
 _VALIDATORS: dict[str, Any] = {
     "name": vol.All(str, vol.Length(min=1, max=100)),
     "area": str,
@@ -189,6 +229,10 @@ _VALIDATORS: dict[str, Any] = {
     "server.port": _number(int, 0, 65535),
     "server.zeroconf": bool,
     "server.zeroconf_name": str,
+    "server.allowed_peers": _peers,
+    "server.state_file": str,
+    "server.pairing_secret_file": str,
+    "server.pairing_secret": _secret,
     "mic.device": vol.Coerce(str),
     "mic.rate": _number(int, 8000, 192000),
     "mic.channels": _number(int, 1, 32),
@@ -407,12 +451,41 @@ def load_config(
     raw: dict[str, Any] = read_file(path) if path is not None else {}
     raw = merge(raw, overrides or {})
     config = _build(validate(raw))
+    _read_secret(config.server)
     if config.mic.channel >= config.mic.channels:
         raise ConfigError(
             f"invalid configuration: mic.channel {config.mic.channel} does not exist on a "
             f"{config.mic.channels}-channel input (channels are numbered from 0)"
         )
     return config
+
+
+def read_secret_file(path: str) -> str:
+    """The pairing secret in a file (surrounding whitespace stripped); ConfigError if unusable."""
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        why = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read the pairing secret file {path}: {why}") from err
+    try:
+        secret = _secret(text)
+    except vol.Invalid as err:
+        raise ConfigError(f"invalid configuration: server.pairing_secret_file: {err}") from None
+    if not secret:
+        raise ConfigError(f"invalid configuration: server.pairing_secret_file: {path} is empty")
+    return secret
+
+
+def _read_secret(server: ServerSettings) -> None:
+    """Resolve `pairing_secret_file` into `pairing_secret` (one of the two, not both)."""
+    if not server.pairing_secret_file:
+        return
+    if server.pairing_secret:
+        raise ConfigError(
+            "invalid configuration: set server.pairing_secret_file or server.pairing_secret, "
+            "not both"
+        )
+    server.pairing_secret = read_secret_file(server.pairing_secret_file)
 
 
 def config_from_args(args: argparse.Namespace) -> SatelliteConfig:

@@ -2,9 +2,13 @@
 
 Any number of peers may connect (Home Assistant also opens short `describe` connections to
 refresh its info); the one that sends a driving event (`run-satellite`, audio, …) drives the
-satellite and a newer one replaces it. Each event is checked whole first (`events.parse`): a
-bad one gets `error` (`bad-request`) and changes nothing. Bad input that cannot be resynced
-closes the connection (see `wyoming_wire`).
+satellite and a newer one replaces it. Each event goes through, in order:
+
+1. access control (`access.Access`): `describe`/`ping` and pairing are open to all; a peer
+   that may not drive or control gets `error` (code `not-allowed`) and is disconnected;
+2. `events.parse`: every field checked; a bad event gets `error` (`bad-request`) and changes
+   nothing;
+3. the `Satellite`.
 
 A connection must send its first event within `FIRST_EVENT_TIMEOUT_S`, so idle connections
 free their slot quickly; the driving one may then be quiet for as long as it likes.
@@ -19,10 +23,11 @@ import logging
 
 from wyoming.event import Event
 
+from satellite.pairing import MAX_FAILURES, OK_TYPE, PairingServer, PairRequest, PairResponse
 from wyoming_wire import Limits, RequestError, SafeEventHandler
 from wyoming_wire.logs import LogOnce
 
-from .events import parse
+from .events import Kind, kind_of, parse
 from .satellite import Satellite
 
 _LOGGER = logging.getLogger(__name__)
@@ -59,10 +64,28 @@ class SatelliteConnection(SafeEventHandler):
         self._idle_timeout_s = limits.idle_timeout_s
         self.satellite = satellite
         self.name = f"connection {next(_ids)} ({self.client})"
+        secret = satellite.access.secret
+        self._pairing = PairingServer(secret) if secret is not None else None
+
+    @property
+    def paired(self) -> bool:
+        """This connection proved it knows the pairing secret."""
+        return self._pairing is not None and self._pairing.paired
 
     async def handle_event(self, event: Event) -> bool:
-        """Check the event and hand it to the satellite (errors are answered by the read loop)."""
+        """Check the event and hand it to the satellite; False closes the connection."""
+        kind = kind_of(event.type)
+        if kind is Kind.PAIRING:
+            return await self._pair(event)
+        if kind is not Kind.OPEN:
+            access = self.satellite.access
+            why = access.refusal(self.host, paired=self.paired, driving=kind is Kind.DRIVE)
+            if why is not None:
+                await self._refuse(event.type, why)
+                return False
         value = parse(event)
+        if kind is Kind.DRIVE and value is not None:
+            await self.satellite.access.remember(self.host)
         await self.satellite.handle_event(self, event.type, value)
         self._after_event()
         return True
@@ -73,6 +96,37 @@ class SatelliteConnection(SafeEventHandler):
         if self.limits.idle_timeout_s != idle:
             # The driving connection may be quiet for long (HA stops pinging while muted).
             self.limits = replace(self.limits, idle_timeout_s=idle)
+
+    async def _refuse(self, event_type: str, why: str) -> None:
+        self.satellite.stats["refused"] += 1
+        _log_once(
+            logging.WARNING, f"not allowed {self.host}",
+            "%s is not allowed to drive or control this satellite (%s, sent %s); disconnected",
+            self.host, why, event_type,
+        )  # fmt: skip
+        await self.send_error(f"not allowed: {why}", "not-allowed")
+
+    async def _pair(self, event: Event) -> bool:
+        pairing = self._pairing
+        if pairing is None:
+            raise RequestError("this satellite has no pairing secret", "pairing-not-configured")
+        value = parse(event)
+        if isinstance(value, PairRequest):
+            await self.send(pairing.challenge(value).event())
+        elif isinstance(value, PairResponse):
+            if pairing.verify(value):
+                _LOGGER.info("%s paired", self.name)
+                await self.send(Event(type=OK_TYPE))
+            else:
+                _log_once(
+                    logging.WARNING, f"pairing {self.host}", "%s failed to pair (%d of %d)",
+                    self.name, pairing.failures, MAX_FAILURES,
+                )  # fmt: skip
+                self.satellite.stats["refused"] += 1
+                await self.send_error("pairing failed", "pairing-failed")
+                return not pairing.exhausted
+        self._after_event()
+        return True
 
     async def report(self, err: Exception) -> None:
         """Count and answer an event the satellite could not handle (logged once a minute)."""

@@ -4,13 +4,15 @@
 length (the wyoming library's dataclass, or `Control` for the local control event), or raises
 `RequestError` (code `bad-request`): the peer gets an `error` and nothing changes, not even who
 drives. Unknown fields are ignored (newer Home Assistant versions may add some); the control
-event is ours, so an unknown key there is refused (a typo).
+event is ours, so an unknown key there is refused (a typo). `kind_of()` sorts event types for
+access control: open to all (discovery), pairing, control, or driving.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+import enum
 import math
 from typing import Any
 
@@ -27,6 +29,7 @@ from wyoming.tts import Synthesize
 from wyoming.vad import VoiceStarted, VoiceStopped
 from wyoming.wake import Detect, Detection
 
+from satellite.pairing import PAIR_TYPES, REQUEST_TYPE, RESPONSE_TYPE, PairRequest, PairResponse
 from wyoming_wire import RequestError
 
 CONTROL_TYPE = "jarvis-satellite-control"
@@ -41,13 +44,37 @@ MAX_TIMESTAMP = 10**12  # ms
 MAX_NAMES = 32
 
 
+class Kind(enum.Enum):
+    """What an event type asks of the satellite, for access control."""
+
+    OPEN = "open"  # discovery and keep-alive: anyone
+    PAIRING = "pairing"  # the pairing exchange: anyone
+    CONTROL = "control"  # mute, volume, status: trusted peers
+    DRIVE = "drive"  # everything else: trusted peers, and it makes the sender the driver
+
+
+_OPEN_TYPES = frozenset({"describe", "ping", "pong", "info"})
+
+
+def kind_of(event_type: str) -> Kind:
+    """How access control treats an event type."""
+    if event_type in _OPEN_TYPES:
+        return Kind.OPEN
+    if event_type in PAIR_TYPES:
+        return Kind.PAIRING
+    if event_type == CONTROL_TYPE:
+        return Kind.CONTROL
+    return Kind.DRIVE
+
+
 @dataclass(frozen=True)
 class Control:
-    """The local control event: change mute/volume, stop an alarm."""
+    """The local control event: change mute/volume, stop an alarm, forget the driver."""
 
     muted: bool | None = None
     volume: float | None = None
     stop_alarm: bool = False
+    forget_driver: bool = False
 
 
 class _Bad(Exception):
@@ -212,15 +239,15 @@ def _timer_updated(event: Event) -> TimerUpdated:
 
 
 def _control(event: Event) -> Control:
-    known = {"muted", "volume", "stop_alarm"}
+    known = {"muted", "volume", "stop_alarm", "forget_driver"}
     if unknown := sorted(set(event.data) - known):
         raise _Bad(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
     f = _fields(
         event.data,
         {},
-        {"muted": _bool, "volume": _number(0.0, 1.0), "stop_alarm": _bool},
+        {"muted": _bool, "volume": _number(0.0, 1.0), "stop_alarm": _bool, "forget_driver": _bool},
     )
-    return Control(f["muted"], f["volume"], bool(f["stop_alarm"]))
+    return Control(f["muted"], f["volume"], bool(f["stop_alarm"]), bool(f["forget_driver"]))
 
 
 def _error(event: Event) -> Error:
@@ -230,6 +257,16 @@ def _error(event: Event) -> Error:
 
 def _synthesize(event: Event) -> Synthesize:
     return Synthesize(text=_fields(event.data, {"text": _TEXT}, {"voice": _voice})["text"])
+
+
+def _pairing(from_event: Callable[[Event], Eventable]) -> Callable[[Event], Eventable]:
+    def parse(event: Event) -> Eventable:
+        try:
+            return from_event(event)
+        except ValueError as err:
+            raise _Bad(str(err)) from None
+
+    return parse
 
 
 def _only(key: str, check: Check) -> Callable[[Mapping[str, Any]], Any]:
@@ -264,6 +301,8 @@ _PARSERS: dict[str, Callable[[Event], Eventable | Control]] = {
     "timer-cancelled": lambda e: TimerCancelled(id=_fields(e.data, {"id": _ID}, {})["id"]),
     "timer-finished": lambda e: TimerFinished(id=_fields(e.data, {"id": _ID}, {})["id"]),
     CONTROL_TYPE: _control,
+    REQUEST_TYPE: _pairing(PairRequest.from_event),
+    RESPONSE_TYPE: _pairing(PairResponse.from_event),
 }
 
 

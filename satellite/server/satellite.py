@@ -61,7 +61,9 @@ from satellite.listening import (
 )
 from satellite.playback import QueueFull
 from satellite.timers import TimerBoard, alarm_tone
+from wyoming_wire import RequestError
 
+from .access import Access, state_path
 from .events import CONTROL_TYPE, STATE_TYPE, Control
 from .info import MIC_FORMAT, build_info
 from .playback import AudioOut, Reply
@@ -166,6 +168,12 @@ class Satellite:
         self._make_listener = make_listener
         self._out = audio_out
         self.sounds = resolve_sounds(config)
+        secret = config.server.pairing_secret
+        self.access = Access(
+            config.server.allowed_peers,
+            state_path(config.server.state_file),
+            secret.encode() if secret else None,
+        )
         # Transcripts and replies are the user's words: INFO only when asked for.
         self._text_level = logging.INFO if config.behaviour.log_text else logging.DEBUG
         self.listener: ListenerLike | None = None
@@ -194,6 +202,7 @@ class Satellite:
             "chunks_sent": 0,
             "replies_played": 0,
             "bad_events": 0,
+            "refused": 0,
             "replies_refused": 0,
         }
 
@@ -202,6 +211,7 @@ class Satellite:
     async def start(self) -> None:
         """Build and start the listener (models load in an executor thread)."""
         self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self.access.load)
         listener = await self._loop.run_in_executor(
             None, self._make_listener, self._from_listener_thread
         )
@@ -661,17 +671,24 @@ class Satellite:
             "last_speech_stopped_s": self.last_speech_stopped_s,
             "listener": self.listener.metrics() if self.listener is not None else {},
             "speaker": self._out.status() if self._out is not None else {},
+            "access": self.access.status(),
             **self.stats,
         }
 
     async def _control(self, peer: Peer, control: Control) -> None:
-        """Local control (`jarvis-satellite control`): mute, volume, alarm."""
+        """Local control (`jarvis-satellite control`): mute, volume, alarm, trusted driver."""
+        if control.forget_driver and self.access.mode != "tofu":
+            raise RequestError(
+                f"no remembered driver to forget: access is by {self.access.mode}", "bad-request"
+            )
         if control.muted is not None:
             await self.set_muted(control.muted)
         if control.volume is not None:
             self.set_volume(control.volume)
         if control.stop_alarm:
             await self.timers.stop_alarm()
+        if control.forget_driver:
+            await self.access.forget()
         await peer.send(Event(type=STATE_TYPE, data=self.status()))
 
 

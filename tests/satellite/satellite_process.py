@@ -84,8 +84,13 @@ class SatelliteProcess:
         self.log = log
 
     @classmethod
-    async def start(cls, tmp: Path, *extra: str, wake_local: bool = True) -> SatelliteProcess:
-        """Start on a free port; returns once it listens."""
+    async def start(
+        cls, tmp: Path, *extra: str, wake_local: bool = True, state_file: Path | None = None
+    ) -> SatelliteProcess:
+        """Start on a free port; returns once it listens.
+
+        `state_file`: where it remembers its trusted driver (default: in `tmp`, not the user's).
+        """
         sink = tmp / "speaker.wav"
         log = tmp / "satellite.log"
         args = [
@@ -112,6 +117,8 @@ class SatelliteProcess:
             "true" if wake_local else "false",
             "--log-level",
             "DEBUG",
+            "--server-state-file",
+            str(state_file or tmp / "satellite-state.json"),
             *extra,
         ]
         with log.open("wb") as err:

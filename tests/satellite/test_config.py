@@ -103,6 +103,11 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
         ("colour = 'red'\n", "colour: unknown setting"),
         ("[mic]\nchannels = 2\nchannel = 2\n", "mic.channel 2 does not exist"),
         ("[server\nport = 1\n", "not valid TOML"),
+        ("[server]\nallowed_peers = ['192.168.1.300']\n", "server.allowed_peers: '192.168.1.300'"),
+        ("[server]\nallowed_peers = 5\n", "server.allowed_peers: expected a list"),
+        ("[server]\nalowed_peers = []\n", "did you mean 'allowed_peers'"),
+        ("[server]\npairing_secret = 'short'\n", "server.pairing_secret: must be at least 16"),
+        ("[server]\npairing_secret_file = '/nonexistent/secret'\n", "cannot read the pairing"),
         ("[speaker]\nmax_queued_s = 0\n", "speaker.max_queued_s"),
         ("[behaviour]\nlog_text = 'yes'\n", "behaviour.log_text"),
     ],
@@ -138,3 +143,26 @@ def test_the_shipped_example_configuration_loads() -> None:
     config = load_config(example)
     assert config.name == "Kitchen"
     assert config == load_config(example, {"server": {"port": 10700}})
+
+
+def test_access_settings(tmp_path: Path) -> None:
+    assert load_config().server.allowed_peers == []  # trust on first use
+    config = config_from_args(parse("--server-allowed-peers", "192.168.1.10, 10.0.0.0/8 fd00::/8"))
+    assert config.server.allowed_peers == ["192.168.1.10", "10.0.0.0/8", "fd00::/8"]
+    secret = tmp_path / "pairing.secret"
+    secret.write_text("  a long enough shared secret\n")
+    path = tmp_path / "satellite.toml"
+    path.write_text(f"[server]\npairing_secret_file = '{secret}'\nstate_file = '/var/lib/x.json'\n")
+    config = load_config(path)
+    assert config.server.pairing_secret == "a long enough shared secret"
+    assert config.server.state_file == "/var/lib/x.json"
+    assert "long enough" not in repr(config)  # never in a log line or traceback
+    with pytest.raises(ConfigError, match="not both"):
+        load_config(path, {"server": {"pairing_secret": "another long shared secret"}})
+    secret.write_text("too short\n")
+    with pytest.raises(ConfigError, match="at least 16") as err:
+        load_config(path)
+    assert "too short" not in str(err.value)
+    secret.write_text("\n")
+    with pytest.raises(ConfigError, match="is empty"):
+        load_config(path)
