@@ -68,6 +68,11 @@ def add_piper_args(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     group.add_argument(
         f"--{prefix}threads", type=int, default=1, help="synthesis threads (default 1)"
     )
+    group.add_argument(
+        f"--{prefix}log-text",
+        action="store_true",
+        help="log the text to speak at INFO (default: only at DEBUG; it is private)",
+    )
 
 
 def build_service(args: argparse.Namespace, prefix: str = "") -> TtsService:
@@ -81,6 +86,7 @@ def build_service(args: argparse.Namespace, prefix: str = "") -> TtsService:
         length_scale=getattr(args, f"{key}length_scale"),
         output_rate=getattr(args, f"{key}sample_rate"),
         threads=max(1, getattr(args, f"{key}threads")),
+        log_text=getattr(args, f"{key}log_text"),
     )
 
 

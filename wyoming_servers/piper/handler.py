@@ -1,11 +1,19 @@
-"""One Piper client connection: `describe`, one-shot `synthesize`, and streaming synthesis."""
+"""One Piper client connection: `describe`, one-shot `synthesize`, and streaming synthesis.
+
+Speaking runs as background work of the connection (`spawn`), so the read loop keeps reading:
+a client that leaves is noticed at once and its remaining pieces are dropped. One request is
+spoken at a time per connection; another `synthesize`/`synthesize-start` meanwhile is refused
+with `busy` (Home Assistant sends one at a time), so answers never interleave.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import replace
 import logging
 import time
+from typing import Any
 
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event
@@ -42,7 +50,8 @@ class _Stream:
         self.chars = 0
         self.first_audio_at: float | None = None
         self.audio_s = 0.0
-        self.task: asyncio.Task[None] | None = None
+        self.closed = False
+        """Its speaking ended (done, failed or refused): more text is dropped."""
 
     def eager(self) -> bool:
         """Cut at the next phrase boundary if the listener would otherwise wait."""
@@ -61,6 +70,11 @@ class _Stream:
             yield piece
 
 
+async def _each(pieces: list[Piece]) -> AsyncIterator[Piece]:
+    for piece in pieces:
+        yield piece
+
+
 class PiperEventHandler(SafeEventHandler):
     """Speaks text for one client."""
 
@@ -73,13 +87,21 @@ class PiperEventHandler(SafeEventHandler):
         version: str,
     ) -> None:
         """Serve one connection with the shared service."""
-        super().__init__(reader, writer, limits)
+        # The read loop must not end a connection that waits for its audio: idle time is
+        # counted here instead, only while nothing is being spoken.
+        super().__init__(reader, writer, replace(limits, idle_timeout_s=None))
         self.service = service
         self.version = version
-        self._stream: _Stream | None = None
+        self._owner = (self.host, self.client)
+        self._stream: _Stream | None = None  # open: takes chunks until `synthesize-stop`
+        self._job: asyncio.Task[None] | None = None  # the request being spoken
+        self._idle_s = limits.idle_timeout_s
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._watch_idle()
 
     async def handle_event(self, event: Event) -> bool:
         """Dispatch one event."""
+        self._watch_idle()
         if Describe.is_type(event.type):
             await self.write_event(self.service.info(self.version).event())
         elif Synthesize.is_type(event.type):
@@ -90,10 +112,25 @@ class PiperEventHandler(SafeEventHandler):
         elif SynthesizeChunk.is_type(event.type):
             self._chunk(event)
         elif SynthesizeStop.is_type(event.type):
-            await self._stop()
+            self._stop()
         else:
             _LOGGER.debug("Ignoring %s from %s", event.type, self.client)
         return True
+
+    async def disconnect(self) -> None:
+        """Stop the idle watch (spoken work was cancelled with the connection)."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+
+    def _speaking(self) -> bool:
+        return self._job is not None and not self._job.done()
+
+    def _refuse_if_busy(self) -> None:
+        if self._speaking():
+            raise RequestError(
+                "still speaking the previous request: send the next one after audio-stop",
+                "busy",
+            )
 
     async def _synthesize(self, event: Event) -> None:
         text = event.data.get("text")
@@ -103,25 +140,28 @@ class PiperEventHandler(SafeEventHandler):
             raise RequestError(f"text longer than {MAX_TEXT_CHARS} characters", "too-large")
         request = Synthesize.from_event(event)
         options = self.service.options(request.voice, event.data)
+        self._refuse_if_busy()
+        await self.service.check_cost(options, text, self._owner)
         segmenter = Segmenter(options.sentences_only)
         pieces = segmenter.push(text, eager=True) + segmenter.flush()
-
-        async def feed() -> AsyncIterator[Piece]:
-            for piece in pieces:
-                yield piece
-
-        _LOGGER.debug("Synthesizing %d pieces for %s", len(pieces), self.client)
+        _LOGGER.debug(
+            "Synthesizing %d pieces for %s (%d characters of over-long runs dropped)",
+            len(pieces),
+            self.client,
+            segmenter.dropped,
+        )
         await self._audio_start(options)
-        await self._speak(options, feed(), None)
+        self._run(self._speak(options, _each(pieces), None), "piper synthesize")
 
     async def _start(self, event: Event) -> None:
         if self._stream is not None:
             raise RequestError("synthesize-start while a stream is open", "wrong-order")
         request = SynthesizeStart.from_event(event)
         stream = _Stream(self.service.options(request.voice, event.data))
+        self._refuse_if_busy()
         self._stream = stream
         await self._audio_start(stream.options)
-        stream.task = self.spawn(self._run_stream(stream), "piper stream")
+        self._run(self._run_stream(stream), "piper stream")
 
     def _chunk(self, event: Event) -> None:
         stream = self._stream
@@ -130,25 +170,36 @@ class PiperEventHandler(SafeEventHandler):
         text = event.data.get("text")
         if not isinstance(text, str):
             raise RequestError("synthesize-chunk needs a 'text' string", "bad-request")
+        if stream.closed:
+            return  # its request failed and was answered with `error`: drop the rest
         stream.chars += len(text)
         if stream.chars > MAX_TEXT_CHARS:
+            stream.closed = True
+            if self._job is not None:
+                self._job.cancel()
             raise RequestError(f"stream longer than {MAX_TEXT_CHARS} characters", "too-large")
         stream.put(stream.segmenter.push(text, eager=stream.eager()))
 
-    async def _stop(self) -> None:
+    def _stop(self) -> None:
         stream = self._stream
         if stream is None:
             raise RequestError("synthesize-stop before synthesize-start", "wrong-order")
+        self._stream = None
         stream.put([*stream.segmenter.flush(), _DONE])
-        if stream.task is not None:
-            await asyncio.shield(stream.task)
+        self._watch_idle()  # all text is in: now only speaking
+
+    def _run(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Speak in the background; the idle watch resumes when it ends."""
+        self._job = self.spawn(work, name)
+        self._job.add_done_callback(lambda _task: self._watch_idle())
+        self._watch_idle()
 
     async def _run_stream(self, stream: _Stream) -> None:
         try:
             await self._speak(stream.options, stream.pieces(), stream)
             await self.write_event(SynthesizeStopped().event())
         finally:
-            self._stream = None
+            stream.closed = True
 
     async def _audio_start(self, options: RequestOptions) -> None:
         rate = options.output_rate or options.voice.sample_rate
@@ -160,7 +211,7 @@ class PiperEventHandler(SafeEventHandler):
         """Audio chunks as pieces are synthesized, then `audio-stop`."""
         rate = options.output_rate or options.voice.sample_rate
         step = int(rate * CHUNK_S) * 2
-        async for out_rate, pcm in self.service.speak(options, pieces):
+        async for out_rate, pcm in self.service.speak(options, pieces, self._owner):
             for offset in range(0, len(pcm), step):
                 chunk = AudioChunk(
                     rate=out_rate, width=2, channels=1, audio=pcm[offset : offset + step]
@@ -170,3 +221,25 @@ class PiperEventHandler(SafeEventHandler):
                 stream.first_audio_at = stream.first_audio_at or time.monotonic()
                 stream.audio_s += len(pcm) / 2 / out_rate
         await self.write_event(AudioStop().event())
+
+    def _watch_idle(self) -> None:
+        """(Re)start the idle clock, unless all text is in and audio is still being made."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if self._idle_s is None or not self.connected:
+            return
+        if self._speaking() and self._stream is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._idle_timer = loop.call_later(self._idle_s, self._idle)
+
+    def _idle(self) -> None:
+        self._idle_timer = None
+        if self.connected:
+            self.spawn(self._close_idle(), "piper idle")
+
+    async def _close_idle(self) -> None:
+        _LOGGER.debug("Client %s idle, closing", self.client)
+        await self.send_error(f"no event for {self._idle_s:g} s, closing", "idle-timeout")
+        self.close()

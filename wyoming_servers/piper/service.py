@@ -1,22 +1,31 @@
-"""The text-to-speech service shared by all connections: voices, options, and the executor."""
+"""The text-to-speech service shared by all connections: voices, options, and fair turns.
+
+Blocking work runs on a small executor in turns: round-robin over peer addresses, then over
+each address's connections, one job (a chunk of at most `MAX_CHUNK_PHONEMES`) per turn. So a
+request waits for at most one chunk of each other busy address, however long their replies or
+however many connections they open; a job whose connection left before its turn never runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
 from wyoming.tts import SynthesizeVoice
 
 from wyoming_servers.piper.joiner import Joiner
-from wyoming_servers.piper.segmenter import Piece
+from wyoming_servers.piper.segmenter import PAUSE_S, PHRASE, SENTENCE, Piece
 from wyoming_servers.piper.voices import (
     LoadedVoice,
+    Phonemes,
     VoiceCache,
     VoiceEntry,
     VoiceError,
@@ -28,6 +37,16 @@ _LOGGER = logging.getLogger(__name__)
 
 OUTPUT_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 MAX_TEXT_CHARS = 20_000
+"""Longest text of one request (about 20 minutes of speech)."""
+MAX_REQUEST_PHONEMES = 30_000
+"""Most phonemes one request may cost: about what `MAX_TEXT_CHARS` of plain prose needs, so
+text that expands when read aloud (emoji names, long numbers) cannot multiply that cost."""
+CHECK_COST_CHARS = 1_000
+"""A one-shot text longer than this has its cost checked before any audio is sent."""
+
+_T = TypeVar("_T")
+Owner = tuple[str, str]
+"""Who a job is for: (peer address, connection)."""
 _PIPER_ATTRIBUTION = Attribution(name="rhasspy", url="https://github.com/OHF-Voice/piper1-gpl")
 
 
@@ -43,6 +62,90 @@ class RequestOptions:
     """Plain sentence-level streaming (`"chunking": "sentence"`), the baseline to compare with."""
 
 
+@dataclass(frozen=True)
+class _Job:
+    call: Callable[[], Any]
+    future: asyncio.Future[Any]
+
+
+class FairQueue:
+    """Runs blocking calls on an executor, in turns across peer addresses and connections."""
+
+    def __init__(self, executor: ThreadPoolExecutor, workers: int) -> None:
+        """Feed `executor`, keeping at most `workers` calls on it (none wait inside it)."""
+        self._executor = executor
+        self._workers = workers
+        self._running = 0
+        self._waiting: OrderedDict[str, OrderedDict[str, deque[_Job]]] = OrderedDict()
+
+    async def run(self, owner: Owner, func: Callable[..., _T], *args: Any) -> _T:
+        """`func(*args)` on the executor when `owner`'s turn comes.
+
+        Cancelling the caller drops the call if it has not started (one that has finishes).
+        """
+        job = _Job(partial(func, *args), asyncio.get_running_loop().create_future())
+        host, conn = owner
+        self._waiting.setdefault(host, OrderedDict()).setdefault(conn, deque()).append(job)
+        self._start_next()
+        result: _T = await job.future
+        return result
+
+    def _next(self) -> _Job | None:
+        while self._waiting:
+            host, conns = next(iter(self._waiting.items()))
+            conn, jobs = next(iter(conns.items()))
+            job = jobs.popleft()
+            if not jobs:
+                del conns[conn]
+            else:
+                conns.move_to_end(conn)
+            if not conns:
+                del self._waiting[host]
+            else:
+                self._waiting.move_to_end(host)
+            if not job.future.done():  # not cancelled while waiting
+                return job
+        return None
+
+    def _start_next(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._running < self._workers and (job := self._next()) is not None:
+            try:
+                done = loop.run_in_executor(self._executor, job.call)
+            except RuntimeError as err:  # the executor was shut down: the server is stopping
+                job.future.set_exception(err)
+                continue
+            self._running += 1
+            done.add_done_callback(partial(self._finished, job))
+
+    def _finished(self, job: _Job, done: asyncio.Future[Any]) -> None:
+        self._running -= 1
+        err = None if done.cancelled() else done.exception()  # retrieved even if unwanted
+        if not job.future.done():
+            if done.cancelled():
+                job.future.cancel()
+            elif err is not None:
+                job.future.set_exception(err)
+            else:
+                job.future.set_result(done.result())
+        self._start_next()
+
+
+@dataclass
+class _Budget:
+    """What is left of one request's phoneme budget."""
+
+    left: int = MAX_REQUEST_PHONEMES
+
+    def spend(self, chunks: list[Phonemes]) -> None:
+        self.left -= sum(len(chunk.symbols) for chunk in chunks)
+        if self.left < 0:
+            raise RequestError(
+                f"text too costly to speak (more than {MAX_REQUEST_PHONEMES} phonemes)",
+                "too-large",
+            )
+
+
 class TtsService:
     """Voices, defaults and one executor for every client of a Piper server."""
 
@@ -55,8 +158,12 @@ class TtsService:
         length_scale: float | None = None,
         output_rate: int | None = None,
         threads: int = 1,
+        log_text: bool = False,
     ) -> None:
-        """Find the voices (blocking file reads, done once at startup)."""
+        """Find the voices (blocking file reads, done once at startup).
+
+        The text to speak is logged at DEBUG, or at INFO with `log_text`.
+        """
         self.voices = find_voices(voice, data_dirs)
         self.default = next(iter(self.voices.values()))
         self.default_speaker = speaker
@@ -65,6 +172,8 @@ class TtsService:
         self.output_rate = output_rate
         self.cache = VoiceCache()
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="piper")
+        self.queue = FairQueue(self.executor, threads)
+        self.text_level = logging.INFO if log_text else logging.DEBUG
 
     def close(self) -> None:
         """Stop the executor threads."""
@@ -72,14 +181,21 @@ class TtsService:
 
     async def preload(self) -> None:
         """Load the default voice before the first client comes."""
-        await self.voice(self.default)
+        await self.voice(self.default, ("server", "preload"))
 
-    async def voice(self, entry: VoiceEntry) -> LoadedVoice:
+    async def voice(self, entry: VoiceEntry, owner: Owner) -> LoadedVoice:
         """The loaded voice, loading it in the executor on first use."""
         if (loaded := self.cache.peek(entry)) is not None:
             return loaded
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self.cache.get, entry)
+        return await self.queue.run(owner, self.cache.get, entry)
+
+    async def check_cost(self, options: RequestOptions, text: str, owner: Owner) -> None:
+        """Refuse a long text whose phonemes exceed one request's budget, before speaking it."""
+        if len(text) <= CHECK_COST_CHARS:
+            return
+        voice = await self.voice(options.voice, owner)
+        chunks = await self.queue.run(owner, voice.phonemes, text, options.length_scale)
+        _Budget().spend(chunks)
 
     def info(self, version: str) -> Info:
         """The `info` event: one TTS program listing every voice with languages and speakers."""
@@ -118,7 +234,7 @@ class TtsService:
         if voice is not None and voice.name:
             found = self.voices.get(voice.name)
             if found is None:
-                raise VoiceError(f"voice {voice.name!r} is not installed")
+                raise RequestError(f"voice {voice.name!r} is not installed", VoiceError.code)
             entry, speaker = found, voice.speaker
         elif voice is not None and voice.language:
             entry = self._by_language(voice.language)
@@ -149,30 +265,50 @@ class TtsService:
         for entry in self.voices.values():
             if any(lang.lower().split("_")[0] == want.split("_")[0] for lang in entry.languages):
                 return entry
-        raise VoiceError(f"no installed voice speaks {language!r}")
+        raise RequestError(f"no installed voice speaks {language!r}", VoiceError.code)
 
     async def speak(
-        self, options: RequestOptions, pieces: AsyncIterator[Piece]
+        self, options: RequestOptions, pieces: AsyncIterator[Piece], owner: Owner
     ) -> AsyncIterator[tuple[int, bytes]]:
-        """Yield (rate, PCM) as each piece is synthesized; the last item flushes the stream."""
-        voice = await self.voice(options.voice)
+        """Yield (rate, PCM) chunk by chunk as pieces are synthesized; the last item flushes.
+
+        Each chunk is one turn of `owner` in the fair queue; synthesis, trimming and resampling
+        all run there, never on the loop. Raises RequestError once the request's phoneme
+        budget is spent.
+        """
+        voice = await self.voice(options.voice, owner)
         joiner = Joiner(voice.sample_rate, options.output_rate)
-        loop = asyncio.get_running_loop()
+        budget = _Budget()
         pause = 0.0
         async for piece in pieces:
-            # Synthesis, trimming and resampling all run on the executor, never on the loop.
-            pcm = await loop.run_in_executor(
-                self.executor, _render, voice, joiner, piece, pause, options
+            _LOGGER.log(self.text_level, "Speaking for %s: %s", owner[1], piece.text)
+            pcm, chunks = await self.queue.run(
+                owner, _first_chunk, voice, joiner, piece, pause, options
             )
+            budget.spend(chunks)
             yield joiner.out_rate, pcm
+            for chunk in chunks[1:]:
+                gap = PAUSE_S[SENTENCE if chunk.starts_sentence else PHRASE]
+                pcm = await self.queue.run(owner, _render, voice, joiner, chunk, gap, options)
+                yield joiner.out_rate, pcm
             pause = piece.pause_after
-        yield joiner.out_rate, await loop.run_in_executor(self.executor, joiner.finish)
+        yield joiner.out_rate, await self.queue.run(owner, joiner.finish)
+
+
+def _first_chunk(
+    voice: LoadedVoice, joiner: Joiner, piece: Piece, pause: float, options: RequestOptions
+) -> tuple[bytes, list[Phonemes]]:
+    """A piece's phonemes, and the PCM of its first chunk: one turn for a usual piece."""
+    chunks = voice.phonemes(piece.synth_text, options.length_scale)
+    if not chunks:
+        return b"", chunks
+    return _render(voice, joiner, chunks[0], pause, options), chunks
 
 
 def _render(
-    voice: LoadedVoice, joiner: Joiner, piece: Piece, pause: float, options: RequestOptions
+    voice: LoadedVoice, joiner: Joiner, chunk: Phonemes, pause: float, options: RequestOptions
 ) -> bytes:
-    audio = voice.synthesize(piece.synth_text, options.speaker_id, options.length_scale)
+    audio = voice.audio(chunk, options.speaker_id, options.length_scale)
     return joiner.add(audio, pause)
 
 
