@@ -11,6 +11,7 @@ from .const import DOMAIN, LOGGER
 from .coordinator import JarvisCoordinator
 from .issues import async_clear_entry_issues, redact_url
 from .llm_api import async_register_llm_api
+from .memory_actions import async_setup_memory_actions
 from .runtime import JarvisConfigEntry, JarvisData
 from .server import create_client
 from .services import async_setup_services
@@ -22,6 +23,7 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Set up the parts of Jarvis that do not depend on an entry."""
     async_setup_services(hass)
+    async_setup_memory_actions(hass)
     async_register_llm_api(hass)
     return True
 

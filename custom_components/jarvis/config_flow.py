@@ -36,6 +36,7 @@ from homeassistant.helpers.selector import (
 import probatio
 
 from .const import (
+    CONF_EMBED_MODEL,
     CONF_KEEP_ALIVE,
     CONF_MAX_HISTORY,
     CONF_NUM_CTX,
@@ -368,6 +369,8 @@ def agent_data(hass: HomeAssistant, user_input: dict[str, Any]) -> dict[str, Any
         data[CONF_PROMPT] = prompt
     if not data.get(CONF_LLM_HASS_API):
         data.pop(CONF_LLM_HASS_API, None)
+    if embed_model := str(data.pop(CONF_EMBED_MODEL, "") or "").strip():
+        data[CONF_EMBED_MODEL] = normalize_model(embed_model)
     return data
 
 
@@ -411,5 +414,6 @@ def agent_schema(hass: HomeAssistant, models: list[str], *, new: bool) -> probat
         probatio.Optional(CONF_PROTECTED_COVERS, default=[]): EntitySelector(
             EntitySelectorConfig(domain="cover", multiple=True)
         ),
+        probatio.Optional(CONF_EMBED_MODEL): model_selector(models),
     }
     return probatio.Schema(schema)

@@ -36,6 +36,7 @@ SAFE_ACTIONS_MODES = (SAFE_ACTIONS_ALLOW, SAFE_ACTIONS_CONFIRM, SAFE_ACTIONS_REF
 DEFAULT_SAFE_ACTIONS = SAFE_ACTIONS_CONFIRM
 CONF_PROTECTED_COVERS = "protected_covers"  # covers treated as garage doors
 CONFIRMATION_TIMEOUT = 30.0  # seconds a question "Do you want me to ...?" waits for "yes"
+CONF_EMBED_MODEL = "embed_model"  # Ollama embedding model for searching memories by meaning
 
 # Jarvis's own LLM API (tools beside HA's Assist API).
 JARVIS_LLM_API_ID = "jarvis"

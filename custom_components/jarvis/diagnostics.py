@@ -13,6 +13,7 @@ from ollama._client import __version__ as OLLAMA_CLIENT_VERSION
 
 from .const import DOMAIN
 from .issues import redact_url
+from .memory import async_get_memory
 from .runtime import JarvisConfigEntry
 
 # The persona may hold personal details (names, habits); the URL may carry credentials.
@@ -57,6 +58,8 @@ async def async_get_config_entry_diagnostics(
             for (domain, issue_id), issue in ir.async_get(hass).issues.items()
             if domain == DOMAIN and (issue.data or {}).get("entry_id") == entry.entry_id
         ),
+        # The memory is the home's (all entries'): counts, and each memory with its text redacted.
+        "memory": await async_get_memory(hass).async_diagnostics(),
         "entities": {
             entity.entity_id: {
                 "unique_id": entity.unique_id,

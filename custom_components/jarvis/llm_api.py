@@ -20,6 +20,7 @@ from homeassistant.util.json import JsonValueType
 import probatio
 
 from .const import DOMAIN, JARVIS_LLM_API_ID
+from .memory import MEMORY_PROMPT, memory_tools
 
 ASSISTANT = "conversation"  # exposure settings Jarvis follows (those of Assist)
 
@@ -91,11 +92,12 @@ class JarvisAPI(llm.API):
     async def async_get_api_instance(self, llm_context: llm.LLMContext) -> llm.APIInstance:
         # HA's Assist API always exists: the conversation integration depends on `llm`.
         assist = await llm.async_get_api(self.hass, llm.LLM_API_ASSIST, llm_context)
+        prompts = (assist.api_prompt, TOOLS_PROMPT, MEMORY_PROMPT)
         return llm.APIInstance(
             api=self,
-            api_prompt="\n".join(p for p in (assist.api_prompt, TOOLS_PROMPT) if p),
+            api_prompt="\n".join(p for p in prompts if p),
             llm_context=llm_context,
-            tools=[*assist.tools, RoomOverviewTool()],
+            tools=[*assist.tools, RoomOverviewTool(), *memory_tools()],
             custom_serializer=assist.custom_serializer,
         )
 
