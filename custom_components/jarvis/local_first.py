@@ -26,10 +26,25 @@ async def async_handle_locally(
     """HA's answer when a sentence trigger or a strict built-in intent matches, else None.
 
     Only exact matches on exposed entities count (what HA's pipeline does); anything else, and
-    matches that fail to find their target, are left to the LLM. `intent_filter` sees what HA
-    recognised before it runs; returning True keeps HA from running it (safe actions).
+    matches that fail to find their target, are left to the LLM. So are sentences of an intent
+    no integration handles here: HA knows "what's the weather" (HassGetWeather) even without a
+    weather integration, and would answer "Unknown intent HassGetWeather". `intent_filter` sees
+    what HA recognised before it runs; returning True keeps HA from running it (safe actions).
     """
     hass = chat_log.hass
+    handled = {handler.intent_type for handler in intent.async_get(hass)}
+
+    def keep_out(result: RecognizeResult) -> bool:
+        if result.intent.name not in handled:
+            LOGGER.debug(
+                "Home Assistant recognised %r as %s, which no integration handles here: left to"
+                " the model",
+                user_input.text,
+                result.intent.name,
+            )
+            return True
+        return intent_filter is not None and intent_filter(result)
+
     response: intent.IntentResponse | None = None
     if (
         trigger_text := await conversation.async_handle_sentence_triggers(
@@ -40,7 +55,7 @@ async def async_handle_locally(
         response.async_set_speech(trigger_text)
     else:
         response = await conversation.async_handle_intents(
-            hass, user_input, chat_log, intent_filter=intent_filter
+            hass, user_input, chat_log, intent_filter=keep_out
         )
     if response is None:
         return None
