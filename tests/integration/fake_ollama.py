@@ -19,6 +19,7 @@ from aiohttp import web
 
 OLLAMA_VERSION = "0.12.6"
 DEFAULT_CAPABILITIES = ("completion", "tools", "thinking")
+DEFAULT_CONTEXT_LENGTH = 131072
 
 
 @dataclass(slots=True)
@@ -93,6 +94,8 @@ class FakeOllama:
         self.load_delay = load_delay  # seconds a chat waits while its model "loads" (cold start)
         # What each model can do (as /api/show says); DEFAULT_CAPABILITIES when not listed.
         self.capabilities: dict[str, list[str]] = {}
+        # The context length /api/show gives for a model; DEFAULT_CONTEXT_LENGTH when not listed.
+        self.context_lengths: dict[str, int] = {}
         self.replies: deque[Reply] = deque()
         self.requests: list[RecordedRequest] = []
         self.loaded: set[str] = set()  # models "in memory" (/api/ps); clear it for a cold start
@@ -217,7 +220,10 @@ class FakeOllama:
                 "parameters": "stop <|eot_id|>",
                 "template": "{{ .Prompt }}",
                 "details": self._model_entry(name)["details"],
-                "model_info": {"general.architecture": "llama", "llama.context_length": 131072},
+                "model_info": {
+                    "general.architecture": "llama",
+                    "llama.context_length": self.context_lengths.get(name, DEFAULT_CONTEXT_LENGTH),
+                },
                 "capabilities": list(self._capabilities(name)),
                 "modified_at": "2026-11-01T10:00:00Z",
             }
