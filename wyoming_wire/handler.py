@@ -76,6 +76,8 @@ class SafeEventHandler(AsyncEventHandler):
         self._gone = False
         self._closing = False
         self._bad_events = 0
+        self.events = 0
+        """Valid events received: a connection that sent none yet may be evicted when full."""
         _keepalive(writer)
 
     @property
@@ -187,6 +189,7 @@ class SafeEventHandler(AsyncEventHandler):
                 event = await self._read()
                 if event is None:
                     break
+                self.events += 1
                 try:
                     if not await self.handle_event(event):
                         break

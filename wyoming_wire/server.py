@@ -95,12 +95,25 @@ class _Listener:
         self.refused = 0
 
     def _admit(self, host: str) -> str | None:
-        """Why a new connection from `host` is refused, or None to accept it."""
+        """Why a new connection from `host` is refused, or None to accept it.
+
+        When the listener is full, the oldest connection that has not sent a single event
+        makes room: connections that did talk (Home Assistant driving a satellite) cannot be
+        pushed out by a flood of silent ones from other addresses.
+        """
         limits = self.spec.limits
-        if len(self.handlers) >= limits.max_connections:
-            return f"{limits.max_connections} connections already open"
         if self.per_host[host] >= limits.max_connections_per_peer:
             return f"{limits.max_connections_per_peer} connections already open from {host}"
+        open_now = [h for h in self.handlers.values() if h.connected]
+        if len(open_now) >= limits.max_connections:
+            silent = next((h for h in open_now if h.events == 0), None)
+            if silent is None:
+                return f"{limits.max_connections} connections already open"
+            _log_once(
+                logging.WARNING, f"{self.spec.name} evict", "%s: full, closing silent %s",
+                self.spec.name, silent.client,
+            )  # fmt: skip
+            silent.close()
         return None
 
     def on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

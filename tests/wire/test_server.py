@@ -396,3 +396,27 @@ async def test_a_peer_cannot_flood_the_log(
     warnings = [r.message for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 2, warnings  # one "malformed", one "invalid ... closing"
     assert await _ping(server) == "hi"
+
+
+async def test_when_full_silent_connections_make_room_for_talking_ones() -> None:
+    """Silent connections from many addresses cannot lock out a peer that talks."""
+    limits = Limits(max_connections=10, max_connections_per_peer=10)
+    async with running(limits=limits) as endpoint:
+
+        async def connect_from(host: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            return await asyncio.open_connection(endpoint.host, endpoint.port, local_addr=(host, 0))
+
+        silent = [await connect_from("127.0.0.3") for _ in range(10)]
+        reader, writer = await connect_from("127.0.0.2")  # evicts the oldest silent one
+        await async_write_event(Ping(text="in").event(), writer)
+        event = await asyncio.wait_for(async_read_event(reader), 5)
+        assert event is not None and Pong.from_event(event).text == "in"
+        silent += [await connect_from("127.0.0.4") for _ in range(10)]
+        await asyncio.sleep(0.2)
+        # The talking connection is still served; the silent ones took turns being closed.
+        await async_write_event(Ping(text="still").event(), writer)
+        event = await asyncio.wait_for(async_read_event(reader), 5)
+        assert event is not None and Pong.from_event(event).text == "still"
+        await _close(writer)
+        for _reader, other in silent:
+            await _close(other)
