@@ -15,6 +15,7 @@ from .memory_actions import async_setup_memory_actions
 from .runtime import JarvisConfigEntry, JarvisData
 from .server import create_client
 from .services import async_setup_services
+from .user_tools import async_setup_user_tools
 
 PLATFORMS = (Platform.BINARY_SENSOR, Platform.CONVERSATION, Platform.SENSOR)
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -25,6 +26,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_services(hass)
     async_setup_memory_actions(hass)
     async_register_llm_api(hass)
+    await async_setup_user_tools(hass)
     return True
 
 

@@ -15,6 +15,7 @@ from .const import DOMAIN
 from .issues import redact_url
 from .memory import async_get_memory
 from .runtime import JarvisConfigEntry
+from .user_tools import DATA_USER_TOOLS
 
 # The persona may hold personal details (names, habits); the URL may carry credentials.
 TO_REDACT = {CONF_PROMPT}
@@ -60,6 +61,10 @@ async def async_get_config_entry_diagnostics(
         ),
         # The memory is the home's (all entries'): counts, and each memory with its text redacted.
         "memory": await async_get_memory(hass).async_diagnostics(),
+        # jarvis_tools.yaml: names, kinds and problems (no URL, header or template).
+        "user_tools": user_tools.diagnostics()
+        if (user_tools := hass.data.get(DATA_USER_TOOLS))
+        else None,
         "entities": {
             entity.entity_id: {
                 "unique_id": entity.unique_id,

@@ -21,6 +21,7 @@ import probatio
 
 from .const import DOMAIN, JARVIS_LLM_API_ID
 from .memory import MEMORY_PROMPT, memory_tools
+from .user_tools import async_user_tools
 
 ASSISTANT = "conversation"  # exposure settings Jarvis follows (those of Assist)
 
@@ -93,11 +94,14 @@ class JarvisAPI(llm.API):
         # HA's Assist API always exists: the conversation integration depends on `llm`.
         assist = await llm.async_get_api(self.hass, llm.LLM_API_ASSIST, llm_context)
         prompts = (assist.api_prompt, TOOLS_PROMPT, MEMORY_PROMPT)
+        tools = [*assist.tools, RoomOverviewTool(), *memory_tools()]
+        # The user's tools (jarvis_tools.yaml), as the file is now; never over a built-in one.
+        tools += async_user_tools(self.hass, {tool.name for tool in tools})
         return llm.APIInstance(
             api=self,
             api_prompt="\n".join(p for p in prompts if p),
             llm_context=llm_context,
-            tools=[*assist.tools, RoomOverviewTool(), *memory_tools()],
+            tools=tools,
             custom_serializer=assist.custom_serializer,
         )
 
