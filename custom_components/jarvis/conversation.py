@@ -11,7 +11,7 @@ from homeassistant.components import conversation
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_LLM_HASS_API, CONF_MODEL, CONF_PROMPT, MATCH_ALL
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er, intent, llm
+from homeassistant.helpers import entity_registry as er, intent
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 import httpx
 import ollama
@@ -29,8 +29,10 @@ from .const import (
     LOGGER,
     SUBENTRY_CONVERSATION,
 )
+from .context_window import ContextWindow
 from .entity import agent_device_info
 from .errors import AgentError, async_error_text, classify
+from .home_context import RequestLLMContext, agent_api
 from .issues import (
     async_clear_model_missing,
     async_clear_unreachable,
@@ -92,6 +94,7 @@ class JarvisConversationEntity(conversation.ConversationEntity):
         self._warm_up: asyncio.Task[None] | None = None
         self._warned_context_full = False
         self._model_lacks: set[str] = set()  # "tools", "thinking": what Ollama refused
+        self._window = ContextWindow(int(subentry.data.get(CONF_NUM_CTX, DEFAULT_NUM_CTX)))
         self._safe = SafeActions(
             mode=str(subentry.data.get(CONF_SAFE_ACTIONS, DEFAULT_SAFE_ACTIONS)),
             protected_covers=frozenset(subentry.data.get(CONF_PROTECTED_COVERS) or ()),
@@ -121,20 +124,30 @@ class JarvisConversationEntity(conversation.ConversationEntity):
         await asyncio.shield(self._warm_up)
 
     async def _async_warm_up(self) -> None:
+        client, model = self.entry.runtime_data.client, str(self.options[CONF_MODEL])
         try:
-            await async_warm_up(
-                self.entry.runtime_data.client, self.options[CONF_MODEL], self.options
-            )
+            await self._window.async_learn_limit(client, model)
+            await async_warm_up(client, model, self.options, self._window.num_ctx)
         except CHAT_ERRORS as err:
             LOGGER.debug("Warming up %s failed: %s", self.options[CONF_MODEL], err)
 
-    def _llm_context(self, user_input: conversation.ConversationInput) -> llm.LLMContext:
-        """The LLM context, with the satellite's device when only its entity is known."""
+    def _llm_context(self, user_input: conversation.ConversationInput) -> RequestLLMContext:
+        """The LLM context of the request (the Assist API builds its home context from it).
+
+        It has the satellite's device when only the satellite's entity is known.
+        """
         context = user_input.as_llm_context(DOMAIN)
         if context.device_id is None and user_input.satellite_id:
             if entry := er.async_get(self.hass).async_get(user_input.satellite_id):
                 context.device_id = entry.device_id
-        return context
+        return RequestLLMContext(
+            platform=context.platform,
+            context=context.context,
+            language=context.language,
+            assistant=context.assistant,
+            device_id=context.device_id,
+            request=user_input.text,
+        )
 
     def _language(self, user_input: conversation.ConversationInput) -> str:
         """The request's language; HA's own when the request names none ('*')."""
@@ -176,10 +189,11 @@ class JarvisConversationEntity(conversation.ConversationEntity):
             self._record(ResponseStats(elapsed, elapsed, None, local=True))
             return result
 
+        llm_context = self._llm_context(user_input)
         try:
             await chat_log.async_provide_llm_data(
-                self._llm_context(user_input),
-                normalize_api_ids(options.get(CONF_LLM_HASS_API)),
+                llm_context,
+                agent_api(self.hass, normalize_api_ids(options.get(CONF_LLM_HASS_API))),
                 self._prompt(self._language(user_input)),
                 user_input.extra_system_prompt,
             )
@@ -193,16 +207,20 @@ class JarvisConversationEntity(conversation.ConversationEntity):
 
         stats = LoopStats(started=started)
         model = str(options[CONF_MODEL])
+        client = self.entry.runtime_data.client
         try:
+            await self._window.async_learn_limit(client, model)
             await async_run(
                 entity_id=self.entity_id,
-                client=self.entry.runtime_data.client,
+                client=client,
                 model=model,
                 options=options,
                 chat_log=chat_log,
                 stats=stats,
                 lacks=self._model_lacks,
                 guard=guard,
+                window=self._window,
+                home=llm_context.home,
             )
         except CHAT_ERRORS as err:
             return await self._error_result(user_input, chat_log, classify(err), err)
@@ -210,11 +228,14 @@ class JarvisConversationEntity(conversation.ConversationEntity):
             return await self._error_result(user_input, chat_log, AgentError.TOOL_LOOP, err)
         except BadToolCallsError as err:
             return await self._error_result(user_input, chat_log, AgentError.BAD_TOOL_CALLS, err)
-
+        finally:  # what the last request held and left out, for diagnostics
+            if self._window.last is not None:
+                self.entry.runtime_data.last_context[self.subentry.subentry_id] = self._window.last
         async_clear_unreachable(self.hass, self.entry)
         async_clear_model_missing(self.hass, self.subentry)
         if not isinstance(chat_log.content[-1], conversation.AssistantContent):
             return await self._error_result(user_input, chat_log, AgentError.NO_REPLY, None)
+        self._window.observe(stats.prompt_tokens)
         self._check_context_window(stats.prompt_tokens)
         done = time.perf_counter()
         first = stats.first_delta or done
@@ -225,14 +246,15 @@ class JarvisConversationEntity(conversation.ConversationEntity):
 
     def _check_context_window(self, prompt_tokens: int) -> None:
         """Warn once when prompts fill the context window: Ollama then drops their start."""
-        num_ctx = int(self.options.get(CONF_NUM_CTX, DEFAULT_NUM_CTX))
+        num_ctx = self._window.num_ctx
         if prompt_tokens < num_ctx * CONTEXT_FULL_RATIO or self._warned_context_full:
             return
         self._warned_context_full = True
         LOGGER.warning(
             "Jarvis agent %s: the prompt took %s of the %s tokens of the context window; Ollama"
-            " cuts the start of longer prompts (the instructions). Raise the context window,"
-            " expose fewer entities to Assist, or remember fewer turns",
+            " cuts the start of longer prompts (the instructions). Jarvis now sizes windows"
+            " larger; if this comes back, raise the agent's largest context window or pick a"
+            " model with a larger one",
             self.entity_id,
             prompt_tokens,
             num_ctx,

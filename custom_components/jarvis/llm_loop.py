@@ -25,6 +25,8 @@ from .const import (
     DEFAULT_THINK,
     LOGGER,
 )
+from .context_window import ContextWindow
+from .home_context import HomeContext
 from .messages import convert_content, format_tool, tool_args, trim_history
 from .tool_calls import PRINTED_CALL_STARTS, printed_tool_calls, resolve_tool_name
 from .tool_guard import ToolGuard
@@ -66,10 +68,13 @@ def keep_alive_value(seconds: int) -> int | str:
     return -1 if seconds < 0 else f"{seconds}s"
 
 
-def chat_options(options: dict[str, Any]) -> dict[str, Any]:
-    """The `options` block of a chat request."""
+def chat_options(options: dict[str, Any], num_ctx: int | None = None) -> dict[str, Any]:
+    """The `options` block of a chat request.
+
+    `num_ctx` is the context window Jarvis sized for the request; the agent's option if None.
+    """
     return {
-        "num_ctx": int(options.get(CONF_NUM_CTX, DEFAULT_NUM_CTX)),
+        "num_ctx": num_ctx or int(options.get(CONF_NUM_CTX, DEFAULT_NUM_CTX)),
         "temperature": float(options.get(CONF_TEMPERATURE, DEFAULT_TEMPERATURE)),
     }
 
@@ -172,6 +177,8 @@ async def async_run(
     stats: LoopStats,
     lacks: set[str],
     guard: ToolGuard | None = None,
+    window: ContextWindow | None = None,
+    home: HomeContext | None = None,
 ) -> None:
     """Answer the chat log's last user message, streaming into the ChatLog.
 
@@ -180,6 +187,8 @@ async def async_run(
     keeps calling tools wrongly it raises BadToolCallsError.
     `lacks` holds what the model turned out not to support ("tools", "thinking"); a request
     Ollama refuses for that is sent again without it, and later turns leave it out.
+    `window` sizes each request's `num_ctx` and makes it fit (earlier turns, then `home`'s
+    entities outside the room give way); without it the option's `num_ctx` is sent as is.
     Raises the ollama client's errors (and httpx's, for a stream cut short) to the caller.
     """
     tools: list[dict[str, Any]] | None = None
@@ -197,14 +206,20 @@ async def async_run(
 
     iterations = 0
     while iterations < MAX_TOOL_ITERATIONS:
+        sent_tools = (tools or None) if CAPABILITY_TOOLS not in lacks else None
+        sent, num_ctx = list(messages), None
+        if window is not None:
+            fit = window.fit(messages, sent_tools, home)
+            window.record(fit, home, entity_id)
+            sent, num_ctx = fit.messages, fit.num_ctx
         stream = await client.chat(
             model=model,
-            messages=list(messages),
-            tools=(tools or None) if CAPABILITY_TOOLS not in lacks else None,
+            messages=sent,
+            tools=sent_tools,
             stream=True,
             think=think and CAPABILITY_THINKING not in lacks,
             keep_alive=keep_alive,
-            options=chat_options(options),
+            options=chat_options(options, num_ctx),
         )
         try:
             added = [
@@ -248,11 +263,14 @@ def _missing_capability(err: ollama.ResponseError) -> str | None:
     return None
 
 
-async def async_warm_up(client: ollama.AsyncClient, model: str, options: dict[str, Any]) -> None:
+async def async_warm_up(
+    client: ollama.AsyncClient, model: str, options: dict[str, Any], num_ctx: int | None = None
+) -> None:
     """Load the model into Ollama's memory (an empty chat request) so the next turn is warm.
 
     With a short keep-alive the model stays loaded at least WARM_KEEP_ALIVE seconds, for the
-    request that follows; that request's own keep-alive then applies.
+    request that follows; that request's own keep-alive then applies. `num_ctx` must be the
+    next request's (Ollama loads the model again for another one).
     """
     keep_alive = int(options.get(CONF_KEEP_ALIVE, DEFAULT_KEEP_ALIVE))
     if keep_alive >= 0:
@@ -261,5 +279,5 @@ async def async_warm_up(client: ollama.AsyncClient, model: str, options: dict[st
         model=model,
         messages=[],
         keep_alive=keep_alive_value(keep_alive),
-        options=chat_options(options),
+        options=chat_options(options, num_ctx),
     )

@@ -12,6 +12,7 @@ from homeassistant.core import CALLBACK_TYPE, callback
 import ollama
 
 if TYPE_CHECKING:
+    from .context_window import ContextReport
     from .coordinator import JarvisCoordinator
 
 
@@ -33,6 +34,8 @@ class JarvisData:
     client: ollama.AsyncClient
     coordinator: JarvisCoordinator  # health of the server: reachable, models, version
     last_response: dict[str, ResponseStats] = field(default_factory=dict)  # key: subentry id
+    # What each agent's last request to the model held and left out; key: subentry id.
+    last_context: dict[str, ContextReport] = field(default_factory=dict)
     _listeners: list[Callable[[], None]] = field(default_factory=list)
 
     @callback
