@@ -20,6 +20,7 @@ from homeassistant.util.json import JsonValueType
 import probatio
 
 from .const import DOMAIN, JARVIS_LLM_API_ID
+from .home_context import async_assist_instance
 from .memory import MEMORY_PROMPT, memory_tools
 from .user_tools import async_user_tools
 
@@ -91,8 +92,9 @@ class JarvisAPI(llm.API):
 
     @override
     async def async_get_api_instance(self, llm_context: llm.LLMContext) -> llm.APIInstance:
-        # HA's Assist API always exists: the conversation integration depends on `llm`.
-        assist = await llm.async_get_api(self.hass, llm.LLM_API_ASSIST, llm_context)
+        # HA's Assist API (it always exists: conversation depends on `llm`); for a Jarvis
+        # request, with the home context built for the request instead of the whole home.
+        assist = await async_assist_instance(self.hass, llm_context)
         prompts = (assist.api_prompt, TOOLS_PROMPT, MEMORY_PROMPT)
         tools = [*assist.tools, RoomOverviewTool(), *memory_tools()]
         # The user's tools (jarvis_tools.yaml), as the file is now; never over a built-in one.
