@@ -51,6 +51,10 @@ async def async_get_config_entry_diagnostics(
                 "last_response": asdict(stats)
                 if (stats := data.last_response.get(subentry.subentry_id))
                 else None,
+                # What its last request to the model listed, counted and left out for space.
+                "last_context": asdict(context)
+                if (context := data.last_context.get(subentry.subentry_id))
+                else None,
             }
             for subentry in entry.subentries.values()
         },

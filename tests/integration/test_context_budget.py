@@ -22,8 +22,12 @@ from homeassistant.setup import async_setup_component
 import ollama
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.jarvis.const import CONF_NUM_CTX
+from custom_components.jarvis.const import CONF_NUM_CTX, JARVIS_LLM_API_ID
 from custom_components.jarvis.context_window import REPLY_RESERVE, estimate_request_tokens
 
 from .agent_helpers import ask, satellite_in, speech
@@ -362,3 +366,62 @@ async def test_the_option_caps_the_window(
     report = setup_jarvis.runtime_data.last_context[next(iter(setup_jarvis.subentries))]
     assert not report.fits
     assert report.listed_entities == []
+
+
+async def test_jarvis_api_builds_the_same_context(
+    hass: HomeAssistant,
+    fake_ollama: FakeOllama,
+    setup_jarvis: MockConfigEntry,
+    home: dict[str, GeneratedEntity],
+    core_agent: str,
+) -> None:
+    """With the Jarvis API (the default tools), Assist's part is built for the request too."""
+    subentry = next(iter(setup_jarvis.subentries.values()))
+    hass.config_entries.async_update_subentry(
+        setup_jarvis, subentry, data={**subentry.data, CONF_LLM_HASS_API: [JARVIS_LLM_API_ID]}
+    )
+    await hass.async_block_till_done()
+    fake_ollama.queue(text_reply("OK."), text_reply("OK."))
+
+    await ask(hass, "turn off the office reading lamp")
+    await _ask_core(hass, core_agent, "turn off the office reading lamp", "en", None)
+
+    jarvis, core = fake_ollama.conversation_requests
+    system = jarvis["messages"][0]["content"]
+    assert "Static Context" in core["messages"][0]["content"]
+    assert "Static Context" not in system
+    assert listed(jarvis, home["light.office_reading_lamp"])
+    names = {t["function"]["name"] for t in jarvis["tools"]}
+    assert {"homeassistant__GetLiveContext", "jarvis__RoomOverview"} <= names
+    assert prompt_chars(jarvis) <= prompt_chars(core) / 2
+
+
+async def test_diagnostics_say_what_the_last_request_left_out(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    fake_ollama: FakeOllama,
+    small_window: None,
+    setup_jarvis: MockConfigEntry,
+    home: dict[str, GeneratedEntity],
+) -> None:
+    kitchen = ar.async_get(hass).async_get_area_by_name("Kitchen")
+    assert kitchen is not None
+    fake_ollama.queue(text_reply("OK."))
+    await ask(
+        hass,
+        "which lights are on in the house",
+        device_id=satellite_in(hass, setup_jarvis, kitchen.id),
+    )
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, setup_jarvis)
+
+    (agent,) = diagnostics["agents"].values()
+    context = agent["last_context"]
+    assert context["exposed"] == 300
+    assert context["listed"]["room"] == 25  # the whole kitchen
+    assert context["listed"]["domain"] > 0  # lights of other rooms that fit
+    assert context["dropped_for_space"]  # and those that did not
+    assert not set(context["dropped_for_space"]) & set(context["listed_entities"])
+    assert context["summarised"] == 300 - 25 - 77  # what was never meant to be listed
+    assert context["num_ctx"] == context["limit"] == 4096
+    assert context["fits"] is True
