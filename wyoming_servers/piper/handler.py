@@ -141,9 +141,9 @@ class PiperEventHandler(SafeEventHandler):
         request = Synthesize.from_event(event)
         options = self.service.options(request.voice, event.data)
         self._refuse_if_busy()
-        await self.service.check_cost(options, text, self._owner)
         segmenter = Segmenter(options.sentences_only)
         pieces = segmenter.push(text, eager=True) + segmenter.flush()
+        await self.service.check_cost(options, " ".join(p.text for p in pieces), self._owner)
         _LOGGER.debug(
             "Synthesizing %d pieces for %s (%d characters of over-long runs dropped)",
             len(pieces),

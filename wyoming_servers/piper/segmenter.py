@@ -32,10 +32,11 @@ CALM_CLAUSE_WORDS = 6
 """When not eager, clause punctuation ends a piece only if it holds this many words."""
 MAX_PIECE_CHARS = 160
 """Longest piece (about 9 s of speech); a longer sentence is cut at a clause or word gap."""
-MAX_WORD_CHARS = 50
-"""Longer "words" are split (no real word is this long; URLs and hashes are read in parts)."""
-MAX_RUN_CHARS = 100
-"""A run without whitespace keeps only this many characters; the rest is dropped."""
+MAX_WORD_CHARS = 40
+"""Longer "words" are split (hardly a real word is this long; a URL is read in parts)."""
+MAX_RUN_CHARS = 60
+"""A run without whitespace keeps only this many characters (up to 15 s of speech when read
+letter by letter); the rest is dropped."""
 
 _PHRASE_STARTERS = frozenset(
     [
