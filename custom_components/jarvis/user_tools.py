@@ -476,8 +476,8 @@ def build_tool(
     if "script" in conf:
         return ScriptTool(*args, script=conf["script"], timeout=conf["timeout"])
     if "template" in conf:
-        template = _template(hass, conf["template"], node.get("template"), tool)
-        return TemplateTool(*args, template=template)
+        compiled = _template(hass, conf["template"], node.get("template"), tool)
+        return TemplateTool(*args, template=compiled)
     http, http_node = conf["http"], node["http"]
 
     def template(value: Any, where: list[Any]) -> Any:
