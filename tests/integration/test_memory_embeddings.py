@@ -11,8 +11,9 @@ import json
 from typing import Any
 
 from homeassistant.components import conversation
-from homeassistant.const import CONF_LLM_HASS_API
+from homeassistant.const import CONF_LLM_HASS_API, CONF_MODEL
 from homeassistant.core import Context, HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -111,6 +112,36 @@ async def test_memories_kept_before_a_model_was_set_are_embedded_later(
 
     assert fake_ollama.embedded == [BIKE, "bicycle padlock combination"]
     assert [m["text"] for m in found["memories"]] == [BIKE]
+
+
+async def test_the_agent_form_sets_and_clears_the_embedding_model(
+    hass: HomeAssistant, fake_ollama: EmbeddingOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    (subentry,) = setup_jarvis.subentries.values()
+
+    async def submit(embed_model: str) -> None:
+        result = await setup_jarvis.start_subentry_reconfigure_flow(hass, subentry.subentry_id)
+        assert CONF_EMBED_MODEL in result["data_schema"].schema
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"],
+            {
+                CONF_MODEL: TEST_MODEL,
+                CONF_LLM_HASS_API: [JARVIS_LLM_API_ID],
+                CONF_EMBED_MODEL: embed_model,
+            },
+        )
+        await hass.async_block_till_done()
+        assert result["type"] is FlowResultType.ABORT
+
+    await submit(" nomic-embed-text ")
+    assert setup_jarvis.subentries[subentry.subentry_id].data[CONF_EMBED_MODEL] == EMBED_MODEL
+    await _call_tool(hass, fake_ollama, "jarvis__Remember", {"text": BIKE})
+    assert fake_ollama.embedded == [BIKE]
+
+    await submit("")
+    assert CONF_EMBED_MODEL not in setup_jarvis.subentries[subentry.subentry_id].data
+    await _call_tool(hass, fake_ollama, "jarvis__Recall", {"query": "bike"})
+    assert fake_ollama.embedded == [BIKE]  # words only now
 
 
 async def test_a_failing_embedding_model_falls_back_to_words(
