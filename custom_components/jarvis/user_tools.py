@@ -118,10 +118,18 @@ TOOL_SCHEMA = probatio.Schema(
         ),
     }
 )
+
+
+def _tools_mapping(value: Any) -> Any:
+    if value is None or isinstance(value, Mapping):
+        return value
+    raise probatio.Invalid("a mapping of tool names to their definitions (not a list)")
+
+
 FILE_SCHEMA = probatio.Schema(
     {
         probatio.Optional("allowed_hosts", default=[]): [str],
-        probatio.Optional("tools", default={}): probatio.Any(dict, None),
+        probatio.Optional("tools", default={}): _tools_mapping,
     }
 )
 
@@ -383,7 +391,10 @@ class HttpTool(UserTool):
                 charset = response.charset or "utf-8"
         except (aiohttp.ClientError, TimeoutError) as err:
             return _error("http_failed", f"The call failed: {type(err).__name__} {err}".strip())
-        text = body.decode(charset, errors="replace")
+        try:
+            text = body.decode(charset, errors="replace")
+        except LookupError:  # a charset Python does not know
+            text = body.decode("utf-8", errors="replace")
         parsed: JsonValueType = None
         if content_type == "application/json" and not truncated:
             try:

@@ -501,3 +501,24 @@ async def test_each_bad_definition_is_reported_with_its_line(
     # The good tool, and the tool named like a built-in one, stay; the built-in wins.
     assert await offered(hass) == {"jarvis__good"}
     assert "jarvis__RoomOverview (jarvis_tools.yaml, line" in caplog.text
+
+
+async def test_a_list_of_tools_is_explained(
+    hass: HomeAssistant, setup_jarvis: MockConfigEntry
+) -> None:
+    """A common slip: tools written as a list; the issue says what the file should hold."""
+    text = """
+        tools:
+          - name: ping
+            template: pong
+        """
+    await write_tools(hass, text)
+    await hass.services.async_call(DOMAIN, "reload", {}, blocking=True)
+
+    [(issue_id, issue)] = issues(hass).items()
+    assert issue_id == "user_tools_file"
+    assert issue.translation_key == "user_tools_file_invalid"
+    placeholders = issue.translation_placeholders or {}
+    assert placeholders["line"] == str(line_of(text, "- name: ping"))
+    assert "a mapping of tool names" in placeholders["error"]
+    assert await offered(hass) == set()
