@@ -1,6 +1,10 @@
-"""Benchmark of the Jarvis agent's own latency, around the LLM and on the local-first path.
+"""Benchmark of the Jarvis agent: its latency and its prompts, against HA core's agents.
 
-Run: .venv/bin/python -m bench.agent [--runs 40] [--llm-delay-ms 50]
+Latency around the LLM and on the local-first path; size and build time of its prompts in homes
+of 30, 300 and 1000 entities.
+
+Run: .venv/bin/python -m bench.agent [--runs 40] [--llm-delay-ms 50] [--part all|latency|prompt]
+     [--homes 30,300,1000] [--prompt-runs 10]
 
 A real Home Assistant (the test harness's in-process instance) with Jarvis and, as baselines,
 HA core's `ollama` agent and HA's default agent, all measured in the same run:
@@ -12,6 +16,12 @@ HA core's `ollama` agent and HA's default agent, all measured in the same run:
 - Local path: "turn on/off the kitchen light" answered by Jarvis's local first (no LLM request)
   next to HA's own default agent answering the same sentences, and next to HA core's ollama agent
   called directly (no pipeline to catch the command first), which needs two model calls.
+- Prompt: in a generated home (bench/home.py) of 30, 300 and 1000 exposed entities, a request
+  from a satellite's room, one naming an entity and one for the whole home, each sent to Jarvis
+  and to HA core's ollama agent (Assist API both, same server, same run): the size of the chat
+  request the server gets (characters of the messages and tool definitions, and tokens estimated
+  as characters / 3.5), the num_ctx it asks for, and the build time: request -> chat request
+  received by the server (the server answers at once).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import argparse
 import asyncio
 from collections.abc import Callable, Coroutine
 import importlib.metadata
+import json
 import os
 import platform
 import statistics
@@ -30,13 +41,21 @@ from homeassistant.components import conversation
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import CONF_LLM_HASS_API, CONF_MODEL, CONF_PROMPT, CONF_URL
 from homeassistant.core import Context, HomeAssistant
-from homeassistant.helpers import area_registry as ar, chat_session, entity_registry as er, llm
+from homeassistant.helpers import (
+    area_registry as ar,
+    chat_session,
+    device_registry as dr,
+    entity_registry as er,
+    llm,
+)
 from homeassistant.loader import DATA_CUSTOM_COMPONENTS
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_test_home_assistant
 
+from bench.home import async_setup_home
 from bench.ollama_stub import OllamaStub, text_reply, tool_call_reply
 from custom_components.jarvis.const import CONF_PREFER_LOCAL, DOMAIN
+from custom_components.jarvis.context_window import CHARS_PER_TOKEN
 
 MODEL = "llama3.2:latest"
 REPLY = "The moon is about three hundred and eighty four thousand kilometres away."
@@ -66,12 +85,15 @@ async def _setup_kitchen(hass: HomeAssistant) -> None:
     er.async_get(hass).async_update_entity(KITCHEN_LIGHT, area_id=area.id)
 
 
-async def _setup(hass: HomeAssistant, server: OllamaStub) -> dict[str, str]:
+async def _setup(
+    hass: HomeAssistant, server: OllamaStub, *, kitchen: bool = True
+) -> dict[str, str]:
     """Jarvis (LLM only + local first), HA core's ollama agent, a kitchen light; agent ids."""
     hass.data.pop(DATA_CUSTOM_COMPONENTS, None)  # let HA load custom_components/jarvis
     for domain in ("homeassistant", "conversation", "llm"):
         assert await async_setup_component(hass, domain, {})
-    await _setup_kitchen(hass)
+    if kitchen:
+        await _setup_kitchen(hass)
     options = {
         CONF_MODEL: MODEL,
         CONF_PROMPT: "You are a voice assistant.",
@@ -229,22 +251,127 @@ async def _main(runs: int, delay_s: float) -> list[tuple[str, float, float, floa
     return rows
 
 
+PromptRow = tuple[int, str, dict[str, tuple[float, int, float]]]  # home, request, agent -> figures
+
+
+def _prompt_chars(body: dict[str, Any]) -> int:
+    """Characters the model reads: the messages' text and the tool definitions."""
+    text = sum(len(m.get("content") or "") for m in body["messages"])
+    return text + len(json.dumps(body.get("tools") or [], ensure_ascii=False))
+
+
+async def _prompt_turn(
+    hass: HomeAssistant, agent_id: str, server: OllamaStub, text: str, device_id: str | None
+) -> tuple[int, int, float]:
+    """(prompt characters, num_ctx, seconds from the request to the chat request's arrival)."""
+    server.queue(text_reply("OK."))
+    started = time.perf_counter()
+    result = await conversation.async_converse(
+        hass, text, None, Context(), "en", agent_id, device_id=device_id
+    )
+    assert result.response.speech["plain"]["speech"] == "OK.", result.response.speech
+    body = server.last_chat
+    return _prompt_chars(body), int(body["options"]["num_ctx"]), server.last_chat_at - started
+
+
+async def _prompt_home(size: int, runs: int) -> list[PromptRow]:
+    """Prompt figures of Jarvis and HA core's ollama agent in a home of `size` entities."""
+    server = OllamaStub(models=[MODEL])
+    await server.start()
+    rows: list[PromptRow] = []
+    try:
+        async with async_test_home_assistant() as hass:
+            agents = await _setup(hass, server, kitchen=False)
+            areas = await async_setup_home(hass, size)
+            jarvis_entry = next(iter(hass.config_entries.async_entries(DOMAIN)))
+            satellite = dr.async_get(hass).async_get_or_create(
+                config_entry_id=jarvis_entry.entry_id,
+                identifiers={("bench", "satellite")},
+                name="Satellite",
+            )
+            first_area = ar.async_get(hass).async_get_area_by_name(areas[0])
+            assert first_area is not None
+            dr.async_get(hass).async_update_device(satellite.id, area_id=first_area.id)
+            requests = (
+                ("close the blinds (from a satellite)", "close the blinds", satellite.id),
+                (
+                    "turn off the <area> reading lamp",
+                    f"turn off the {areas[0].lower()} reading lamp",
+                    None,
+                ),
+                ("turn off all the lights", "turn off all the lights", None),
+            )
+            for label, text, device_id in requests:
+                figures: dict[str, tuple[float, int, float]] = {}
+                for name in ("Jarvis LLM", "Core ollama"):
+                    turns = [
+                        await _prompt_turn(hass, agents[name], server, text, device_id)
+                        for _ in range(runs + 2)
+                    ][2:]  # 2 warm-ups
+                    chars = statistics.median(t[0] for t in turns)
+                    figures[name] = (
+                        chars,
+                        max(t[1] for t in turns),
+                        statistics.median(t[2] for t in turns),
+                    )
+                rows.append((size, label, figures))
+            await hass.async_stop(force=True)
+    finally:
+        await server.stop()
+    return rows
+
+
+def _print_prompt_table(rows: list[PromptRow], runs: int) -> None:
+    print()
+    print(
+        f"Prompt size and build time, medians of {runs} requests after 2 warm-ups; tokens"
+        f" estimated as characters / {CHARS_PER_TOKEN:g} (messages + tool definitions)"
+    )
+    print()
+    print(
+        "| entities | request | Jarvis tokens | core tokens | Jarvis / core | Jarvis num_ctx |"
+        " core num_ctx | Jarvis build ms | core build ms |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for size, label, figures in rows:
+        (j_chars, j_ctx, j_s), (c_chars, c_ctx, c_s) = figures["Jarvis LLM"], figures["Core ollama"]
+        print(
+            f"| {size} | {label} | {j_chars / CHARS_PER_TOKEN:,.0f} | {c_chars / CHARS_PER_TOKEN:,.0f}"
+            f" | {j_chars / c_chars:.2f} | {j_ctx} | {c_ctx} | {j_s * 1000:.1f} | {c_s * 1000:.1f} |"
+        )
+
+
 def main() -> None:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--llm-delay-ms", type=float, default=50.0)
+    parser.add_argument("--part", choices=("all", "latency", "prompt"), default="all")
+    parser.add_argument("--homes", default="30,300,1000", help="home sizes (entities)")
+    parser.add_argument("--prompt-runs", type=int, default=10)
     args = parser.parse_args()
-    rows = asyncio.run(_main(args.runs, args.llm_delay_ms / 1000))
 
     versions = ", ".join(
         f"{pkg} {importlib.metadata.version(pkg)}" for pkg in ("homeassistant", "ollama", "aiohttp")
     )
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}"
+        f"{platform.release()}, Python {platform.python_version()}, load average "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg())
     )
     print(f"versions: {versions}")
+    if args.part in ("all", "latency"):
+        _latency(args)
+    if args.part in ("all", "prompt"):
+        prompt_rows: list[PromptRow] = []
+        for size in (int(s) for s in args.homes.split(",")):
+            prompt_rows += asyncio.run(_prompt_home(size, args.prompt_runs))
+        _print_prompt_table(prompt_rows, args.prompt_runs)
+
+
+def _latency(args: argparse.Namespace) -> None:
+    """Run the latency part and print its table."""
+    rows = asyncio.run(_main(args.runs, args.llm_delay_ms / 1000))
     print(
         f"runs: {args.runs} each after 3 warm-ups (cold turns: {max(5, args.runs // 4)}); fake "
         f"Ollama: first chunk after {args.llm_delay_ms:g} ms (subtracted in 'overhead' rows), "

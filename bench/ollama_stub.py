@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import json
+import time
 from typing import Any
 
 from aiohttp import web
@@ -58,6 +59,8 @@ class OllamaStub:
         self.load_delay = 0.0  # seconds a chat waits while its model "loads"
         self.loaded: set[str] = set()  # models in memory; clear it for a cold start
         self.conversation_requests = 0  # chat requests with messages (not model loads)
+        self.last_chat: dict[str, Any] = {}  # body of the last chat request with messages
+        self.last_chat_at = 0.0  # time.perf_counter() when it arrived
         self._replies: deque[Reply] = deque()
         self._load_lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
@@ -141,6 +144,7 @@ class OllamaStub:
         return (json.dumps(line | extra) + "\n").encode()
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.perf_counter()
         body = await request.json()
         model = body.get("model", "")
         async with self._load_lock:
@@ -152,6 +156,7 @@ class OllamaStub:
             empty = {"role": "assistant", "content": ""}
             return web.json_response(json.loads(self._line(model, empty, done=True)))
         self.conversation_requests += 1
+        self.last_chat, self.last_chat_at = body, arrived
         if not self._replies:
             return web.json_response({"error": "ollama_stub: no reply queued"}, status=500)
         reply = self._replies.popleft()
