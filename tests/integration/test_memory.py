@@ -17,7 +17,8 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_LLM_HASS_API
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import area_registry as ar, device_registry as dr
+from homeassistant.helpers import area_registry as ar, device_registry as dr, service, translation
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 from pytest_homeassistant_custom_component.components.diagnostics import (
@@ -387,3 +388,26 @@ async def test_diagnostics_redact_memories(
     assert [m["text"] for m in memory["newest"]] == ["**REDACTED**", "**REDACTED**"]
     assert [m["user_id"] for m in memory["newest"]] == ["**REDACTED**", None]
     assert memory["newest"][1]["chars"] == len(BIKE)
+
+
+async def test_actions_exist_before_any_entry_and_are_described(hass: HomeAssistant) -> None:
+    """Registered in async_setup; services.yaml and en/fr translations load for the UI."""
+    assert await async_setup_component(hass, DOMAIN, {})
+    descriptions = (await service.async_get_all_descriptions(hass))[DOMAIN]
+    expected = {
+        "list_memories": {"query", "scope", "limit"},
+        "forget_memories": {"memory_id", "query", "scope", "all"},
+        "reload": set(),
+    }
+    for action, fields in expected.items():
+        assert hass.services.has_service(DOMAIN, action)
+        assert set(descriptions[action].get("fields", {})) == fields
+    assert descriptions["list_memories"]["response"] == {"optional": False}
+    assert descriptions["forget_memories"]["response"] == {"optional": True}
+    for language, title in (("en", "Forget memories"), ("fr", "Oublier des souvenirs")):
+        strings = await translation.async_get_translations(hass, language, "services", [DOMAIN])
+        assert strings[f"component.{DOMAIN}.services.forget_memories.name"] == title
+        for action, fields in expected.items():
+            assert strings[f"component.{DOMAIN}.services.{action}.description"]
+            for field_name in fields:
+                assert strings[f"component.{DOMAIN}.services.{action}.fields.{field_name}.name"]
