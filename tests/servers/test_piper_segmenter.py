@@ -152,3 +152,11 @@ def test_cutting_costs_linear_time_even_one_character_at_a_time() -> None:
     assert " ".join(p.text for p in pieces) == text.strip()
     assert all(len(p.text) <= MAX_PIECE_CHARS for p in pieces)
     assert took < 2.0, f"{took:.2f} s"  # quadratic cutting took minutes here
+
+
+def test_symbols_alone_are_never_a_piece() -> None:
+    seg = Segmenter()
+    pieces = _all(seg, "😀 " * 300 + "Done.")
+    assert len(pieces) == 1 and pieces[0].text.endswith(" Done.")  # the last stretch, with a word
+    assert seg.dropped > 400
+    assert _all(Segmenter(), "😀 " * 30) == []  # as short symbol-only text always was

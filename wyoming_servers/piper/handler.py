@@ -143,7 +143,7 @@ class PiperEventHandler(SafeEventHandler):
         self._refuse_if_busy()
         segmenter = Segmenter(options.sentences_only)
         pieces = segmenter.push(text, eager=True) + segmenter.flush()
-        await self.service.check_cost(options, " ".join(p.text for p in pieces), self._owner)
+        await self.service.check_cost(options, pieces, self._owner)
         _LOGGER.debug(
             "Synthesizing %d pieces for %s (%d characters of over-long runs dropped)",
             len(pieces),

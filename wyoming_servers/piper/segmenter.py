@@ -144,7 +144,7 @@ class Segmenter:
         self._run = 0  # length of the whitespace-free run the text ends with
         self.sentences_only = sentences_only
         self.dropped = 0
-        """Characters dropped from over-long runs."""
+        """Characters dropped: over-long runs, long stretches of symbols only."""
 
     @property
     def pending(self) -> str:
@@ -199,6 +199,13 @@ class Segmenter:
         return Piece(text, kind)
 
     def _cut(self, eager: bool) -> Piece | None:
+        while (piece := self._scan(eager)) is not None:
+            if any(ch.isalnum() for ch in piece.text):
+                return piece
+            self.dropped += len(piece.text)  # a forced cut of symbols only: nothing to say
+        return None
+
+    def _scan(self, eager: bool) -> Piece | None:
         if self.sentences_only:
             eager = False
         words = _WORD.finditer(self._buf)  # lazy: only one piece's worth is looked at
