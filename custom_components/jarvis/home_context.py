@@ -393,12 +393,12 @@ def build_home_context(
                 matched_areas[area_id] = max(phrase, matched_areas.get(area_id, phrase), key=len)
     named_areas = _most_specific(matched_areas)
     floors = {
-        floor.floor_id: words(floor.name)
+        floor.floor_id: [words(n) for n in (floor.name, *floor.aliases)]
         for area in areas.values()
         if (floor := area.floor) is not None
     }
-    for floor_id, phrase in floors.items():
-        if phrase and phrase <= said:
+    for floor_id, phrases in floors.items():
+        if any(phrase and phrase <= said for phrase in phrases):
             named_areas.update(a for a, area in areas.items() if area.area.floor_id == floor_id)
 
     implied = [kind for word in said for kind in DOMAIN_WORDS.get(word, ())]

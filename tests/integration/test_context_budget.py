@@ -17,7 +17,12 @@ from homeassistant.components import conversation
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import CONF_LLM_HASS_API, CONF_MODEL, CONF_PROMPT, CONF_URL
 from homeassistant.core import Context, HomeAssistant
-from homeassistant.helpers import area_registry as ar, entity_registry as er, llm
+from homeassistant.helpers import (
+    area_registry as ar,
+    entity_registry as er,
+    floor_registry as fr,
+    llm,
+)
 from homeassistant.setup import async_setup_component
 import ollama
 import pytest
@@ -425,3 +430,30 @@ async def test_diagnostics_say_what_the_last_request_left_out(
     assert context["summarised"] == 300 - 25 - 77  # what was never meant to be listed
     assert context["num_ctx"] == context["limit"] == 4096
     assert context["fits"] is True
+
+
+async def test_a_named_floor_lists_its_areas(
+    hass: HomeAssistant,
+    fake_ollama: FakeOllama,
+    setup_jarvis: MockConfigEntry,
+    home: dict[str, GeneratedEntity],
+) -> None:
+    """'Les lumières de l'étage': the lights of the floor's areas, not the others'."""
+    floor = fr.async_get(hass).async_create("Upstairs", aliases={"Étage"})
+    areas = ar.async_get(hass)
+    upstairs = {"Bedroom", "Guest Room"}
+    for name in upstairs:
+        area = areas.async_get_area_by_name(name)
+        assert area is not None
+        areas.async_update(area.id, floor_id=floor.floor_id)
+    fake_ollama.queue(text_reply("OK."))
+
+    await ask(hass, "éteins les lumières de l'étage", language="fr")
+
+    (request,) = fake_ollama.conversation_requests
+    lights = [e for e in home.values() if e.entity_id.startswith("light.")]
+    assert {e.area for e in lights if listed(request, e)} == upstairs
+    assert all(listed(request, e) for e in lights if e.area in upstairs)
+    assert not any(
+        listed(request, e) for e in home.values() if not e.entity_id.startswith("light.")
+    )
