@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Coroutine
 import contextlib
+from dataclasses import replace
 import logging
 import socket
 from typing import Any
@@ -59,6 +60,11 @@ class SafeEventHandler(AsyncEventHandler):
     `error` event and keeps the connection; returning False closes it. `spawn()` runs work that
     must go on while more events arrive; it is cancelled when the peer leaves, so a departed
     peer's work is dropped. `disconnect()` is called once the connection has ended.
+
+    Idle clock: a connection that sends no event for `limits.idle_timeout_s` gets `error`
+    (`idle-timeout`) and is closed, except while `busy()` (by default: while spawned work runs,
+    so a peer waiting for a long answer is not cut off). `set_idle_timeout` changes the limit
+    of one connection; `touch_idle` restarts the clock after a change of `busy()`.
     """
 
     def __init__(
@@ -78,6 +84,7 @@ class SafeEventHandler(AsyncEventHandler):
         self._bad_events = 0
         self.events = 0
         """Valid events received: a connection that sent none yet may be evicted when full."""
+        self._idle_timer: asyncio.TimerHandle | None = None
         _keepalive(writer)
 
     @property
@@ -113,8 +120,49 @@ class SafeEventHandler(AsyncEventHandler):
         """Run `coro` in the background for this peer; errors become `error` events."""
         task = asyncio.create_task(self._guard(coro), name=f"{name} {self.client}")
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+        self.touch_idle()
         return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self.touch_idle()
+
+    def busy(self) -> bool:
+        """Whether the connection is waiting on its own work (the idle clock is paused)."""
+        return bool(self._tasks)
+
+    def set_idle_timeout(self, seconds: float | None) -> None:
+        """This connection's idle limit from now on (None: never idle out)."""
+        if seconds != self.limits.idle_timeout_s:
+            self.limits = replace(self.limits, idle_timeout_s=seconds)
+            self.touch_idle()
+
+    def touch_idle(self) -> None:
+        """Restart the idle clock (or stop it while busy or without a limit)."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        idle = self.limits.idle_timeout_s
+        if idle is None or not self.connected or self.busy():
+            return
+        self._idle_timer = asyncio.get_running_loop().call_later(idle, self._idle_expired)
+
+    def _stop_idle(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _idle_expired(self) -> None:
+        self._idle_timer = None
+        if self.connected and not self.busy():
+            self.spawn(self._close_idle(), "idle close")
+
+    async def _close_idle(self) -> None:
+        _LOGGER.debug("Client %s idle, closing", self.client)
+        idle = self.limits.idle_timeout_s or 0.0
+        await self.send_error(f"no event for {idle:g} s, closing", "idle-timeout")
+        self.close()
 
     async def _guard(self, coro: Awaitable[None]) -> None:
         try:
@@ -149,7 +197,7 @@ class SafeEventHandler(AsyncEventHandler):
         """The next event; None when the connection must end."""
         while True:
             try:
-                return await read_event(self.reader, self.limits)
+                return await read_event(self.reader, self.limits, self._stop_idle)
             except BadEvent as err:
                 self._bad_events += 1
                 if self._bad_events > self.limits.max_bad_events:
@@ -163,6 +211,7 @@ class SafeEventHandler(AsyncEventHandler):
                     "Client %s sent a malformed event, skipped: %s", self.client, err,
                 )  # fmt: skip
                 await self.send_error(str(err), err.code)
+                self.touch_idle()
             except StreamBroken as err:
                 await self._broken(err)
                 return None
@@ -171,19 +220,17 @@ class SafeEventHandler(AsyncEventHandler):
                 return None
 
     async def _broken(self, err: StreamBroken) -> None:
-        if err.code == "idle-timeout":
-            _LOGGER.debug("Client %s idle, closing", self.client)
-        else:
-            bad_input_log(
-                logging.WARNING, f"broken {self.host}",
-                "Client %s sent an invalid event, closing: %s", self.client, err,
-            )  # fmt: skip
+        bad_input_log(
+            logging.WARNING, f"broken {self.host}",
+            "Client %s sent an invalid event, closing: %s", self.client, err,
+        )  # fmt: skip
         await self.send_error(str(err), err.code)
 
     async def run(self) -> None:
         """Read events until the peer leaves, breaks the stream, or `handle_event` says stop."""
         self._is_running = True
         _LOGGER.debug("Client %s connected", self.client)
+        self.touch_idle()
         try:
             while self._is_running and not self._gone:
                 event = await self._read()
@@ -198,8 +245,10 @@ class SafeEventHandler(AsyncEventHandler):
                     break
                 except Exception as err:  # noqa: BLE001 - one bad event must not kill the server
                     await self.report(err)
+                self.touch_idle()
         finally:
             self._closing = True
+            self._stop_idle()
             for task in list(self._tasks):
                 task.cancel()
             if self._tasks:

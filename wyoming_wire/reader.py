@@ -7,13 +7,14 @@ or raises:
 - `BadEvent`: the header or data is not a valid event but was fully read, so the stream can go
   on (answer with `error` and skip it);
 - `StreamBroken`: the stream cannot be trusted any further (lengths missing, negative or over the
-  limits, a body or header that did not arrive in time, an idle connection): answer and close;
+  limits, a header or body that did not arrive in time): answer and close;
 - `ConnectionError`: the peer closed in the middle of an event.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import json
 from typing import Any
 
@@ -81,17 +82,15 @@ def _length(header: dict[str, Any], key: str, limit: int) -> int:
     return value
 
 
-async def _read_line(reader: asyncio.StreamReader, limits: Limits) -> bytes | None:
+async def _read_line(
+    reader: asyncio.StreamReader, limits: Limits, started: Callable[[], None] | None
+) -> bytes | None:
     """The header line; None at a clean end of stream."""
-    try:
-        async with asyncio.timeout(limits.idle_timeout_s):
-            first = await reader.read(1)
-    except TimeoutError:
-        raise StreamBroken(
-            f"no event for {limits.idle_timeout_s:g} s, closing", "idle-timeout"
-        ) from None
+    first = await reader.read(1)
     if not first:
         return None
+    if started is not None:
+        started()
     if first == b"\n":
         return first
     try:
@@ -120,9 +119,15 @@ def _check_header(line: bytes, limits: Limits) -> dict[str, Any]:
     return header
 
 
-async def read_event(reader: asyncio.StreamReader, limits: Limits) -> Event | None:
-    """Read one event (see the module docstring for what it raises)."""
-    line = await _read_line(reader, limits)
+async def read_event(
+    reader: asyncio.StreamReader, limits: Limits, started: Callable[[], None] | None = None
+) -> Event | None:
+    """Read one event (see the module docstring for what it raises).
+
+    Waits for the first byte without a time limit (idle time is the caller's business);
+    `started` is called when it arrives, then the event must complete within the body timeout.
+    """
+    line = await _read_line(reader, limits, started)
     if line is None:
         return None
     problem: BadEvent | None = None

@@ -92,10 +92,8 @@ class SatelliteConnection(SafeEventHandler):
 
     def _after_event(self) -> None:
         """Back to the normal idle timeout; none at all while driving."""
-        idle = None if self.satellite.driver is self else self._idle_timeout_s
-        if self.limits.idle_timeout_s != idle:
-            # The driving connection may be quiet for long (HA stops pinging while muted).
-            self.limits = replace(self.limits, idle_timeout_s=idle)
+        # The driving connection may be quiet for long (HA stops pinging while muted).
+        self.set_idle_timeout(None if self.satellite.driver is self else self._idle_timeout_s)
 
     async def _refuse(self, event_type: str, why: str) -> None:
         self.satellite.stats["refused"] += 1

@@ -45,9 +45,15 @@ class EchoHandler(SafeEventHandler):
             _ = event.data["needed"]
         elif event.type == "later":
             self.spawn(self._later(), "later")
+        elif event.type == "slow":
+            self.spawn(self._slow(), "slow")
         elif event.type == "bye":
             return False
         return True
+
+    async def _slow(self) -> None:
+        await asyncio.sleep(1.0)
+        await self.write_event(Pong(text="slow").event())
 
     async def _later(self) -> None:
         await asyncio.sleep(0.05)
@@ -420,3 +426,23 @@ async def test_when_full_silent_connections_make_room_for_talking_ones() -> None
         await _close(writer)
         for _reader, other in silent:
             await _close(other)
+
+
+async def test_the_idle_clock_waits_for_the_peers_own_work() -> None:
+    """A peer waiting for a long answer is not idle; once answered, silence closes it."""
+    async with running(limits=Limits(idle_timeout_s=0.4)) as endpoint:
+        reader, writer = await _connect(endpoint)
+        await async_write_event(Event("slow"), writer)  # answered after 1 s
+        event = await asyncio.wait_for(async_read_event(reader), 5)
+        assert event is not None and Pong.from_event(event).text == "slow"
+        error = await _expect_error_then_close(reader)
+        assert error.code == "idle-timeout"
+        await _close(writer)
+        # A skipped bad line does not stop the clock either.
+        reader, writer = await _connect(endpoint)
+        writer.write(b"junk\n")
+        event = await asyncio.wait_for(async_read_event(reader), 5)
+        assert event is not None and Error.from_event(event).code == "bad-header"
+        error = await _expect_error_then_close(reader)
+        assert error.code == "idle-timeout"
+        await _close(writer)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Coroutine
-from dataclasses import replace
 import logging
 import time
 from typing import Any
@@ -87,21 +86,15 @@ class PiperEventHandler(SafeEventHandler):
         version: str,
     ) -> None:
         """Serve one connection with the shared service."""
-        # The read loop must not end a connection that waits for its audio: idle time is
-        # counted here instead, only while nothing is being spoken.
-        super().__init__(reader, writer, replace(limits, idle_timeout_s=None))
+        super().__init__(reader, writer, limits)
         self.service = service
         self.version = version
         self._owner = (self.host, self.client)
         self._stream: _Stream | None = None  # open: takes chunks until `synthesize-stop`
         self._job: asyncio.Task[None] | None = None  # the request being spoken
-        self._idle_s = limits.idle_timeout_s
-        self._idle_timer: asyncio.TimerHandle | None = None
-        self._watch_idle()
 
     async def handle_event(self, event: Event) -> bool:
         """Dispatch one event."""
-        self._watch_idle()
         if Describe.is_type(event.type):
             await self.write_event(self.service.info(self.version).event())
         elif Synthesize.is_type(event.type):
@@ -117,10 +110,9 @@ class PiperEventHandler(SafeEventHandler):
             _LOGGER.debug("Ignoring %s from %s", event.type, self.client)
         return True
 
-    async def disconnect(self) -> None:
-        """Stop the idle watch (spoken work was cancelled with the connection)."""
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
+    def busy(self) -> bool:
+        """Idle time counts while text may still come; not while only speaking is left."""
+        return self._speaking() and self._stream is None
 
     def _speaking(self) -> bool:
         return self._job is not None and not self._job.done()
@@ -186,13 +178,11 @@ class PiperEventHandler(SafeEventHandler):
             raise RequestError("synthesize-stop before synthesize-start", "wrong-order")
         self._stream = None
         stream.put([*stream.segmenter.flush(), _DONE])
-        self._watch_idle()  # all text is in: now only speaking
 
     def _run(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        """Speak in the background; the idle watch resumes when it ends."""
+        """Speak in the background (the idle clock pauses once all text is in)."""
         self._job = self.spawn(work, name)
-        self._job.add_done_callback(lambda _task: self._watch_idle())
-        self._watch_idle()
+        self.touch_idle()
 
     async def _run_stream(self, stream: _Stream) -> None:
         try:
@@ -221,25 +211,3 @@ class PiperEventHandler(SafeEventHandler):
                 stream.first_audio_at = stream.first_audio_at or time.monotonic()
                 stream.audio_s += len(pcm) / 2 / out_rate
         await self.write_event(AudioStop().event())
-
-    def _watch_idle(self) -> None:
-        """(Re)start the idle clock, unless all text is in and audio is still being made."""
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
-        if self._idle_s is None or not self.connected:
-            return
-        if self._speaking() and self._stream is None:
-            return
-        loop = asyncio.get_running_loop()
-        self._idle_timer = loop.call_later(self._idle_s, self._idle)
-
-    def _idle(self) -> None:
-        self._idle_timer = None
-        if self.connected:
-            self.spawn(self._close_idle(), "piper idle")
-
-    async def _close_idle(self) -> None:
-        _LOGGER.debug("Client %s idle, closing", self.client)
-        await self.send_error(f"no event for {self._idle_s:g} s, closing", "idle-timeout")
-        self.close()
