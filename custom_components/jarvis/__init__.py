@@ -7,6 +7,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
+from .chat_api import async_setup_chat_api
 from .const import DOMAIN, LOGGER
 from .coordinator import JarvisCoordinator
 from .issues import async_clear_entry_issues, redact_url
@@ -27,6 +28,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_memory_actions(hass)
     async_register_llm_api(hass)
     await async_setup_user_tools(hass)
+    async_setup_chat_api(hass)
     return True
 
 
