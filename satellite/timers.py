@@ -1,19 +1,16 @@
-"""Timers that Home Assistant runs for this satellite, and the alarm when one finishes.
+"""Timers that Home Assistant runs for this satellite.
 
 Home Assistant keeps the time; it tells the satellite `timer-started`, `timer-updated`,
 `timer-cancelled` and `timer-finished`. The satellite keeps a board of them (for logs and
-status) and rings an alarm on `timer-finished` until it is stopped (wake word, a new
-command) or `alarm_s` has passed.
+status) and calls `on_finished` on `timer-finished` (the speaker rings its alarm:
+`satellite.server.alarm`).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 import logging
-import math
 import time
 
 from wyoming.timer import TimerCancelled, TimerFinished, TimerStarted, TimerUpdated
@@ -22,7 +19,6 @@ from wyoming_wire import RequestError
 
 _LOGGER = logging.getLogger(__name__)
 
-ALARM_GAP_S = 0.6
 MAX_TIMERS = 100  # Home Assistant runs a few; a peer must not grow the board without end
 
 
@@ -44,35 +40,14 @@ class Timer:
         return max(0.0, self.total_seconds - elapsed)
 
 
-def alarm_tone(rate: int = 22050) -> bytes:
-    """Three short 880 Hz beeps, 16-bit mono PCM: the alarm when no timer sound is set."""
-    beep = int(0.12 * rate)
-    gap = int(0.08 * rate)
-    out = bytearray()
-    for _ in range(3):
-        for i in range(beep):
-            fade = min(1.0, i / (0.005 * rate), (beep - i) / (0.005 * rate))
-            value = int(12000 * fade * math.sin(2 * math.pi * 880 * i / rate))
-            out += value.to_bytes(2, "little", signed=True)
-        out += bytes(2 * gap)
-    return bytes(out)
-
-
 class TimerBoard:
-    """Track timers from timer events and ring when one finishes."""
+    """Track timers from timer events; `on_finished()` is called when one finishes."""
 
-    def __init__(self, ring: Callable[[], Awaitable[None]], alarm_s: float = 30.0) -> None:
-        """`ring` plays the alarm sound once and returns when it has played."""
-        self._ring = ring
-        self._alarm_s = alarm_s
+    def __init__(self, on_finished: Callable[[], None]) -> None:
+        """`on_finished` starts the alarm (it must not block)."""
+        self._on_finished = on_finished
         self.timers: dict[str, Timer] = {}
-        self._alarm_task: asyncio.Task[None] | None = None
         self.finished_ids: list[str] = []
-
-    @property
-    def ringing(self) -> bool:
-        """True while an alarm is sounding."""
-        return self._alarm_task is not None and not self._alarm_task.done()
 
     def handle(self, value: object) -> bool:
         """Apply a checked timer event (`server.events.parse`); False if it is not about timers."""
@@ -112,7 +87,7 @@ class TimerBoard:
                 value.id,
                 f" ({timer.name})" if timer and timer.name else "",
             )
-            self._start_alarm()
+            self._on_finished()
         else:
             return False
         return True
@@ -120,28 +95,3 @@ class TimerBoard:
     def _room_for(self, timer_id: str) -> None:
         if timer_id not in self.timers and len(self.timers) >= MAX_TIMERS:
             raise RequestError(f"at most {MAX_TIMERS} timers at a time", "too-many-timers")
-
-    def _start_alarm(self) -> None:
-        if self.ringing or self._alarm_s <= 0:
-            return
-        self._alarm_task = asyncio.get_running_loop().create_task(
-            self._alarm(), name="satellite timer alarm"
-        )
-
-    async def _alarm(self) -> None:
-        deadline = time.monotonic() + self._alarm_s
-        while time.monotonic() < deadline:
-            try:
-                await self._ring()
-            except Exception:
-                _LOGGER.exception("Cannot play the timer alarm")
-                return
-            await asyncio.sleep(ALARM_GAP_S)
-
-    async def stop_alarm(self) -> None:
-        """Silence a ringing alarm."""
-        task, self._alarm_task = self._alarm_task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

@@ -20,7 +20,7 @@ from satellite.audio import (
 from satellite.config import SatelliteConfig
 from satellite.listening import Listener, ListenEvent, ListenSettings
 
-from .playback import AudioOut
+from .audio_out import AudioOut
 from .satellite import Satellite
 
 _LOGGER = logging.getLogger(__name__)

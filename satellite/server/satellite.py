@@ -29,10 +29,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 import contextlib
-from dataclasses import dataclass
 import enum
 import logging
-from pathlib import Path
 import time
 from typing import Any, Protocol
 
@@ -59,14 +57,15 @@ from satellite.listening import (
     StreamAudio,
     WakeDetected,
 )
-from satellite.playback import QueueFull
-from satellite.timers import TimerBoard, alarm_tone
+from satellite.timers import TimerBoard
 from wyoming_wire import RequestError
 
 from .access import Access, state_path
+from .audio_out import AudioOut
+from .chimes import resolve_chimes
 from .events import CONTROL_TYPE, STATE_TYPE, Control
 from .info import MIC_FORMAT, build_info
-from .playback import AudioOut, Reply
+from .speaker import Speaker, Stream
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -120,39 +119,6 @@ class Peer(Protocol):
         """Close the connection."""
 
 
-@dataclass
-class Sounds:
-    """Resolved chime files (None = silent)."""
-
-    wake: Path | None = None
-    done: Path | None = None
-    timer: Path | None = None
-    error: Path | None = None
-
-
-def resolve_sounds(config: SatelliteConfig) -> Sounds:
-    """Map the `[sounds]` settings to files: "" = bundled, "none" = off."""
-    bundled = Path(__file__).resolve().parent.parent / "sounds"
-
-    def one(value: str, default: str) -> Path | None:
-        if value.strip().lower() == "none":
-            return None
-        path = Path(value) if value else bundled / default
-        if not path.is_file():
-            if value:
-                _LOGGER.warning("Sound file %s not found: that chime is off", path)
-            return None
-        return path
-
-    s = config.sounds
-    return Sounds(
-        one(s.wake, "wake.wav"),
-        one(s.done, "done.wav"),
-        one(s.timer, "timer.wav"),
-        one(s.error, "error.wav"),
-    )
-
-
 class Satellite:
     """One satellite: listener + speaker, driven by one Wyoming connection at a time."""
 
@@ -166,8 +132,9 @@ class Satellite:
         self.config = config
         self.info: Info = build_info(config)
         self._make_listener = make_listener
-        self._out = audio_out
-        self.sounds = resolve_sounds(config)
+        self.speaker = Speaker(
+            audio_out, resolve_chimes(config.sounds), config.behaviour.timer_alarm_s
+        )
         secret = config.server.pairing_secret
         self.access = Access(
             config.server.allowed_peers,
@@ -184,7 +151,6 @@ class Satellite:
         self._listen_queue: asyncio.Queue[ListenEvent] = asyncio.Queue()
         self._listen_task: asyncio.Task[None] | None = None
         self._stream_ms = 0
-        self._reply: Reply | None = None
         self._follow_up_text: str | None = None
         self._bg: set[asyncio.Task[Any]] = set()
         self._remote_retry: asyncio.TimerHandle | None = None
@@ -195,15 +161,13 @@ class Satellite:
         # Audio clock (seconds of microphone audio heard) of the last wake word and end of speech.
         self.last_wake: dict[str, Any] | None = None  # name, score, at_s
         self.last_speech_stopped_s: float | None = None
-        self.timers = TimerBoard(self._ring_alarm, config.behaviour.timer_alarm_s)
+        self.timers = TimerBoard(self.speaker.alarm.start)
         self.stats: dict[str, int] = {
             "wake_words": 0,
             "pipelines": 0,
             "chunks_sent": 0,
-            "replies_played": 0,
             "bad_events": 0,
             "refused": 0,
-            "replies_refused": 0,
         }
 
     # --- life cycle ----------------------------------------------------------------------
@@ -225,21 +189,19 @@ class Satellite:
         """Stop listening and playing; close the driving connection."""
         if self._remote_retry is not None:
             self._remote_retry.cancel()
-        await self.timers.stop_alarm()
+        await self.speaker.alarm.stop()
         if self._listen_task is not None:
             self._listen_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listen_task
         if self.listener is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.listener.stop)
-        self._drop_reply()
+        await self.speaker.close()
         for task in list(self._bg):
             task.cancel()
         for task in list(self._bg):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self._out is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._out.close)
         if self.driver is not None:
             self.driver.close()
             self.driver = None
@@ -288,7 +250,7 @@ class Satellite:
             old.close()
         else:
             _LOGGER.info("%s is driving the satellite", peer.name)
-        self._drop_reply()  # the old driver's reply must not delay the new one's
+        self.speaker.drop()  # the old driver's reply must not delay the new one's
         await self._end_stream(send_stop=False)
         self._set_state(SatelliteState.PAUSED)
         self._paused_by_server = False
@@ -301,7 +263,7 @@ class Satellite:
         _LOGGER.info("%s disconnected; waiting for Home Assistant", peer.name)
         self.driver = None
         self._paused_by_server = False
-        self._drop_reply()
+        self.speaker.drop()
         if self.listener is not None and self.state is SatelliteState.STREAMING:
             self.listener.cancel_command()
         self._follow_up_text = None
@@ -338,8 +300,8 @@ class Satellite:
             _LOGGER.debug("Server: %s", type(value).__name__)
         elif isinstance(value, Detection):
             _LOGGER.info("Server detected wake word %s", value.name)
-            await self._interrupt_output()
-            self._chime(self.sounds.wake)
+            await self.speaker.interrupt()
+            self.speaker.chime("wake")
         elif isinstance(value, VoiceStopped):
             if not self.config.wake.local:
                 return
@@ -360,7 +322,7 @@ class Satellite:
         elif isinstance(value, Error):
             _LOGGER.warning("Server error %s: %s", value.code, value.text)
             if not (value.code or "").startswith("wake"):  # heard, not silence, for the user
-                self._chime(self.sounds.error)
+                self.speaker.chime("error")
             self._follow_up_text = None
             await self._end_stream(send_stop=True)
             self._schedule_remote_restart()
@@ -460,17 +422,16 @@ class Satellite:
             return
         if self.state is SatelliteState.STREAMING:
             return  # already streaming a command
-        replying = self._reply is not None and not self._reply.stopped
-        if replying and not self.config.behaviour.barge_in:
+        if self.speaker.replying and not self.config.behaviour.barge_in:
             # Without barge-in, a wake word heard during a reply is most likely the
             # reply itself (no echo cancellation): ignore it.
             _LOGGER.info("Replying: wake word ignored")
             self._wake_at = None
             self.listener.cancel_command()
             return
-        await self._interrupt_output()
+        await self.speaker.interrupt()
         self._follow_up_text = None
-        self._chime(self.sounds.wake)
+        self.speaker.chime("wake")
         await self._start_command(event.name)
 
     async def _triggered(self, run: RunPipeline) -> None:
@@ -482,9 +443,9 @@ class Satellite:
             _LOGGER.info("Trigger ignored (streaming already, or not from asr)")
             return
         _LOGGER.info("Triggered by the server")
-        await self._interrupt_output()
+        await self.speaker.interrupt()
         self._follow_up_text = None
-        self._chime(self.sounds.wake)
+        self.speaker.chime("wake")
         self.listener.start_command(preroll=False)
         await self._start_command(None, run.end_stage)
 
@@ -526,79 +487,36 @@ class Satellite:
         self._set_state(SatelliteState.IDLE if self.driver is not None else SatelliteState.PAUSED)
         if send_stop:
             await self._send(AudioStop(timestamp=self._stream_ms).event())
-        self._chime(self.sounds.done)
+        self.speaker.chime("done")
 
     # --- replies -------------------------------------------------------------------------
 
-    async def _interrupt_output(self) -> None:
-        await self.timers.stop_alarm()
-        if self._reply is not None and not self._reply.stopped:
-            _LOGGER.info("Barge-in: reply stopped")
-            self._reply.stop()
-
     async def _begin_reply(self, rate: int, width: int, channels: int) -> None:
-        if self._reply is not None:
-            self._reply.finish()
-        await self.timers.stop_alarm()
-        if self._out is None:
-            self._reply = None
-            return
-        reply = Reply(self._out, rate, width, channels, self.driver)
-        self._reply = reply
-        if reply.problem is not None:
-            await self._reject_reply(reply)
-        self._spawn(self._finish_reply(reply), "satellite reply done")
-
-    async def _reject_reply(self, reply: Reply) -> None:
-        if reply.refused:
-            # Dropped whole (nothing of it plays); the error chime tells the user.
-            text, code = f"Reply refused: {reply.problem}", "too-much-audio"
-            self.stats["replies_refused"] += 1
-            self._chime(self.sounds.error)
-        else:
-            text, code = f"Cannot play audio: {reply.problem}", "unsupported-audio-format"
-        _LOGGER.error(text)
-        await self._send(Error(text=text, code=code).event())
-
-    def _drop_reply(self) -> None:
-        """Cut the reply and everything queued for the speaker; no `played` is sent."""
-        reply, self._reply = self._reply, None
-        if reply is not None:
-            if not reply.stopped:
-                _LOGGER.info("Reply dropped (%.1f s)", reply.seconds)
-            reply.stop()
-            reply.cancel()
+        error = await self.speaker.begin(
+            rate, width, channels, owner=self.driver, on_finished=self._reply_finished
+        )
+        if error is not None:
+            await self._send(error.event())
 
     async def _reply_chunk(self, chunk: AudioChunk) -> None:
-        if self._reply is None and self._out is not None:
+        if not self.speaker.streaming and self.speaker.present:
             await self._begin_reply(chunk.rate, chunk.width, chunk.channels)
-        reply = self._reply
-        if reply is None:
-            return
-        had_problem = reply.problem is not None
-        problem = reply.add(chunk.audio, chunk.rate, chunk.width, chunk.channels)
-        if problem is not None and not had_problem:
-            await self._reject_reply(reply)
+        error = self.speaker.add(chunk)
+        if error is not None:
+            await self._send(error.event())
 
     async def _end_reply(self) -> None:
-        if self._reply is not None:
-            self._reply.finish()
-        elif self._out is None:
+        if self.speaker.present:
+            self.speaker.end()
+        else:
             await self._send(Played().event())  # no speaker: nothing to wait for
 
-    async def _finish_reply(self, reply: Reply) -> None:
-        await reply.wait()
-        if reply.peer is not self.driver:
+    async def _reply_finished(self, reply: Stream, current: bool) -> None:
+        if reply.owner is not self.driver:
             return  # its driver was replaced or went away
-        if reply is not self._reply:
-            await self._send(Played().event())
-            return
-        self._reply = None
-        outcome = "stopped" if reply.stopped else "refused" if reply.refused else "played"
-        if not reply.refused:
-            self.stats["replies_played"] += 1
-        _LOGGER.info("Reply %s (%.1f s)", outcome, reply.seconds)
         await self._send(Played().event())
+        if not current:
+            return
         text, self._follow_up_text = self._follow_up_text, None
         if (
             text is not None
@@ -608,30 +526,13 @@ class Satellite:
             and self.running
             and not self.muted
             and self.state is SatelliteState.IDLE
-            and outcome == "played"
+            and reply.outcome == "played"
             and self.listener is not None
         ):
             _LOGGER.info("The reply asks a question: listening again")
-            self._chime(self.sounds.wake)
+            self.speaker.chime("wake")
             self.listener.start_command()
             await self._start_command(None)
-
-    def _chime(self, path: Path | None) -> None:
-        if path is not None and self._out is not None:
-            self._spawn(self._out.play_wav(path), "satellite chime")
-
-    async def _ring_alarm(self) -> None:
-        if self._out is None:
-            await asyncio.sleep(1.0)
-            return
-        if self.sounds.timer is not None:
-            await self._out.play_wav(self.sounds.timer)
-        else:
-            try:
-                self._out.play_pcm(alarm_tone(), 22050, 2, 1)
-            except QueueFull:
-                _LOGGER.warning("Speaker queue full: alarm not played")
-            await self._out.drain()
 
     # --- mute and volume -----------------------------------------------------------------
 
@@ -648,14 +549,13 @@ class Satellite:
 
     def set_volume(self, volume: float) -> None:
         """Speaker volume (0.0-1.0)."""
-        if self._out is not None:
-            self._out.player.volume = volume
+        self.speaker.set_volume(volume)
         _LOGGER.info("Volume %.2f", volume)
 
     @property
     def volume(self) -> float:
         """Current speaker volume."""
-        return self._out.player.volume if self._out is not None else 0.0
+        return self.speaker.volume
 
     def status(self) -> dict[str, Any]:
         """State for the local control client and logs."""
@@ -665,14 +565,20 @@ class Satellite:
             "muted": self.muted,
             "volume": self.volume,
             "timers": {t.id: round(t.remaining(), 1) for t in self.timers.timers.values()},
-            "alarm": self.timers.ringing,
+            "alarm": self.speaker.alarm.ringing,
             "wake_to_audio_ms": self.wake_to_audio_ms,
             "last_wake": self.last_wake,
             "last_speech_stopped_s": self.last_speech_stopped_s,
             "listener": self.listener.metrics() if self.listener is not None else {},
-            "speaker": self._out.status() if self._out is not None else {},
+            "speaker": self.speaker.status(),
             "access": self.access.status(),
-            **self.stats,
+            "wake_words": self.stats["wake_words"],
+            "pipelines": self.stats["pipelines"],
+            "chunks_sent": self.stats["chunks_sent"],
+            "replies_played": self.speaker.replies_played,
+            "bad_events": self.stats["bad_events"],
+            "refused": self.stats["refused"],
+            "replies_refused": self.speaker.replies_refused,
         }
 
     async def _control(self, peer: Peer, control: Control) -> None:
@@ -686,7 +592,7 @@ class Satellite:
         if control.volume is not None:
             self.set_volume(control.volume)
         if control.stop_alarm:
-            await self.timers.stop_alarm()
+            await self.speaker.alarm.stop()
         if control.forget_driver:
             await self.access.forget()
         await peer.send(Event(type=STATE_TYPE, data=self.status()))

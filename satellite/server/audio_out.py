@@ -1,10 +1,8 @@
-"""Asyncio side of playback: replies, announcements and chimes go to the `Player` in order.
+"""The asyncio face of the `Player` (`satellite.playback`): queue audio, await until heard.
 
-The `Player` plays from its own thread; the asyncio loop only queues audio. `Reply`
-collects one `audio-start` … `audio-stop` stream and resolves when it has been heard,
-which is when the satellite answers `played`. The player holds at most `max_queued_s` of
-audio (and a memory cap): a stream that would queue more is refused whole (`Reply.refused`;
-what it queued is cut) instead of growing memory or delaying the next reply.
+The `Player` plays from its own thread; the asyncio loop only queues audio and waits for the
+player's end-of-stream markers. The player holds at most `max_queued_s` of audio (and a memory
+cap): past them `play_pcm` raises `QueueFull`.
 """
 
 from __future__ import annotations
@@ -111,69 +109,3 @@ class AudioOut:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
-
-
-class Reply:
-    """One audio stream from the server (TTS reply or announcement), for the driver `peer`."""
-
-    def __init__(self, out: AudioOut, rate: int, width: int, channels: int, peer: object) -> None:
-        """Start a stream in the given format."""
-        self._out = out
-        self.peer = peer
-        self.rate, self.width, self.channels = rate, width, channels
-        self.problem = format_problem(rate, width, channels)
-        self.refused = False  # more audio than the speaker may queue: dropped whole
-        self.seconds = 0.0
-        self.stopped = False
-        self._ended = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._played(), name="satellite reply")
-
-    def add(self, pcm: bytes, rate: int, width: int, channels: int) -> str | None:
-        """Queue a chunk; returns a problem description if it cannot be played."""
-        if (rate, width, channels) != (self.rate, self.width, self.channels):
-            problem = format_problem(rate, width, channels)
-            if problem is None and self.problem is None:
-                # Format changed mid-stream: play it in its own format.
-                self.rate, self.width, self.channels = rate, width, channels
-            else:
-                self.problem = self.problem or problem
-        if self.problem is not None:
-            return self.problem
-        if self.stopped:
-            return None
-        if len(pcm) % (self.width * self.channels):
-            return "a chunk does not hold a whole number of samples"
-        try:
-            self._out.play_pcm(pcm, self.rate, self.width, self.channels)
-        except QueueFull as err:
-            self.problem, self.refused = str(err), True
-            self._out.stop()  # what this stream queued goes too
-        except (ValueError, RuntimeError) as err:
-            _LOGGER.error("Cannot play audio: %s", err)
-            self.problem = str(err)
-        else:
-            self.seconds += len(pcm) / (self.rate * self.width * self.channels)
-        return self.problem
-
-    def finish(self) -> None:
-        """No more audio will come."""
-        self._ended.set()
-
-    def stop(self) -> None:
-        """Barge-in: stop now."""
-        self.stopped = True
-        self._out.stop()
-        self._ended.set()
-
-    async def _played(self) -> None:
-        await self._ended.wait()
-        if not self.stopped:
-            await self._out.drain()
-
-    async def wait(self) -> None:
-        """Return when the whole stream has been played (or stopped)."""
-        await self._task
-
-    def cancel(self) -> None:
-        """Drop the waiting task (driver gone, or shutting down)."""
-        self._task.cancel()
