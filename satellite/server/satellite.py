@@ -1,4 +1,10 @@
-"""The satellite's state machine between the listening chain, the speaker and Home Assistant.
+"""The satellite: its parts wired together, and each event routed to the part that handles it.
+
+The parts, one module each: `session` (who drives, PAUSED/IDLE/STREAMING, follow-ups),
+`microphone` (the listener on its thread), `speaker` (streams from the driver, chimes, the
+timer alarm), `wake_modes` (local or remote wake word: how commands start and end) with
+`command_stream` (the audio sent to the driver), `satellite.timers` and `access`. Events
+reach `Satellite.handle_event` already checked (`connection`, `events`).
 
 Wire behaviour (what Home Assistant's `wyoming` integration expects from a satellite):
 
@@ -27,12 +33,8 @@ Wire behaviour (what Home Assistant's `wyoming` integration expects from a satel
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-import contextlib
-import enum
 import logging
-import time
-from typing import Any, Protocol
+from typing import Any
 
 from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -40,7 +42,7 @@ from wyoming.error import Error
 from wyoming.event import Event, Eventable
 from wyoming.info import Describe, Info
 from wyoming.ping import Ping, Pong
-from wyoming.pipeline import PipelineStage, RunPipeline
+from wyoming.pipeline import RunPipeline
 from wyoming.satellite import PauseSatellite, RunSatellite
 from wyoming.snd import Played
 from wyoming.tts import Synthesize
@@ -52,7 +54,6 @@ from satellite.listening import (
     CommandAudio,
     CommandTimeout,
     ListenEvent,
-    SpeechStarted,
     SpeechStopped,
     StreamAudio,
     WakeDetected,
@@ -63,153 +64,82 @@ from wyoming_wire import RequestError
 from .access import Access, state_path
 from .audio_out import AudioOut
 from .chimes import resolve_chimes
-from .events import CONTROL_TYPE, STATE_TYPE, Control
-from .info import MIC_FORMAT, build_info
+from .command_stream import CommandStream
+from .events import STATE_TYPE, Control
+from .info import build_info
+from .microphone import ListenerLike, MakeListener, Microphone
+from .session import Peer, SatelliteState, Session
 from .speaker import Speaker, Stream
+from .wake_modes import wake_mode
 
 _LOGGER = logging.getLogger(__name__)
-
-QUESTION_ENDINGS = ("?", ";", "？")  # HA's own continue-conversation rule
-REMOTE_RESTART_DELAY_S = 2.0
-__all__ = ["CONTROL_TYPE", "STATE_TYPE", "Satellite", "SatelliteState"]
-
-
-class SatelliteState(enum.StrEnum):
-    """What the satellite is doing, seen from the protocol."""
-
-    PAUSED = "paused"  # no Home Assistant connection driving it, or paused by HA
-    IDLE = "idle"  # waiting for the wake word
-    STREAMING = "streaming"  # sending a command (or everything, remote wake) to HA
-
-
-class ListenerLike(Protocol):
-    """What the satellite needs from `satellite.listening.Listener`."""
-
-    muted: bool
-
-    def start(self) -> None:
-        """Start capturing."""
-
-    def stop(self) -> None:
-        """Stop and join."""
-
-    def start_command(self, *, preroll: bool = False) -> None:
-        """Stream a command without a wake word."""
-
-    def cancel_command(self) -> None:
-        """Abandon the command being streamed."""
-
-    @property
-    def finished(self) -> bool:
-        """The source ended."""
-
-    def metrics(self) -> dict[str, float]:
-        """Per-stage cost per 10 ms frame (ms) and counters."""
-
-
-class Peer(Protocol):
-    """A connected client (see `tcp.Connection`)."""
-
-    name: str
-
-    async def send(self, event: Event) -> bool:
-        """Write an event; False if the connection is gone."""
-
-    def close(self) -> None:
-        """Close the connection."""
+__all__ = ["ListenerLike", "Peer", "Satellite", "SatelliteState"]
 
 
 class Satellite:
-    """One satellite: listener + speaker, driven by one Wyoming connection at a time."""
+    """One satellite: microphone + speaker, driven by one Wyoming connection at a time.
+
+    Its parts: the `session` (who drives, protocol state), the `mic` (listener), the
+    `speaker`, the wake `mode` (how commands start and end) with its `stream` (command audio
+    to the driver), the `timers` board and `access`. This class routes each event to them.
+    """
 
     def __init__(
-        self,
-        config: SatelliteConfig,
-        make_listener: Callable[[Callable[[ListenEvent], None]], ListenerLike],
-        audio_out: AudioOut | None,
+        self, config: SatelliteConfig, make_listener: MakeListener, audio_out: AudioOut | None
     ) -> None:
         """`make_listener(callback)` builds the listener; `audio_out` None = no speaker."""
         self.config = config
         self.info: Info = build_info(config)
-        self._make_listener = make_listener
-        self.speaker = Speaker(
-            audio_out, resolve_chimes(config.sounds), config.behaviour.timer_alarm_s
-        )
         secret = config.server.pairing_secret
         self.access = Access(
             config.server.allowed_peers,
             state_path(config.server.state_file),
             secret.encode() if secret else None,
         )
+        self.session = Session()
+        self.mic = Microphone(make_listener, muted=config.behaviour.muted)
+        self.speaker = Speaker(
+            audio_out, resolve_chimes(config.sounds), config.behaviour.timer_alarm_s
+        )
+        self.stream = CommandStream(self.session)
+        self.mode = wake_mode(config, self.session, self.stream, self.mic, self.speaker)
+        self.timers = TimerBoard(self.speaker.alarm.start)
         # Transcripts and replies are the user's words: INFO only when asked for.
         self._text_level = logging.INFO if config.behaviour.log_text else logging.DEBUG
-        self.listener: ListenerLike | None = None
-        self.state = SatelliteState.PAUSED
-        self.driver: Peer | None = None
-        self.muted = config.behaviour.muted
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._listen_queue: asyncio.Queue[ListenEvent] = asyncio.Queue()
-        self._listen_task: asyncio.Task[None] | None = None
-        self._stream_ms = 0
-        self._follow_up_text: str | None = None
-        self._bg: set[asyncio.Task[Any]] = set()
-        self._remote_retry: asyncio.TimerHandle | None = None
-        self._paused_by_server = False
-        self._pings_since_pause = 0
-        self._wake_at: float | None = None
-        self.wake_to_audio_ms: float | None = None
-        # Audio clock (seconds of microphone audio heard) of the last wake word and end of speech.
-        self.last_wake: dict[str, Any] | None = None  # name, score, at_s
-        self.last_speech_stopped_s: float | None = None
-        self.timers = TimerBoard(self.speaker.alarm.start)
-        self.stats: dict[str, int] = {
-            "wake_words": 0,
-            "pipelines": 0,
-            "chunks_sent": 0,
-            "bad_events": 0,
-            "refused": 0,
-        }
+        self.stats: dict[str, int] = {"bad_events": 0, "refused": 0}
+
+    @property
+    def driver(self) -> Peer | None:
+        """The connection driving the satellite."""
+        return self.session.driver
+
+    @property
+    def listener(self) -> ListenerLike | None:
+        """The listening chain, once started."""
+        return self.mic.listener
+
+    @property
+    def muted(self) -> bool:
+        """The microphone is muted on the device."""
+        return self.mic.muted
 
     # --- life cycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
         """Build and start the listener (models load in an executor thread)."""
-        self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.access.load)
-        listener = await self._loop.run_in_executor(
-            None, self._make_listener, self._from_listener_thread
-        )
-        listener.muted = self.muted
-        await self._loop.run_in_executor(None, listener.start)
-        self.listener = listener
-        self._listen_task = self._loop.create_task(self._listen_loop(), name="satellite listen")
+        await self.mic.start(self._heard)
         _LOGGER.info("Listening (wake word %s)", self.config.wake.word)
 
     async def stop(self) -> None:
         """Stop listening and playing; close the driving connection."""
-        if self._remote_retry is not None:
-            self._remote_retry.cancel()
+        await self.mode.close()
         await self.speaker.alarm.stop()
-        if self._listen_task is not None:
-            self._listen_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listen_task
-        if self.listener is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.listener.stop)
+        await self.mic.stop()
         await self.speaker.close()
-        for task in list(self._bg):
-            task.cancel()
-        for task in list(self._bg):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        if self.driver is not None:
-            self.driver.close()
-            self.driver = None
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._bg.add(task)
-        task.add_done_callback(self._bg.discard)
+        if self.session.driver is not None:
+            self.session.driver.close()
+            self.session.driver = None
 
     # --- connections ---------------------------------------------------------------------
 
@@ -219,83 +149,45 @@ class Satellite:
         """Handle one checked event (`events.parse`) from a connection allowed to send it."""
         if isinstance(value, Describe):
             await peer.send(self.info.event())
-            if peer is self.driver and self._paused_by_server:
-                # HA's mute switch sends pause-satellite; when it is switched back off
-                # quickly, HA goes on with its loop on the same connection (a new loop
-                # starts with `describe`) and sends no new run-satellite.
-                _LOGGER.info("Resumed: the server restarted its loop after pause")
-                await self._run_satellite()
+            if self.session.resumed_by(peer, value):
+                await self._server_ready()
         elif isinstance(value, Ping):
             await peer.send(Pong(text=value.text).event())
-            if peer is self.driver and self._paused_by_server:
-                self._pings_since_pause += 1
-                if self._pings_since_pause >= 2:
-                    # A muted HA stops pinging (at most one ping was already on its
-                    # way); a second one means it was unmuted and kept its loop.
-                    _LOGGER.info("Resumed: the server kept pinging after pause")
-                    await self._run_satellite()
+            if self.session.resumed_by(peer, value):
+                await self._server_ready()
         elif isinstance(value, Control):
             await self._control(peer, value)
         elif value is None:
             _LOGGER.debug("Ignored event from %s: %s", peer.name, event_type)
         else:
-            if peer is not self.driver:
+            if peer is not self.session.driver:
                 await self._take_over(peer)
             await self._from_driver(value)
 
     async def _take_over(self, peer: Peer) -> None:
-        old, self.driver = self.driver, peer
-        if old is not None:
-            _LOGGER.info("%s replaces %s as the driving connection", peer.name, old.name)
-            old.close()
-        else:
-            _LOGGER.info("%s is driving the satellite", peer.name)
+        self.session.take_over(peer)
         self.speaker.drop()  # the old driver's reply must not delay the new one's
-        await self._end_stream(send_stop=False)
-        self._set_state(SatelliteState.PAUSED)
-        self._paused_by_server = False
-        self._follow_up_text = None
+        await self.mode.end_stream(send_stop=False)
+        self.session.reset()
 
     def connection_lost(self, peer: Peer) -> None:
         """A connection closed; if it was driving, go back to waiting for one."""
-        if peer is not self.driver:
+        if not self.session.driver_lost(peer):
             return
-        _LOGGER.info("%s disconnected; waiting for Home Assistant", peer.name)
-        self.driver = None
-        self._paused_by_server = False
         self.speaker.drop()
-        if self.listener is not None and self.state is SatelliteState.STREAMING:
-            self.listener.cancel_command()
-        self._follow_up_text = None
-        self._set_state(SatelliteState.PAUSED)
-
-    async def _send(self, event: Event) -> bool:
-        driver = self.driver
-        if driver is None:
-            return False
-        return await driver.send(event)
-
-    def _set_state(self, state: SatelliteState) -> None:
-        if state is not self.state:
-            _LOGGER.debug("State %s -> %s", self.state, state)
-            self.state = state
-
-    @property
-    def running(self) -> bool:
-        """Home Assistant is connected and has sent `run-satellite`."""
-        return self.driver is not None and self.state is not SatelliteState.PAUSED
+        if self.session.streaming:
+            self.mic.cancel_command()
+        self.session.reset()
 
     # --- events from Home Assistant ------------------------------------------------------
 
     async def _from_driver(self, value: Eventable) -> None:
         if isinstance(value, RunSatellite):
-            await self._run_satellite()
+            await self._server_ready()
         elif isinstance(value, PauseSatellite):
             _LOGGER.info("Paused by the server")
-            await self._end_stream(send_stop=True)
-            self._set_state(SatelliteState.PAUSED)
-            self._paused_by_server = True
-            self._pings_since_pause = 0
+            await self.mode.end_stream(send_stop=True)
+            self.session.pause()
         elif isinstance(value, Detect | VoiceStarted | Transcribe):
             _LOGGER.debug("Server: %s", type(value).__name__)
         elif isinstance(value, Detection):
@@ -303,16 +195,13 @@ class Satellite:
             await self.speaker.interrupt()
             self.speaker.chime("wake")
         elif isinstance(value, VoiceStopped):
-            if not self.config.wake.local:
-                return
-            await self._end_stream(send_stop=True)
+            await self.mode.server_heard_end()
         elif isinstance(value, Transcript):
             _LOGGER.log(self._text_level, "Transcript: %s", value.text)
-            if self.config.wake.local:
-                await self._end_stream(send_stop=True)
+            await self.mode.server_heard_end()
         elif isinstance(value, Synthesize):
             _LOGGER.log(self._text_level, "Reply: %s", value.text)
-            self._follow_up_text = value.text
+            self.session.remember_reply(value.text)
         elif isinstance(value, AudioStart):
             await self._begin_reply(value.rate, value.width, value.channels)
         elif isinstance(value, AudioChunk):
@@ -323,229 +212,72 @@ class Satellite:
             _LOGGER.warning("Server error %s: %s", value.code, value.text)
             if not (value.code or "").startswith("wake"):  # heard, not silence, for the user
                 self.speaker.chime("error")
-            self._follow_up_text = None
-            await self._end_stream(send_stop=True)
-            self._schedule_remote_restart()
+            self.session.forget_reply()
+            await self.mode.server_error()
         elif self.timers.handle(value):
             pass
         elif isinstance(value, RunPipeline):
-            await self._triggered(value)
+            await self.mode.triggered(value)
         else:
             _LOGGER.debug("Unexpected event from the server: %s", type(value).__name__)
 
-    async def _run_satellite(self) -> None:
-        _LOGGER.info("Server is ready (run-satellite)")
-        self._paused_by_server = False
-        if self.state is SatelliteState.PAUSED:
-            self._set_state(SatelliteState.IDLE)
-        if not self.config.wake.local and self.state is SatelliteState.IDLE:
-            await self._start_remote_pipeline()
-
-    async def _start_remote_pipeline(self) -> None:
-        if self.muted or self.driver is None:
-            return
-        self._set_state(SatelliteState.STREAMING)
-        self._stream_ms = 0
-        self.stats["pipelines"] += 1
-        await self._send(
-            RunPipeline(
-                start_stage=PipelineStage.WAKE,
-                end_stage=PipelineStage.TTS,
-                restart_on_end=True,
-                wake_word_names=[self.config.wake.word],
-            ).event()
-        )
-        await self._send(AudioStart(**_mic_format(), timestamp=0).event())
-
-    def _schedule_remote_restart(self) -> None:
-        """Remote wake: HA does not restart a pipeline after an error; ask again soon."""
-        if self.config.wake.local or not self.running or self._loop is None:
-            return
-        if self._remote_retry is not None:
-            self._remote_retry.cancel()
-
-        def restart() -> None:
-            self._remote_retry = None
-            if self.running and not self.muted:
-                self._spawn(self._start_remote_pipeline(), "satellite remote restart")
-
-        self._remote_retry = self._loop.call_later(REMOTE_RESTART_DELAY_S, restart)
+    async def _server_ready(self) -> None:
+        self.session.run()
+        await self.mode.server_ready()
 
     # --- listener events ------------------------------------------------------------------
 
-    def _from_listener_thread(self, event: ListenEvent) -> None:
-        if isinstance(event, WakeDetected):
-            self._wake_at = time.perf_counter()
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # loop closing at shutdown
-                loop.call_soon_threadsafe(self._listen_queue.put_nowait, event)
-
-    async def _listen_loop(self) -> None:
-        while True:
-            event = await self._listen_queue.get()
-            try:
-                await self._on_listen_event(event)
-            except Exception:
-                _LOGGER.exception("Failed to handle %s", type(event).__name__)
-
-    async def _on_listen_event(self, event: ListenEvent) -> None:
+    async def _heard(self, event: ListenEvent, at: float) -> None:
         if isinstance(event, CommandAudio | StreamAudio):
-            if self.state is SatelliteState.STREAMING and not self.muted:
-                await self._send_audio(event.pcm)
+            if self.session.streaming and not self.mic.muted:
+                await self.stream.send(event.pcm)
         elif isinstance(event, WakeDetected):
-            await self._on_wake(event)
-        elif isinstance(event, SpeechStarted):
-            _LOGGER.debug("Speech started at %.2f s", event.t)
+            await self.mode.wake_word(event, at)
         elif isinstance(event, SpeechStopped):
-            _LOGGER.debug("Speech stopped at %.2f s", event.t)
-            self.last_speech_stopped_s = round(event.t, 3)
-            await self._end_stream(send_stop=True, listener_done=True)
+            await self.mode.end_stream(send_stop=True, listener_done=True)
         elif isinstance(event, CommandTimeout):
             _LOGGER.info("Command ended: %s", event.reason.replace("_", " "))
-            await self._end_stream(send_stop=True, listener_done=True)
-
-    async def _on_wake(self, event: WakeDetected) -> None:
-        assert self.listener is not None
-        self.stats["wake_words"] += 1
-        _LOGGER.info("Wake word %s (score %.2f) at %.2f s", event.name, event.score, event.t)
-        self.last_wake = {
-            "name": event.name,
-            "score": round(event.score, 3),
-            "at_s": round(event.t, 3),
-        }
-        if not self.running or self.muted:
-            why = "Paused" if self.driver is not None else "Not connected to Home Assistant"
-            _LOGGER.info("%s: wake word ignored", why)
-            self._wake_at = None
-            self.listener.cancel_command()
-            return
-        if self.state is SatelliteState.STREAMING:
-            return  # already streaming a command
-        if self.speaker.replying and not self.config.behaviour.barge_in:
-            # Without barge-in, a wake word heard during a reply is most likely the
-            # reply itself (no echo cancellation): ignore it.
-            _LOGGER.info("Replying: wake word ignored")
-            self._wake_at = None
-            self.listener.cancel_command()
-            return
-        await self.speaker.interrupt()
-        self._follow_up_text = None
-        self.speaker.chime("wake")
-        await self._start_command(event.name)
-
-    async def _triggered(self, run: RunPipeline) -> None:
-        """Remote trigger (`supports_trigger`): listen now, as if the wake word was heard."""
-        if not (self.running and self.config.wake.local) or self.muted or self.listener is None:
-            _LOGGER.info("Trigger ignored (not running, muted or remote wake word)")
-            return
-        if self.state is SatelliteState.STREAMING or run.start_stage != PipelineStage.ASR:
-            _LOGGER.info("Trigger ignored (streaming already, or not from asr)")
-            return
-        _LOGGER.info("Triggered by the server")
-        await self.speaker.interrupt()
-        self._follow_up_text = None
-        self.speaker.chime("wake")
-        self.listener.start_command(preroll=False)
-        await self._start_command(None, run.end_stage)
-
-    async def _start_command(
-        self, wake_word: str | None, end_stage: PipelineStage = PipelineStage.TTS
-    ) -> None:
-        self._set_state(SatelliteState.STREAMING)
-        self._stream_ms = 0
-        self.stats["pipelines"] += 1
-        if wake_word is not None:
-            await self._send(Detection(name=wake_word, timestamp=0).event())
-        await self._send(
-            RunPipeline(
-                start_stage=PipelineStage.ASR, end_stage=end_stage, wake_word_name=wake_word
-            ).event()
-        )
-        await self._send(AudioStart(**_mic_format(), timestamp=0).event())
-
-    async def _send_audio(self, pcm: bytes) -> None:
-        chunk = AudioChunk(audio=pcm, timestamp=self._stream_ms, **_mic_format())
-        self._stream_ms += int(round(chunk.seconds * 1000))
-        if await self._send(chunk.event()):
-            self.stats["chunks_sent"] += 1
-            if self._wake_at is not None:
-                # Detection on the listener thread -> first command audio on the socket.
-                latency_ms = (time.perf_counter() - self._wake_at) * 1000
-                self._wake_at = None
-                self.wake_to_audio_ms = round(latency_ms, 2)
-                _LOGGER.debug("Wake word to first audio sent: %.1f ms", latency_ms)
-
-    async def _end_stream(self, *, send_stop: bool, listener_done: bool = False) -> None:
-        """Stop sending command audio (local wake); remote wake keeps streaming."""
-        if self.state is not SatelliteState.STREAMING:
-            return
-        if not self.config.wake.local and self.running and not self.muted:
-            return
-        if self.listener is not None and not listener_done:
-            self.listener.cancel_command()
-        self._set_state(SatelliteState.IDLE if self.driver is not None else SatelliteState.PAUSED)
-        if send_stop:
-            await self._send(AudioStop(timestamp=self._stream_ms).event())
-        self.speaker.chime("done")
+            await self.mode.end_stream(send_stop=True, listener_done=True)
 
     # --- replies -------------------------------------------------------------------------
 
     async def _begin_reply(self, rate: int, width: int, channels: int) -> None:
         error = await self.speaker.begin(
-            rate, width, channels, owner=self.driver, on_finished=self._reply_finished
+            rate, width, channels, owner=self.session.driver, on_finished=self._reply_finished
         )
         if error is not None:
-            await self._send(error.event())
+            await self.session.send(error.event())
 
     async def _reply_chunk(self, chunk: AudioChunk) -> None:
         if not self.speaker.streaming and self.speaker.present:
             await self._begin_reply(chunk.rate, chunk.width, chunk.channels)
         error = self.speaker.add(chunk)
         if error is not None:
-            await self._send(error.event())
+            await self.session.send(error.event())
 
     async def _end_reply(self) -> None:
         if self.speaker.present:
             self.speaker.end()
         else:
-            await self._send(Played().event())  # no speaker: nothing to wait for
+            await self.session.send(Played().event())  # no speaker: nothing to wait for
 
     async def _reply_finished(self, reply: Stream, current: bool) -> None:
-        if reply.owner is not self.driver:
+        if reply.owner is not self.session.driver:
             return  # its driver was replaced or went away
-        await self._send(Played().event())
-        if not current:
-            return
-        text, self._follow_up_text = self._follow_up_text, None
-        if (
-            text is not None
-            and text.strip().endswith(QUESTION_ENDINGS)
-            and self.config.behaviour.follow_up
-            and self.config.wake.local
-            and self.running
-            and not self.muted
-            and self.state is SatelliteState.IDLE
-            and reply.outcome == "played"
-            and self.listener is not None
-        ):
-            _LOGGER.info("The reply asks a question: listening again")
-            self.speaker.chime("wake")
-            self.listener.start_command()
-            await self._start_command(None)
+        await self.session.send(Played().event())
+        if current:
+            await self.mode.reply_heard(played=reply.outcome == "played")
 
     # --- mute and volume -----------------------------------------------------------------
 
     async def set_muted(self, muted: bool) -> None:
         """Mute: no audio leaves the device and the wake word is not listened for."""
-        self.muted = muted
-        if self.listener is not None:
-            self.listener.muted = muted
+        self.mic.muted = muted
         _LOGGER.info("Microphone %s", "muted" if muted else "on")
         if muted:
-            await self._end_stream(send_stop=True)  # remote wake word too, as muted now
-        elif not self.config.wake.local and self.running and self.state is SatelliteState.IDLE:
-            await self._start_remote_pipeline()
+            await self.mode.end_stream(send_stop=True)  # remote wake word too, as muted now
+        else:
+            await self.mode.unmuted()
 
     def set_volume(self, volume: float) -> None:
         """Speaker volume (0.0-1.0)."""
@@ -560,21 +292,21 @@ class Satellite:
     def status(self) -> dict[str, Any]:
         """State for the local control client and logs."""
         return {
-            "state": str(self.state),
-            "connected": self.driver is not None,
+            "state": str(self.session.state),
+            "connected": self.session.driver is not None,
             "muted": self.muted,
             "volume": self.volume,
             "timers": {t.id: round(t.remaining(), 1) for t in self.timers.timers.values()},
             "alarm": self.speaker.alarm.ringing,
-            "wake_to_audio_ms": self.wake_to_audio_ms,
-            "last_wake": self.last_wake,
-            "last_speech_stopped_s": self.last_speech_stopped_s,
-            "listener": self.listener.metrics() if self.listener is not None else {},
+            "wake_to_audio_ms": self.stream.wake_to_audio_ms,
+            "last_wake": self.mic.last_wake,
+            "last_speech_stopped_s": self.mic.last_speech_stopped_s,
+            "listener": self.mic.metrics(),
             "speaker": self.speaker.status(),
             "access": self.access.status(),
-            "wake_words": self.stats["wake_words"],
-            "pipelines": self.stats["pipelines"],
-            "chunks_sent": self.stats["chunks_sent"],
+            "wake_words": self.mic.wake_words,
+            "pipelines": self.stream.pipelines,
+            "chunks_sent": self.stream.chunks_sent,
             "replies_played": self.speaker.replies_played,
             "bad_events": self.stats["bad_events"],
             "refused": self.stats["refused"],
@@ -596,7 +328,3 @@ class Satellite:
         if control.forget_driver:
             await self.access.forget()
         await peer.send(Event(type=STATE_TYPE, data=self.status()))
-
-
-def _mic_format() -> dict[str, int]:
-    return {"rate": MIC_FORMAT.rate, "width": MIC_FORMAT.width, "channels": MIC_FORMAT.channels}
