@@ -1,4 +1,10 @@
-"""One Wyoming client connection of the speech-to-text server."""
+"""One Wyoming client connection of the speech-to-text server.
+
+The final decode after `audio-stop` runs in the background (`spawn`), so the read loop keeps
+reading: a client that leaves is noticed at once, and its queued decode leaves the queue (one
+already running on a thread finishes, its result dropped). Requests sent while one decodes are
+read on; their transcripts follow in request order.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,8 @@ _LOGGER = logging.getLogger(__name__)
 _E = TypeVar("_E", AudioStart, AudioChunk)
 _SLICE = 1600
 """Samples (100 ms) the VAD handles before the loop may serve someone else."""
+MAX_PENDING = 2
+"""Finished utterances of one connection waiting for their transcripts (more: `busy`)."""
 
 
 class WhisperHandler(SafeEventHandler):
@@ -42,6 +50,7 @@ class WhisperHandler(SafeEventHandler):
         self._request: Transcribe | None = None
         self._converter: AudioConverter | None = None
         self._stream: StreamingTranscriber | None = None
+        self._pending: list[asyncio.Task[None]] = []
 
     async def handle_event(self, event: Event) -> bool:
         """Dispatch one event; wrong order or bad fields raise RequestError (-> `error`)."""
@@ -118,9 +127,28 @@ class WhisperHandler(SafeEventHandler):
         stream, converter = self._stream, self._converter
         if stream is None or converter is None:
             raise RequestError("audio-stop arrived before audio-start", "order")
-        stream.add(converter.flush())
         self._stream = self._converter = None
-        decoded = await stream.finish()
+        if len(self._pending) >= MAX_PENDING:
+            stream.cancel()
+            raise RequestError(
+                f"{MAX_PENDING} transcriptions already waiting on this connection", "busy"
+            )
+        stream.add(converter.flush())
+        previous = self._pending[-1] if self._pending else None
+        task = self.spawn(self._finish(stream, previous), "whisper finish")
+        self._pending.append(task)
+        task.add_done_callback(self._pending.remove)
+
+    async def _finish(
+        self, stream: StreamingTranscriber, previous: asyncio.Task[None] | None
+    ) -> None:
+        """Decode one utterance and send its transcript after the previous request's."""
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])
+            decoded = await stream.finish()
+        finally:
+            stream.cancel()  # on any way out: nothing stays queued for it
         _LOGGER.info(
             "Transcribed %.2f s in %.3f s (%s, %d speculative): %s",
             stream.seconds,
@@ -142,7 +170,7 @@ class WhisperHandler(SafeEventHandler):
         self._stream = self._converter = None
 
     async def disconnect(self) -> None:
-        """Client gone: drop its queued decode."""
+        """Client gone: drop its stream (its pending transcriptions were cancelled already)."""
         self._drop_stream()
 
 

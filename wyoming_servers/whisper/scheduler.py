@@ -3,6 +3,8 @@
 Final decodes (a client is waiting for its transcript) go before speculative ones, first come
 first served; at most `workers` decodes run at once on a private thread pool, so the event loop is
 never blocked. A full queue rejects new final decodes with `BusyError` and skips speculative ones.
+A cancelled decode leaves the queue at once; one already running finishes on its thread and its
+result is dropped.
 """
 
 from __future__ import annotations
@@ -87,13 +89,17 @@ class DecodeScheduler:
         if self._free > 0 and not self.waiting:
             self._free -= 1
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (priority, next(self._seq), fut))
+        entry = (priority, next(self._seq), asyncio.get_running_loop().create_future())
+        heapq.heappush(self._waiters, entry)
+        fut = entry[2]
         try:
             await fut
         except asyncio.CancelledError:
             if fut.done() and not fut.cancelled():
                 self._release()  # woken and cancelled at once: hand the slot on
+            elif entry in self._waiters:
+                self._waiters.remove(entry)  # leave the queue now, not when a worker frees up
+                heapq.heapify(self._waiters)
             raise
 
     def _release(self) -> None:

@@ -139,12 +139,19 @@ class StreamingTranscriber:
         if attempt is not None and attempt.window == window and attempt.started:
             self.reused = True
             assert attempt.task is not None
-            return await attempt.task
+            return await self._wait(attempt.task)
         self.cancel()  # stale, or still queued at low priority: queue it again as final
         self._attempt = self._start(window, FINAL)
         self.reused = False
         assert self._attempt.task is not None
-        return await self._attempt.task
+        return await self._wait(self._attempt.task)
+
+    async def _wait(self, task: asyncio.Task[Decoded]) -> Decoded:
+        try:
+            return await task
+        except asyncio.CancelledError:
+            task.cancel()  # the caller left: drop the decode (queued: it leaves the queue)
+            raise
 
     def cancel(self) -> None:
         """Drop a queued or running decode that is no longer wanted."""
