@@ -1,5 +1,5 @@
 """The speech-to-text server against hostile or careless LAN clients, as a real process over TCP:
-clients that leave mid-decode."""
+clients that leave mid-decode, oversized name lists."""
 
 from __future__ import annotations
 
@@ -129,3 +129,43 @@ async def test_client_leaving_mid_stream_drops_its_speculative_decode(
         await conn.close()
     assert normalise(transcript_text(events)) == "what time is it"
     assert _transcribed(small_queue_server) - before == 1
+
+
+# --- 2. oversized biasing names ---------------------------------------------------------------
+
+
+async def test_huge_names_and_terms_are_capped(small_queue_server: ServerProcess) -> None:
+    """900 KB of names and terms: the prompt is cut to what Whisper takes, the command is right.
+
+    Uncut, the prompt's tail ("lamp lamp ...", "....") makes tiny.en write garbage.
+    """
+    names = ["Living Room Lamp", *("lamp " * 3000 + str(i) for i in range(30))]  # 15 KB each
+    terms = ["." * 15000 + str(i) for i in range(30)]
+    conn = await Client.connect(small_queue_server.port)
+    try:
+        await conn.send(
+            Transcribe(language="en", transcript_names=names, transcript_terms=terms).event()
+        )
+        async with asyncio.timeout(60):
+            events = await conn.stream(load_clip(LAMP), chunk_ms=100, transcribe=False)
+        # The same huge names once more, now without the terms: the names' tail alone.
+        await conn.send(Transcribe(language="en", transcript_names=names).event())
+        async with asyncio.timeout(60):
+            names_only = await conn.stream(load_clip(LAMP), chunk_ms=100, transcribe=False)
+    finally:
+        await conn.close()
+    assert normalise(transcript_text(events)) == LAMP_TEXT
+    assert normalise(transcript_text(names_only)) == LAMP_TEXT
+
+
+async def test_many_short_names_are_capped(small_queue_server: ServerProcess) -> None:
+    """Tens of thousands of (duplicate) names: still one prompt of Whisper's size, right text."""
+    names = ["Living Room Lamp", *(["Porch"] * 40_000), *(f"Room {i}" for i in range(40_000))]
+    conn = await Client.connect(small_queue_server.port)
+    try:
+        await conn.send(Transcribe(language="en", transcript_names=names).event())
+        async with asyncio.timeout(60):
+            events = await conn.stream(load_clip(LAMP), chunk_ms=100, transcribe=False)
+    finally:
+        await conn.close()
+    assert normalise(transcript_text(events)) == LAMP_TEXT

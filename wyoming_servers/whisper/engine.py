@@ -134,6 +134,10 @@ class WhisperEngine:
             sorted(self.model.supported_languages) if self.multilingual else ["en"]
         )
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` for the decoder (the model's own tokenizer; well under 1 ms a name)."""
+        return len(self.model.hf_tokenizer.encode(text, add_special_tokens=False).ids)
+
     def pick_language(self, requested: str | None) -> str | None:
         """Language to decode with: the request's, else the default; None means auto-detect."""
         language = normalise_language(requested) or normalise_language(self.options.language)

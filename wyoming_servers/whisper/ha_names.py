@@ -4,12 +4,16 @@ Names of rooms and devices are rare words for Whisper ("Hue", "Nanoleaf", a fami
 room); giving them as the decoder's initial prompt makes their spelling come out right. The list is
 refreshed periodically; a failing HA is retried with exponential backoff and its state is logged
 whenever it changes.
+
+Whisper takes at most 223 prompt tokens (faster-whisper keeps the *last* ones of a longer prompt),
+so `build_prompt` keeps whole names, first ones first, up to that many tokens; names longer than a
+device name could be are dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 import contextlib
 import logging
 from typing import Any
@@ -27,19 +31,75 @@ VOICE_DOMAINS = frozenset(
 )  # fmt: skip
 AREAS_TEMPLATE = "{{ areas() | map('area_name') | list | tojson }}"
 MAX_NAMES = 60
+MAX_NAME_CHARS = 80
+"""Longest name kept (HA friendly names are far shorter; longer ones are noise or an attack)."""
+MAX_PROMPT_TOKENS = 223
+"""Whisper's prompt limit: half its 448-token text context, less one."""
+MAX_NAMES_SCANNED = 4096
+"""Names looked at per prompt; a request may carry far more (bounded work on the event loop)."""
 BACKOFF_MAX_S = 60.0
 
+TokenCounter = Callable[[str], int]
 
-def build_prompt(names: Iterable[str], limit: int = MAX_NAMES) -> str:
-    """`A, B, C.` from unique non-empty names, at most `limit` of them."""
-    seen: dict[str, None] = {}
-    for name in names:
-        clean = " ".join(str(name).split())
-        if clean and clean.lower() not in (key.lower() for key in seen):
-            seen[clean] = None
-        if len(seen) >= limit:
+
+def estimate_tokens(text: str) -> int:
+    """An upper bound of Whisper's token count: its byte-level BPE makes at most a token a byte."""
+    return len(text.encode("utf-8"))
+
+
+def clean_names(names: Iterable[object], limit: int = MAX_NAMES) -> list[str]:
+    """The first `limit` unique names, whitespace collapsed; too long ones skipped (DEBUG log)."""
+    kept: list[str] = []
+    seen: set[str] = set()
+    skipped = 0
+    for scanned, name in enumerate(names):
+        if scanned >= MAX_NAMES_SCANNED or len(kept) >= limit:
             break
-    return f"{', '.join(seen)}." if seen else ""
+        if not isinstance(name, str) or len(name) > 4 * MAX_NAME_CHARS:
+            skipped += 1
+            continue
+        clean = " ".join(name.split())
+        key = clean.casefold()
+        if not clean or key in seen:
+            continue
+        if len(clean) > MAX_NAME_CHARS:
+            skipped += 1
+            continue
+        seen.add(key)
+        kept.append(clean)
+    if skipped:
+        _LOGGER.debug("Prompt: %d names longer than %d characters skipped", skipped, MAX_NAME_CHARS)
+    return kept
+
+
+def build_prompt(
+    names: Iterable[object],
+    limit: int = MAX_NAMES,
+    count_tokens: TokenCounter = estimate_tokens,
+    max_tokens: int = MAX_PROMPT_TOKENS,
+) -> str:
+    """`A, B, C.` from `clean_names`, first ones first, at most `max_tokens` tokens.
+
+    `count_tokens` counts the tokens of a text as the decoder will (faster-whisper prefixes the
+    prompt with a space); the default over-estimates. Names that do not fit are dropped.
+    """
+    candidates = clean_names(names, limit)
+    kept: list[str] = []
+    tokens = 0
+    for name in candidates:
+        tokens += count_tokens(f" {name},")  # joined by ", ", each name begins with a space
+        if tokens > max_tokens:
+            break
+        kept.append(name)
+    # The pieces' sum is close; the whole is checked as the decoder will see it.
+    while kept and count_tokens(f" {', '.join(kept)}.") > max_tokens:
+        kept.pop()
+    if len(kept) < len(candidates):
+        _LOGGER.debug(
+            "Prompt: %d of %d names fit in %d tokens, the rest dropped",
+            len(kept), len(candidates), max_tokens,
+        )  # fmt: skip
+    return f"{', '.join(kept)}." if kept else ""
 
 
 class HomeAssistantNames:

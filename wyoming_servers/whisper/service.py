@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections import OrderedDict
 from dataclasses import dataclass, field
 import logging
 import os
@@ -27,7 +28,7 @@ from wyoming_wire import Limits, ServerSpec
 from wyoming_wire.cli import limits_from_args
 
 from .engine import DEFAULT_MODEL, EngineOptions, WhisperEngine
-from .ha_names import HomeAssistantNames, build_prompt
+from .ha_names import HomeAssistantNames, build_prompt, clean_names
 from .scheduler import DecodeScheduler
 from .stream import StreamSettings
 
@@ -36,6 +37,7 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_URI = "tcp://127.0.0.1:10300"
 VERSION = "0.1.0"
 HA_FIRST_FETCH_WAIT_S = 1.0
+PROMPT_CACHE_SIZE = 32
 
 
 @dataclass
@@ -147,6 +149,7 @@ class WhisperService:
             logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # a line per decode
         self.engine = WhisperEngine(options.engine)
         self.scheduler = DecodeScheduler(options.engine.workers, options.max_queue)
+        self._prompts: OrderedDict[tuple[str, ...], str] = OrderedDict()
         self.names: HomeAssistantNames | None = None
         if options.ha_url:
             if not options.ha_token:
@@ -195,7 +198,19 @@ class WhisperService:
             if self.names.state == "idle":
                 await self.names.wait_ready(HA_FIRST_FETCH_WAIT_S)
             ha = [*self.names.areas, *self.names.entities]
-        return build_prompt([*(names or []), *(terms or []), *ha]) or None
+        return self._build_prompt([*(names or []), *(terms or []), *ha]) or None
+
+    def _build_prompt(self, names: list[str]) -> str:
+        """`build_prompt` with the model's tokenizer; recent prompts are remembered."""
+        key = tuple(clean_names(names))  # small: at most MAX_NAMES short names
+        prompt = self._prompts.get(key)
+        if prompt is None:
+            prompt = build_prompt(key, count_tokens=self.engine.count_tokens)
+            self._prompts[key] = prompt
+            if len(self._prompts) > PROMPT_CACHE_SIZE:
+                self._prompts.popitem(last=False)
+        self._prompts.move_to_end(key)
+        return prompt
 
     def handler_factory(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, limits: Limits
