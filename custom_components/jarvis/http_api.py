@@ -40,6 +40,7 @@ from .health import async_health_report
 
 CHAT_SCHEMA = probatio.Schema(CHAT_FIELDS)
 NDJSON = "application/x-ndjson"
+HELD_EVENTS = frozenset({"start"})  # written with the event that follows them
 
 
 async def _read_body(request: web.Request) -> bytes:
@@ -117,7 +118,6 @@ class ChatView(HomeAssistantView):
         task = hass.async_create_background_task(run(), "jarvis chat (HTTP)")
         try:
             await _async_write_events(response, events)
-            await response.write_eof()
         except ConnectionResetError:
             LOGGER.debug("Chat client went away; the turn is cancelled")
         finally:
@@ -129,17 +129,26 @@ class ChatView(HomeAssistantView):
 async def _async_write_events(
     response: web.StreamResponse, events: asyncio.Queue[Event | None]
 ) -> None:
-    """Write the events as NDJSON until the end marker; what is queued together goes in one write."""
+    """Write the events as NDJSON, then end the response.
+
+    Events queued together go in one write, the last ones with the end of the body; `start`
+    waits for the event after it (nothing to show yet), so a turn done at once is one write.
+    """
+    held = b""
     while True:
         batch = [await events.get()]
         while not events.empty():
             batch.append(events.get_nowait())
         end = batch[-1] is None  # the end marker is always the last event queued
-        lines = b"".join(json_bytes(event) + b"\n" for event in batch if event is not None)
-        if lines:
-            await response.write(lines)
+        lines = held + b"".join(json_bytes(event) + b"\n" for event in batch if event is not None)
         if end:
+            await response.write_eof(lines)
             return
+        if all(event is not None and event["type"] in HELD_EVENTS for event in batch):
+            held = lines
+            continue
+        held = b""
+        await response.write(lines)
 
 
 class HealthView(HomeAssistantView):
