@@ -10,6 +10,7 @@ from homeassistant.helpers.typing import ConfigType
 from .chat_api import async_setup_chat_api
 from .const import DOMAIN, LOGGER
 from .coordinator import JarvisCoordinator
+from .frontend_card import async_register_card
 from .issues import async_clear_entry_issues, redact_url
 from .llm_api import async_register_llm_api
 from .memory_actions import async_setup_memory_actions
@@ -29,6 +30,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_register_llm_api(hass)
     await async_setup_user_tools(hass)
     async_setup_chat_api(hass)
+    await async_register_card(hass)
     return True
 
 
