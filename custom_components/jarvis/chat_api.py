@@ -3,7 +3,9 @@
 `jarvis/chat` is a subscription, as HA's `assist_pipeline/run`: the result message confirms the
 request, then the turn's events (see chat.py) arrive as event messages with the same id. One
 chat at a time per connection. Unsubscribing (`unsubscribe_events`) or disconnecting cancels the
-turn: the model stops generating and no further tool is called.
+turn: the model stops generating and no further tool is called. As with `assist_pipeline/run`,
+the subscription outlives its final event, so unsubscribing after it succeeds; an ended chat's
+subscription is dropped when the connection starts its next chat.
 Any authenticated user may chat, as with HA's `conversation/process`.
 """
 
@@ -26,11 +28,12 @@ WS_CHAT = "jarvis/chat"
 
 
 class ChatSubscription:
-    """What `connection.subscriptions` holds while a chat runs: calling it cancels the chat."""
+    """What `connection.subscriptions` holds for a chat: calling it cancels the chat."""
 
     def __init__(self) -> None:
         """No task yet: the subscription is registered before the turn starts."""
         self.task: asyncio.Task[None] | None = None
+        self.ended = False
 
     def __call__(self) -> None:
         """Cancel the chat (the client unsubscribed or went away)."""
@@ -39,8 +42,15 @@ class ChatSubscription:
 
 
 def chat_running(connection: ActiveConnection) -> bool:
-    """Whether a chat of this connection is running."""
-    return any(isinstance(sub, ChatSubscription) for sub in connection.subscriptions.values())
+    """Whether a chat of this connection is running; forgets the chats that have ended."""
+    running = False
+    for msg_id, sub in list(connection.subscriptions.items()):
+        if isinstance(sub, ChatSubscription):
+            if sub.ended:
+                del connection.subscriptions[msg_id]
+            else:
+                running = True
+    return running
 
 
 @websocket_command({"type": WS_CHAT, **CHAT_FIELDS})
@@ -71,8 +81,7 @@ def websocket_chat(hass: HomeAssistant, connection: ActiveConnection, msg: dict[
                 lambda event: connection.send_event(msg_id, event),
             )
         finally:
-            if connection.subscriptions.get(msg_id) is subscription:
-                del connection.subscriptions[msg_id]
+            subscription.ended = True
 
     subscription.task = hass.async_create_background_task(run(), f"jarvis chat {msg_id}")
 

@@ -98,6 +98,7 @@ class Inbox:
     def __init__(self, ws: MockHAClientWebSocket) -> None:
         self.ws = ws
         self._pending: dict[int, deque[dict[str, Any]]] = defaultdict(deque)
+        self.last_chat = 0
 
     async def send(self, message: dict[str, Any]) -> int:
         await self.ws.send_json_auto_id(message)
@@ -129,7 +130,8 @@ class Inbox:
                 return events
 
     async def chat(self, **fields: Any) -> list[tuple[float, dict[str, Any]]]:
-        return await self.events(await self.start_chat(**fields))
+        self.last_chat = await self.start_chat(**fields)
+        return await self.events(self.last_chat)
 
 
 async def http_events(response: ClientResponse) -> list[tuple[float, dict[str, Any]]]:
@@ -172,6 +174,9 @@ async def test_ws_chat_streams_deltas_before_the_final_event(
 
     check_streamed(events)
     start, final = events[0][1], events[-1][1]
+    # As with HA's assist_pipeline/run, unsubscribing after the end is fine (HA's frontend does).
+    unsubscribe = {"type": "unsubscribe_events", "subscription": client.last_chat}
+    assert (await client.receive(await client.send(unsubscribe)))["success"]
     assert start["agent_id"] == final["agent_id"] == agent_id(hass)  # the first Jarvis agent
     assert start["conversation_id"] == final["conversation_id"]
 
