@@ -2,13 +2,11 @@
 
 Any number of peers may connect (Home Assistant also opens short `describe` connections to
 refresh its info); the one that sends a driving event (`run-satellite`, audio, …) drives the
-satellite and a newer one replaces it. Each event goes through, in order:
-
-1. access control (`access.Access`): `describe`/`ping` and pairing are open to all; a peer
-   that may not drive or control gets `error` (code `not-allowed`) and is disconnected;
-2. `events.parse`: every field checked; a bad event gets `error` (`bad-request`) and changes
-   nothing;
-3. the `Satellite`.
+satellite and a newer one replaces it. Each event goes through the satellite's `gate.Gate`
+(access control, then every field checked): a peer that may not drive or control gets `error`
+(code `not-allowed`) and is disconnected; a bad event gets `error` (`bad-request`) and changes
+nothing. What passes goes to the `Satellite`. The pairing exchange (`satellite.pairing`) is
+held here, per connection.
 
 A connection must send its first event within `FIRST_EVENT_TIMEOUT_S`, so idle connections
 free their slot quickly; the driving one may then be quiet for as long as it likes.
@@ -27,7 +25,7 @@ from satellite.pairing import MAX_FAILURES, OK_TYPE, PairingServer, PairRequest,
 from wyoming_wire import Limits, RequestError, SafeEventHandler
 from wyoming_wire.logs import LogOnce
 
-from .events import Kind, kind_of, parse
+from .gate import NotAllowed
 from .satellite import Satellite
 
 _LOGGER = logging.getLogger(__name__)
@@ -64,7 +62,7 @@ class SatelliteConnection(SafeEventHandler):
         self._idle_timeout_s = limits.idle_timeout_s
         self.satellite = satellite
         self.name = f"connection {next(_ids)} ({self.client})"
-        secret = satellite.access.secret
+        secret = satellite.gate.pairing_secret
         self._pairing = PairingServer(secret) if secret is not None else None
 
     @property
@@ -74,18 +72,14 @@ class SatelliteConnection(SafeEventHandler):
 
     async def handle_event(self, event: Event) -> bool:
         """Check the event and hand it to the satellite; False closes the connection."""
-        kind = kind_of(event.type)
-        if kind is Kind.PAIRING:
+        gate = self.satellite.gate
+        if gate.is_pairing(event.type):
             return await self._pair(event)
-        if kind is not Kind.OPEN:
-            access = self.satellite.access
-            why = access.refusal(self.host, paired=self.paired, driving=kind is Kind.DRIVE)
-            if why is not None:
-                await self._refuse(event.type, why)
-                return False
-        value = parse(event)
-        if kind is Kind.DRIVE and value is not None:
-            await self.satellite.access.remember(self.host)
+        try:
+            value = await gate.admit(event, self.host, paired=self.paired)
+        except NotAllowed as err:
+            await self._refuse(event.type, err.why)
+            return False
         await self.satellite.handle_event(self, event.type, value)
         self._after_event()
         return True
@@ -96,7 +90,6 @@ class SatelliteConnection(SafeEventHandler):
         self.set_idle_timeout(None if self.satellite.driver is self else self._idle_timeout_s)
 
     async def _refuse(self, event_type: str, why: str) -> None:
-        self.satellite.stats["refused"] += 1
         _log_once(
             logging.WARNING, f"not allowed {self.host}",
             "%s is not allowed to drive or control this satellite (%s, sent %s); disconnected",
@@ -108,7 +101,7 @@ class SatelliteConnection(SafeEventHandler):
         pairing = self._pairing
         if pairing is None:
             raise RequestError("this satellite has no pairing secret", "pairing-not-configured")
-        value = parse(event)
+        value = await self.satellite.gate.admit(event, self.host, paired=self.paired)
         if isinstance(value, PairRequest):
             await self.send(pairing.challenge(value).event())
         elif isinstance(value, PairResponse):
@@ -120,7 +113,7 @@ class SatelliteConnection(SafeEventHandler):
                     logging.WARNING, f"pairing {self.host}", "%s failed to pair (%d of %d)",
                     self.name, pairing.failures, MAX_FAILURES,
                 )  # fmt: skip
-                self.satellite.stats["refused"] += 1
+                self.satellite.gate.pairing_failed()
                 await self.send_error("pairing failed", "pairing-failed")
                 return not pairing.exhausted
         self._after_event()
@@ -128,7 +121,7 @@ class SatelliteConnection(SafeEventHandler):
 
     async def report(self, err: Exception) -> None:
         """Count and answer an event the satellite could not handle (logged once a minute)."""
-        self.satellite.stats["bad_events"] += 1
+        self.satellite.gate.bad_event()
         if not isinstance(err, RequestError):
             await super().report(err)
             return

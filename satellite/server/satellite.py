@@ -3,8 +3,9 @@
 The parts, one module each: `session` (who drives, PAUSED/IDLE/STREAMING, follow-ups),
 `microphone` (the listener on its thread), `speaker` (streams from the driver, chimes, the
 timer alarm), `wake_modes` (local or remote wake word: how commands start and end) with
-`command_stream` (the audio sent to the driver), `satellite.timers` and `access`. Events
-reach `Satellite.handle_event` already checked (`connection`, `events`).
+`command_stream` (the audio sent to the driver), `satellite.timers`, and the `gate` (access
+control and event checks) that every event passes in `connection` before it reaches
+`Satellite.handle_event`.
 
 Wire behaviour (what Home Assistant's `wyoming` integration expects from a satellite):
 
@@ -32,7 +33,6 @@ Wire behaviour (what Home Assistant's `wyoming` integration expects from a satel
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -59,13 +59,12 @@ from satellite.listening import (
     WakeDetected,
 )
 from satellite.timers import TimerBoard
-from wyoming_wire import RequestError
 
-from .access import Access, state_path
 from .audio_out import AudioOut
 from .chimes import resolve_chimes
 from .command_stream import CommandStream
 from .events import STATE_TYPE, Control
+from .gate import Gate
 from .info import build_info
 from .microphone import ListenerLike, MakeListener, Microphone
 from .session import Peer, SatelliteState, Session
@@ -81,7 +80,7 @@ class Satellite:
 
     Its parts: the `session` (who drives, protocol state), the `mic` (listener), the
     `speaker`, the wake `mode` (how commands start and end) with its `stream` (command audio
-    to the driver), the `timers` board and `access`. This class routes each event to them.
+    to the driver), the `timers` board and the `gate`. This class routes each event to them.
     """
 
     def __init__(
@@ -90,12 +89,7 @@ class Satellite:
         """`make_listener(callback)` builds the listener; `audio_out` None = no speaker."""
         self.config = config
         self.info: Info = build_info(config)
-        secret = config.server.pairing_secret
-        self.access = Access(
-            config.server.allowed_peers,
-            state_path(config.server.state_file),
-            secret.encode() if secret else None,
-        )
+        self.gate = Gate.from_settings(config.server)
         self.session = Session()
         self.mic = Microphone(make_listener, muted=config.behaviour.muted)
         self.speaker = Speaker(
@@ -106,7 +100,6 @@ class Satellite:
         self.timers = TimerBoard(self.speaker.alarm.start)
         # Transcripts and replies are the user's words: INFO only when asked for.
         self._text_level = logging.INFO if config.behaviour.log_text else logging.DEBUG
-        self.stats: dict[str, int] = {"bad_events": 0, "refused": 0}
 
     @property
     def driver(self) -> Peer | None:
@@ -127,7 +120,7 @@ class Satellite:
 
     async def start(self) -> None:
         """Build and start the listener (models load in an executor thread)."""
-        await asyncio.to_thread(self.access.load)
+        await self.gate.load()
         await self.mic.start(self._heard)
         _LOGGER.info("Listening (wake word %s)", self.config.wake.word)
 
@@ -303,22 +296,20 @@ class Satellite:
             "last_speech_stopped_s": self.mic.last_speech_stopped_s,
             "listener": self.mic.metrics(),
             "speaker": self.speaker.status(),
-            "access": self.access.status(),
+            "access": self.gate.status(),
             "wake_words": self.mic.wake_words,
             "pipelines": self.stream.pipelines,
             "chunks_sent": self.stream.chunks_sent,
             "replies_played": self.speaker.replies_played,
-            "bad_events": self.stats["bad_events"],
-            "refused": self.stats["refused"],
+            "bad_events": self.gate.bad_events,
+            "refused": self.gate.refused,
             "replies_refused": self.speaker.replies_refused,
         }
 
     async def _control(self, peer: Peer, control: Control) -> None:
         """Local control (`jarvis-satellite control`): mute, volume, alarm, trusted driver."""
-        if control.forget_driver and self.access.mode != "tofu":
-            raise RequestError(
-                f"no remembered driver to forget: access is by {self.access.mode}", "bad-request"
-            )
+        if control.forget_driver:
+            self.gate.check_forget_driver()
         if control.muted is not None:
             await self.set_muted(control.muted)
         if control.volume is not None:
@@ -326,5 +317,5 @@ class Satellite:
         if control.stop_alarm:
             await self.speaker.alarm.stop()
         if control.forget_driver:
-            await self.access.forget()
+            await self.gate.forget_driver()
         await peer.send(Event(type=STATE_TYPE, data=self.status()))
