@@ -75,4 +75,6 @@ def to_int16(samples: NDArray[np.float32]) -> NDArray[np.int16]:
 
 def to_float32(samples: NDArray[np.int16]) -> NDArray[np.float32]:
     """Int16 samples to float [-1, 1] as faster-whisper wants them."""
-    return np.asarray(samples, dtype=np.float32) / 32768.0
+    out = np.asarray(samples).astype(np.float32)  # one copy, scaled in place
+    out *= 1.0 / 32768.0
+    return out

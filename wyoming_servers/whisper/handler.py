@@ -95,6 +95,7 @@ class WhisperHandler(SafeEventHandler):
             language,
             prompt=prompt,
             settings=self.service.options.stream,
+            budget=self.service.audio_budget,
         )
 
     async def _chunk(self, event: Event) -> None:
@@ -115,7 +116,11 @@ class WhisperHandler(SafeEventHandler):
                 await asyncio.sleep(0)  # a huge chunk must not hold up other clients
             if self._stream is not stream:
                 return  # dropped meanwhile
-            stream.add(samples[start : start + _SLICE])
+            if not stream.add(samples[start : start + _SLICE]):
+                self._drop_stream()
+                raise RequestError(
+                    "server busy: too much audio buffered for all clients; stream dropped", "busy"
+                )
         if stream.seconds > self.service.options.max_audio_s:
             self._drop_stream()
             raise RequestError(
@@ -148,7 +153,7 @@ class WhisperHandler(SafeEventHandler):
                 await asyncio.wait([previous])
             decoded = await stream.finish()
         finally:
-            stream.cancel()  # on any way out: nothing stays queued for it
+            stream.cancel()  # on any way out: nothing stays queued or buffered for it
         _LOGGER.info(
             "Transcribed %.2f s in %.3f s (%s, %d speculative): %s",
             stream.seconds,

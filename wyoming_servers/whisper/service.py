@@ -30,7 +30,7 @@ from wyoming_wire.cli import limits_from_args
 from .engine import DEFAULT_MODEL, EngineOptions, WhisperEngine
 from .ha_names import HomeAssistantNames, build_prompt, clean_names
 from .scheduler import DecodeScheduler
-from .stream import StreamSettings
+from .stream import AudioBudget, StreamSettings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ class WhisperOptions:
     stream: StreamSettings = field(default_factory=StreamSettings)
     max_queue: int = 16
     max_audio_s: float = 120.0
+    max_buffered_s: float = 900.0
+    """Audio all connections may buffer together (16 kHz int16: 32 KB a second)."""
     limits: Limits = field(default_factory=Limits)
     ha_url: str | None = None
     ha_token: str | None = None
@@ -104,6 +106,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--max-audio-seconds", type=float, default=120.0, help="longest utterance (default 120)"
     )
+    group.add_argument(
+        "--max-buffered-seconds",
+        type=float,
+        default=900.0,
+        help="audio all clients may buffer together; a stream over it is refused with 'busy' "
+        "(default 900, about 29 MB)",
+    )
     group.add_argument("--ha-url", default=None, help="Home Assistant URL for name biasing")
     group.add_argument(
         "--ha-token",
@@ -132,6 +141,7 @@ def options_from_args(args: argparse.Namespace) -> WhisperOptions:
         stream=StreamSettings(trigger_s=trigger, tail_s=trigger, speculate=not args.no_speculate),
         max_queue=args.max_queue,
         max_audio_s=args.max_audio_seconds,
+        max_buffered_s=args.max_buffered_seconds,
         limits=limits_from_args(args) if hasattr(args, "max_payload") else Limits(),
         ha_url=args.ha_url,
         ha_token=args.ha_token,
@@ -149,6 +159,7 @@ class WhisperService:
             logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # a line per decode
         self.engine = WhisperEngine(options.engine)
         self.scheduler = DecodeScheduler(options.engine.workers, options.max_queue)
+        self.audio_budget = AudioBudget(options.max_buffered_s)
         self._prompts: OrderedDict[tuple[str, ...], str] = OrderedDict()
         self.names: HomeAssistantNames | None = None
         if options.ha_url:

@@ -4,6 +4,9 @@ Audio (16 kHz mono int16) is kept and followed by a VAD. Once the speaker has be
 `trigger_s`, the speech so far (trimmed of silence, with a little margin) is decoded speculatively
 on a worker. If no further speech arrives before `audio-stop`, that decode is the answer, often
 already finished; if speech resumed, the stale result is dropped and the new window decoded.
+
+The audio all open streams hold together is capped by an `AudioBudget`; a stream gives its share
+back (and frees its buffer) once its final decode has its copy, or when it is dropped.
 """
 
 from __future__ import annotations
@@ -39,14 +42,39 @@ class StreamSettings:
     speculate: bool = True
 
 
+class AudioBudget:
+    """Samples of 16 kHz audio that all open streams may buffer together."""
+
+    def __init__(self, seconds: float) -> None:
+        """Allow `seconds` of audio in all."""
+        self.limit = int(seconds * TARGET_RATE)
+        self.used = 0
+
+    def take(self, samples: int) -> bool:
+        """Reserve `samples`; False (nothing reserved) if that would pass the limit."""
+        if self.used + samples > self.limit:
+            return False
+        self.used += samples
+        return True
+
+    def give(self, samples: int) -> None:
+        """Return samples reserved with `take`."""
+        self.used = max(0, self.used - samples)
+
+
 @dataclass
 class _Attempt:
     window: tuple[int, int]
+    audio: NDArray[np.float32] | None = None
+    """The window's samples until the decode ends (a cancelled task's traceback outlives it)."""
     task: asyncio.Task[Decoded] | None = None
     started: bool = False
 
     def mark_started(self) -> None:
         self.started = True
+
+    def drop_audio(self, _task: object = None) -> None:
+        self.audio = None
 
 
 class StreamingTranscriber:
@@ -59,6 +87,8 @@ class StreamingTranscriber:
         language: str | None,
         prompt: str | None = None,
         settings: StreamSettings | None = None,
+        *,
+        budget: AudioBudget | None = None,
     ) -> None:
         """Start an utterance; `language` None auto-detects."""
         self.engine = engine
@@ -66,32 +96,43 @@ class StreamingTranscriber:
         self.language = language
         self.prompt = prompt
         self.settings = settings or StreamSettings()
+        self._budget = budget
         self._pcm = bytearray()
+        self._samples = 0
         self._tracker = SpeechTracker()
         self._attempt: _Attempt | None = None
+        self._released = False
         self.speculative_decodes = 0
         self.reused = False
 
     @property
     def seconds(self) -> float:
         """Audio received so far."""
-        return len(self._pcm) / 2 / TARGET_RATE
+        return self._samples / TARGET_RATE
 
-    def add(self, samples: NDArray[np.int16]) -> None:
-        """Append audio; may start a speculative decode (never blocks)."""
+    def add(self, samples: NDArray[np.int16]) -> bool:
+        """Append audio; may start a speculative decode (never blocks).
+
+        False, and nothing added, if the budget of buffered audio is spent or the stream was
+        released.
+        """
         if not samples.size:
-            return
+            return True
+        if self._released or (self._budget is not None and not self._budget.take(samples.size)):
+            return False
         pcm = samples.tobytes()
         self._pcm += pcm
+        self._samples += samples.size
         self._tracker.feed(pcm)
         if self.settings.speculate and self._tracker.span is not None:
             trigger = int(self.settings.trigger_s * TARGET_RATE)
             if self._tracker.silence_samples >= trigger:
                 self._maybe_speculate()
+        return True
 
     def _window(self) -> tuple[int, int]:
         """Sample range to decode: speech plus margins, or everything if no speech was detected."""
-        total = len(self._pcm) // 2
+        total = self._samples
         span = self._tracker.span
         if span is None:
             return (0, total)
@@ -118,17 +159,22 @@ class StreamingTranscriber:
         self._attempt = self._start(window, SPECULATIVE)
 
     def _start(self, window: tuple[int, int], priority: int) -> _Attempt:
-        audio = to_float32(
-            np.frombuffer(bytes(self._pcm[window[0] * 2 : window[1] * 2]), dtype=np.int16)
-        )
+        # One float copy of the window (the int16 view is gone before the buffer grows again).
+        count = window[1] - window[0]
+        audio = to_float32(np.frombuffer(self._pcm, np.int16, count=count, offset=window[0] * 2))
+        attempt = _Attempt(window, audio)
         engine, language, prompt = self.engine, self.language, self.prompt
-        attempt = _Attempt(window)
+
+        def decode() -> Decoded:
+            samples = attempt.audio
+            if samples is None:
+                raise RuntimeError("decode dropped before a worker took it")
+            return engine.decode(samples, language, prompt)
+
         attempt.task = asyncio.create_task(
-            self.scheduler.run(
-                priority, lambda: engine.decode(audio, language, prompt), attempt.mark_started
-            ),
-            name="whisper decode",
+            self.scheduler.run(priority, decode, attempt.mark_started), name="whisper decode"
         )
+        attempt.task.add_done_callback(attempt.drop_audio)
         attempt.task.add_done_callback(_consume)
         return attempt
 
@@ -139,10 +185,12 @@ class StreamingTranscriber:
         if attempt is not None and attempt.window == window and attempt.started:
             self.reused = True
             assert attempt.task is not None
+            self.release()
             return await self._wait(attempt.task)
-        self.cancel()  # stale, or still queued at low priority: queue it again as final
+        self._cancel_attempt()  # stale, or still queued at low priority: queue it again as final
         self._attempt = self._start(window, FINAL)
         self.reused = False
+        self.release()  # the final decode has its own copy
         assert self._attempt.task is not None
         return await self._wait(self._attempt.task)
 
@@ -153,8 +201,21 @@ class StreamingTranscriber:
             task.cancel()  # the caller left: drop the decode (queued: it leaves the queue)
             raise
 
+    def release(self) -> None:
+        """Free the buffered audio and give its share of the budget back (idempotent)."""
+        if self._released:
+            return
+        self._released = True
+        self._pcm = bytearray()
+        if self._budget is not None:
+            self._budget.give(self._samples)
+
     def cancel(self) -> None:
-        """Drop a queued or running decode that is no longer wanted."""
+        """Drop the stream: its queued or running decode and its audio."""
+        self._cancel_attempt()
+        self.release()
+
+    def _cancel_attempt(self) -> None:
         task = self._attempt.task if self._attempt is not None else None
         if task is not None and not task.done():
             task.cancel()
