@@ -1,5 +1,5 @@
 """The speech-to-text server against hostile or careless LAN clients, as a real process over TCP:
-clients that leave mid-decode, oversized name lists, memory over long streams."""
+clients that leave mid-decode, oversized name lists, memory over long streams, what is logged."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import area_registry as ar
+from homeassistant.setup import async_setup_component
 import pytest
 from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -246,3 +249,61 @@ async def test_audio_buffered_by_all_clients_is_capped() -> None:
     assert refused[-1].data["code"] == "busy", refused[-1].data
     assert "ask not what your country" in normalise(first_text)
     assert "ask not what your country" in normalise(transcript_text(again))
+
+
+# --- 4. what the log and the command line give away -------------------------------------------
+
+
+async def test_transcripts_are_logged_only_when_asked() -> None:
+    for flags, shown in (((), False), (("--log-transcripts",), True)):
+        async with async_whisper_process(*flags) as server:
+            conn = await Client.connect(server.port)
+            try:
+                events = await conn.stream(load_clip(LAMP), language="en", chunk_ms=100)
+            finally:
+                await conn.close()
+            assert normalise(transcript_text(events)) == LAMP_TEXT
+            log = server.log_text()
+        assert "Transcribed " in log
+        assert ("living room lamp" in log.lower()) is shown, log
+
+
+async def test_token_on_the_command_line_warns_and_is_never_logged() -> None:
+    token = "cmdline-secret-token-1234"
+    url = "http://jarvis:url-secret-pass@127.0.0.1:9"  # nothing listens: reported, backs off
+    async with async_whisper_process("--ha-url", url, "--ha-token", token) as server:
+        async with asyncio.timeout(20):
+            while "names disconnected" not in server.log_text():
+                await asyncio.sleep(0.05)
+        log = server.log_text()
+    assert log.count("--ha-token-file") == 1, log  # one start-up warning names the safer way
+    assert token not in log and "url-secret-pass" not in log, log
+    assert "http://127.0.0.1:9" in log
+
+
+async def test_token_file_and_url_credentials_with_real_home_assistant(
+    hass: HomeAssistant, hass_access_token: str, aiohttp_client, tmp_path: Path
+) -> None:
+    """Token read from a file; user:password in --ha-url are neither used for HA nor logged."""
+    assert await async_setup_component(hass, "http", {})
+    assert await async_setup_component(hass, "api", {})
+    ar.async_get(hass).async_create("Living Room")
+    hass.states.async_set("light.lamp", "off", {"friendly_name": "Living Room Lamp"})
+    ha = await aiohttp_client(hass.http.app)
+    url = str(ha.make_url("")).rstrip("/").replace("http://", "http://jarvis:url-secret-pass@")
+    token_file = tmp_path / "ha_token"
+    token_file.write_text(hass_access_token + "\n")
+    async with async_whisper_process("--ha-url", url, "--ha-token-file", str(token_file)) as server:
+        async with asyncio.timeout(20):
+            while "names connected" not in server.log_text():
+                await asyncio.sleep(0.05)
+        conn = await Client.connect(server.port)
+        try:
+            events = await conn.stream(load_clip(LAMP), language="en", chunk_ms=100)
+        finally:
+            await conn.close()
+        log = server.log_text()
+    assert normalise(transcript_text(events)) == LAMP_TEXT
+    assert "1 areas, 1 entity names" in log
+    assert "url-secret-pass" not in log and hass_access_token not in log, log
+    assert "--ha-token-file" not in log  # no command-line token: no warning

@@ -7,7 +7,7 @@ whenever it changes.
 
 Whisper takes at most 223 prompt tokens (faster-whisper keeps the *last* ones of a longer prompt),
 so `build_prompt` keeps whole names, first ones first, up to that many tokens; names longer than a
-device name could be are dropped.
+device name could be are dropped. The URL is logged without any user:password in it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 import contextlib
 import logging
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -102,6 +103,14 @@ def build_prompt(
     return f"{', '.join(kept)}." if kept else ""
 
 
+def redact_url(url: str) -> str:
+    """`url` without any user:password part (for logs)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
 class HomeAssistantNames:
     """Keeps the names of HA's areas and voice-controllable entities up to date.
 
@@ -113,7 +122,10 @@ class HomeAssistantNames:
 
     def __init__(self, url: str, token: str, refresh_s: float = 300.0) -> None:
         """Configure; call `start()` inside the event loop."""
-        self.url = url.rstrip("/")
+        self.url = redact_url(url).rstrip("/")
+        if self.url != url.rstrip("/"):
+            # aiohttp cannot send both; HA authenticates with the token.
+            _LOGGER.warning("Ignoring the user:password in the Home Assistant URL %s", self.url)
         self.token = token
         self.refresh_s = refresh_s
         self.areas: list[str] = []

@@ -155,13 +155,19 @@ class WhisperHandler(SafeEventHandler):
         finally:
             stream.cancel()  # on any way out: nothing stays queued or buffered for it
         _LOGGER.info(
-            "Transcribed %.2f s in %.3f s (%s, %d speculative): %s",
+            "Transcribed %.2f s in %.3f s (%s, %d speculative)",
             stream.seconds,
             decoded.seconds,
             "speculative" if stream.reused else "at stop",
             stream.speculative_decodes,
-            decoded.text,
             extra={"client": self.client, "language": decoded.language},
+        )
+        _LOGGER.log(
+            logging.INFO if self.service.options.log_transcripts else logging.DEBUG,
+            "Transcript for %s: %s",
+            self.client,
+            decoded.text,
+            extra={"client": self.client},
         )
         await self.write_event(TranscriptStart(language=decoded.language).event())
         for text in decoded.segments:

@@ -11,6 +11,9 @@ Embedding it (e.g. `jarvis-servers`, STT and TTS in one process)::
 
 The model is loaded once per process (see `engine.load_model`). The HA names refresher, if
 configured, starts with the first client or when `await service.start()` is called.
+
+The HA token is best given in a file (`--ha-token-file`) or `$HA_TOKEN`: a `--ha-token` on the
+command line can be read by any local user from /proc/PID/cmdline, so it is warned about.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 import logging
 import os
+from pathlib import Path
 
 from wyoming.info import AsrModel, AsrProgram, Attribution, Info
 
@@ -54,6 +58,8 @@ class WhisperOptions:
     ha_url: str | None = None
     ha_token: str | None = None
     ha_refresh_s: float = 300.0
+    log_transcripts: bool = False
+    """Log transcript texts at INFO (else at DEBUG only: they are what people said at home)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,11 +119,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="audio all clients may buffer together; a stream over it is refused with 'busy' "
         "(default 900, about 29 MB)",
     )
-    group.add_argument("--ha-url", default=None, help="Home Assistant URL for name biasing")
     group.add_argument(
+        "--log-transcripts",
+        action="store_true",
+        help="log what was said at INFO level (default: only with --debug)",
+    )
+    group.add_argument("--ha-url", default=None, help="Home Assistant URL for name biasing")
+    token = group.add_mutually_exclusive_group()
+    token.add_argument(
+        "--ha-token-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="file holding the Home Assistant long-lived access token (preferred; or $HA_TOKEN)",
+    )
+    token.add_argument(
         "--ha-token",
-        default=os.environ.get("HA_TOKEN"),
-        help="Home Assistant long-lived access token (default: $HA_TOKEN)",
+        default=None,
+        help="the token itself: avoid, any local user can read the command line; "
+        "use --ha-token-file or $HA_TOKEN",
     )
     group.add_argument(
         "--ha-refresh", type=float, default=300.0, help="seconds between name refreshes"
@@ -144,9 +164,29 @@ def options_from_args(args: argparse.Namespace) -> WhisperOptions:
         max_buffered_s=args.max_buffered_seconds,
         limits=limits_from_args(args) if hasattr(args, "max_payload") else Limits(),
         ha_url=args.ha_url,
-        ha_token=args.ha_token,
+        ha_token=_token_from_args(args),
         ha_refresh_s=args.ha_refresh,
+        log_transcripts=args.log_transcripts,
     )
+
+
+def _token_from_args(args: argparse.Namespace) -> str | None:
+    """The HA token: --ha-token-file, else --ha-token (warned about), else $HA_TOKEN."""
+    if args.ha_token_file is not None:
+        try:
+            token = Path(args.ha_token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as err:
+            raise ValueError(f"cannot read --ha-token-file {args.ha_token_file}: {err}") from err
+        if not token:
+            raise ValueError(f"--ha-token-file {args.ha_token_file} is empty")
+        return token
+    if args.ha_token:
+        _LOGGER.warning(
+            "--ha-token on the command line is visible to every local user (ps, "
+            "/proc/PID/cmdline); pass --ha-token-file PATH or $HA_TOKEN instead"
+        )
+        return str(args.ha_token)
+    return os.environ.get("HA_TOKEN") or None
 
 
 class WhisperService:
@@ -164,7 +204,7 @@ class WhisperService:
         self.names: HomeAssistantNames | None = None
         if options.ha_url:
             if not options.ha_token:
-                raise ValueError("--ha-url needs --ha-token (or $HA_TOKEN)")
+                raise ValueError("--ha-url needs --ha-token-file (or $HA_TOKEN)")
             self.names = HomeAssistantNames(options.ha_url, options.ha_token, options.ha_refresh_s)
         self.info = self._build_info()
 
