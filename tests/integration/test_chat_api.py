@@ -379,7 +379,8 @@ async def test_leaving_mid_stream_cancels_the_turn(
     else:
         ws = Inbox(await hass_ws_client(hass))
         msg_id = await ws.start_chat(text=text)
-        assert (await ws.receive(msg_id))["event"]["type"] == "start"
+        start = (await ws.receive(msg_id))["event"]
+        assert start["type"] == "start"
         assert (await ws.receive(msg_id))["event"] == {"type": "delta", "text": "Let me "}
         if how == "ws_unsubscribe":
             unsubscribe = {"type": "unsubscribe_events", "subscription": msg_id}
@@ -398,9 +399,13 @@ async def test_leaving_mid_stream_cancels_the_turn(
     if how == "ws_unsubscribe":  # nothing more on that subscription; the connection chats again
         fake_ollama.replies.clear()
         fake_ollama.queue(text_reply("Still here."))
-        events = await ws.chat(text="Are you there?")
+        events = await ws.chat(text="Are you there?", conversation_id=start["conversation_id"])
         assert types(events) == ["start", "delta", "delta", "final"]
         assert not ws._pending[msg_id]  # no event of the cancelled chat came meanwhile
+        # The cancelled turn was not kept: its conversation id starts a new conversation.
+        assert events[-1][1]["conversation_id"] != start["conversation_id"]
+        messages = fake_ollama.conversation_requests[-1]["messages"]
+        assert [m["content"] for m in messages[1:]] == ["Are you there?"]
 
 
 async def test_health_reports_servers_and_agents_and_follows_the_server(
