@@ -130,9 +130,7 @@ class Satellite:
         await self.speaker.alarm.stop()
         await self.mic.stop()
         await self.speaker.close()
-        if self.session.driver is not None:
-            self.session.driver.close()
-            self.session.driver = None
+        self.session.close()
 
     # --- connections ---------------------------------------------------------------------
 

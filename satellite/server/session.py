@@ -106,6 +106,12 @@ class Session:
         self._paused_by_server = False
         return True
 
+    def close(self) -> None:
+        """Shutting down: close the driving connection."""
+        driver, self.driver = self.driver, None
+        if driver is not None:
+            driver.close()
+
     def reset(self) -> None:
         """Paused, waiting for `run-satellite`, no reply text (a new or no driver)."""
         self.set_state(SatelliteState.PAUSED)

@@ -151,9 +151,7 @@ class LocalWake(WakeMode):
         _LOGGER.info("Triggered by the server")
         await self.speaker.interrupt()
         self.session.forget_reply()
-        self.speaker.chime("wake")
-        self.mic.start_command(preroll=False)
-        await self._start_command(None, run.end_stage)
+        await self._listen_now(run.end_stage)
 
     async def reply_heard(self, *, played: bool) -> None:
         """Follow-up: a reply that asked a question opens the microphone again."""
@@ -167,9 +165,13 @@ class LocalWake(WakeMode):
             and self.mic.ready
         ):
             _LOGGER.info("The reply asks a question: listening again")
-            self.speaker.chime("wake")
-            self.mic.start_command()
-            await self._start_command(None)
+            await self._listen_now()
+
+    async def _listen_now(self, end_stage: PipelineStage = PipelineStage.TTS) -> None:
+        """Open the microphone without the wake word (no pre-roll) and stream the command."""
+        self.speaker.chime("wake")
+        self.mic.start_command(preroll=False)
+        await self._start_command(None, end_stage)
 
     async def _start_command(
         self, wake_word: str | None, end_stage: PipelineStage = PipelineStage.TTS
