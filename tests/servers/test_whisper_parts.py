@@ -22,7 +22,7 @@ from wyoming_servers.whisper.engine import (
     WhisperEngine,
     normalise_language,
 )
-from wyoming_servers.whisper.ha_names import HomeAssistantNames, build_prompt
+from wyoming_servers.whisper.ha_names import MAX_PROMPT_TOKENS, HomeAssistantNames, build_prompt
 from wyoming_servers.whisper.scheduler import FINAL, SPECULATIVE, BusyError, DecodeScheduler
 from wyoming_servers.whisper.stream import StreamingTranscriber, StreamSettings
 from wyoming_servers.whisper.vad import SpeechTracker
@@ -121,6 +121,29 @@ async def test_scheduler_runs_final_before_speculative_and_bounds_queue() -> Non
         scheduler.close(wait=True)
 
 
+async def test_scheduler_cancelled_waiter_leaves_the_queue_and_idle_trims() -> None:
+    scheduler = DecodeScheduler(workers=1, max_queue=1)
+    gate = threading.Event()
+    try:
+        blocker = asyncio.create_task(scheduler.run(FINAL, gate.wait))
+        await asyncio.sleep(0.05)
+        waiter = asyncio.create_task(scheduler.run(FINAL, lambda: None))
+        await asyncio.sleep(0.01)
+        assert not scheduler.has_room(FINAL)
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+        assert scheduler._waiters == []  # gone at once, not when the worker frees up
+        assert scheduler.has_room(FINAL)
+        gate.set()
+        await blocker
+        async with asyncio.timeout(5):  # idle now: the heap is trimmed on a helper thread
+            while scheduler.trims == 0:
+                await asyncio.sleep(0.02)
+    finally:
+        gate.set()
+        scheduler.close(wait=True)
+
+
 # --- speculative decoding with the real model ----------------------------------------------------------
 
 
@@ -204,6 +227,20 @@ async def test_prompt_with_names_keeps_transcript(
     stream = StreamingTranscriber(engine, scheduler, "en", prompt=prompt)
     _feed(stream, _to_16k(LAMP))
     assert normalise((await stream.finish()).text) == "turn on the living room lamp"
+
+
+def test_prompt_capped_by_model_tokens_and_name_length(engine: WhisperEngine) -> None:
+    names = ["Living Room Lamp", "x" * 81, "Porch  Light", "living room lamp", 5]
+    names += [f"Garden Shed Spotlight {i}" for i in range(100)]
+    prompt = build_prompt(names, count_tokens=engine.count_tokens)
+    assert prompt.startswith("Living Room Lamp, Porch Light, Garden Shed Spotlight 0,")
+    assert "x" * 20 not in prompt
+    # Cut by tokens, close to Whisper's limit, before the 60-name limit.
+    assert MAX_PROMPT_TOKENS - 10 < engine.count_tokens(f" {prompt}") <= MAX_PROMPT_TOKENS
+    assert len(prompt.split(", ")) < 60
+    # Without the tokenizer a token per byte is assumed: shorter, never longer.
+    assert len(build_prompt(names)) <= len(prompt)
+    assert build_prompt(["a" * 10_000_000]) == ""
 
 
 # --- Home Assistant names over real HTTP ------------------------------------------------------------

@@ -21,6 +21,7 @@ from wyoming_wire import Limits, RequestError, SafeEventHandler
 
 from .audio import AudioConverter, AudioFormatError
 from .engine import LanguageError
+from .ha_names import MAX_NAMES_SCANNED
 from .stream import StreamingTranscriber
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ class WhisperHandler(SafeEventHandler):
         if stream is None or converter is None:
             raise RequestError("audio-stop arrived before audio-start", "order")
         self._stream = self._converter = None
-        if len(self._pending) >= MAX_PENDING:
+        if sum(not task.done() for task in self._pending) >= MAX_PENDING:
             stream.cancel()
             raise RequestError(
                 f"{MAX_PENDING} transcriptions already waiting on this connection", "busy"
@@ -186,10 +187,10 @@ class WhisperHandler(SafeEventHandler):
 
 
 def _strings(value: object) -> list[str]:
-    """The strings of a list field a client sent (anything else is ignored)."""
+    """The strings of a list field a client sent (anything else, and past the scan limit, ignored)."""
     if not isinstance(value, list):
         return []
-    return [item for item in value if isinstance(item, str)]
+    return [item for item in value[:MAX_NAMES_SCANNED] if isinstance(item, str)]
 
 
 def _parse(cls: type[_E], event: Event) -> _E:

@@ -108,17 +108,18 @@ class DecodeScheduler:
             job.exception()  # retrieved: a dropped result must not log "never retrieved"
         self.running -= 1
         self._release()
-        if self._idle:
-            self._schedule_trim()
+        self.trim_when_idle()
 
     @property
     def _idle(self) -> bool:
         return self.running == 0 and not self.waiting
 
-    def _schedule_trim(self) -> None:
-        """Trim the heap soon, at most once per TRIM_EVERY_S, if still idle then."""
+    def trim_when_idle(self) -> None:
+        """If no decode runs or waits, trim the heap soon (at most once per TRIM_EVERY_S)."""
         if self._malloc_trim is None or self._trim_due is not None or self._trimming:
             return
+        if not self._idle:
+            return  # the last decode to end calls this again
         delay = max(0.0, self._last_trim + TRIM_EVERY_S - time.monotonic())
         self._trim_due = asyncio.get_running_loop().call_later(delay, self._start_trim)
 

@@ -209,6 +209,7 @@ class StreamingTranscriber:
         self._pcm = bytearray()
         if self._budget is not None:
             self._budget.give(self._samples)
+        self.scheduler.trim_when_idle()  # e.g. a client that streamed 2 min and left
 
     def cancel(self) -> None:
         """Drop the stream: its queued or running decode and its audio."""
