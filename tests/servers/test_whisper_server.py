@@ -258,20 +258,26 @@ async def test_request_names_bias_prompt(client: Client) -> None:
 
 
 async def test_home_assistant_names_end_to_end(
-    hass: HomeAssistant, hass_access_token: str, aiohttp_client, socket_enabled: None
+    hass: HomeAssistant,
+    hass_access_token: str,
+    aiohttp_client,
+    socket_enabled: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The server started with --ha-url/--ha-token fetches names from a real HA over HTTP."""
+    """The server started with --ha-url and $HA_TOKEN fetches names from a real HA over HTTP."""
     assert await async_setup_component(hass, "http", {})
     assert await async_setup_component(hass, "api", {})
     ar.async_get(hass).async_create("Living Room")
     hass.states.async_set("light.lamp", "off", {"friendly_name": "Living Room Lamp"})
     ha = await aiohttp_client(hass.http.app)
     url = str(ha.make_url("")).rstrip("/")
-    async with async_whisper_process("--ha-url", url, "--ha-token", hass_access_token) as server:
+    monkeypatch.setenv("HA_TOKEN", hass_access_token)  # the server process inherits it
+    async with async_whisper_process("--ha-url", url) as server:
         async with asyncio.timeout(20):
             while "names connected" not in server.log_text():
                 await asyncio.sleep(0.05)
         assert "1 areas, 1 entity names" in server.log_text()
+        assert "--ha-token-file" not in server.log_text()  # no command-line token warning
         conn = await Client.connect(server.port)
         try:
             events = await conn.stream(load_clip(LAMP), language="en", chunk_ms=100)
