@@ -5,7 +5,11 @@ It knows the Wyoming framing and nothing of either part (it imports neither):
 - `limits`: the cost limits of a connection (`Limits`).
 - `reader`: reading one event under those limits (`read_event`), with the error policy.
 - `handler`: `SafeEventHandler`, one connection's read loop, serialised writes, background tasks.
-- `server`: `serve()` runs listeners with connection caps until a signal; `parse_uri`.
+- `server`: `serve()` runs listeners with connection caps until a signal; `parse_uri`; each
+  listener's `ConnectionStats`, and an optional per-connection event observer (metrics).
+- `http`: a tiny GET-only HTTP server under limits, run by `serve()` beside the listeners.
+- `metrics`: Prometheus `/metrics` (own registry, connection counts) and `/health` on `http`
+  (needs `prometheus_client`, in both parts' extras; imported only by their metrics modules).
 - `zeroconf`: `_wyoming._tcp.local.` advertisement.
 - `logs`: plain or JSON log lines, and `LogOnce` for messages an attacker could repeat.
 - `cli`: the flags every server shares and `run_main`, the console-script wrapper.
@@ -20,10 +24,11 @@ connection is closed. A peer that vanishes mid-event is logged once and its work
 from .handler import RequestError, SafeEventHandler
 from .limits import Limits
 from .reader import BadEvent, StreamBroken, read_event
-from .server import Endpoint, ServerSpec, parse_uri, serve
+from .server import ConnectionStats, Endpoint, ServerSpec, parse_uri, serve
 
 __all__ = [
     "BadEvent",
+    "ConnectionStats",
     "Endpoint",
     "Limits",
     "RequestError",

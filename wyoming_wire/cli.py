@@ -10,14 +10,20 @@ import logging
 import sys
 from typing import Any
 
+from .http import parse_http_uri
 from .limits import Limits
 from .logs import setup_logging
 
 _LOGGER = logging.getLogger(__name__)
 
 
-def add_server_args(parser: argparse.ArgumentParser, default_uri: str | None) -> None:
-    """Add `--uri` (if `default_uri` is set), `--zeroconf`, `--max-payload`, logging flags."""
+def add_server_args(
+    parser: argparse.ArgumentParser, default_uri: str | None, *, metrics: bool = False
+) -> None:
+    """Add `--uri` (if `default_uri` is set), `--zeroconf`, `--max-payload`, logging flags.
+
+    `metrics`: also `--metrics-uri` (off by default), for servers that serve `/metrics`.
+    """
     if default_uri is not None:
         parser.add_argument(
             "--uri",
@@ -60,6 +66,15 @@ def add_server_args(parser: argparse.ArgumentParser, default_uri: str | None) ->
         metavar="SECONDS",
         help=f"close a connection that sends nothing for this long (default {default.idle_timeout_s:g})",
     )
+    if metrics:
+        parser.add_argument(
+            "--metrics-uri",
+            default=None,
+            type=_http_uri,
+            metavar="http://HOST:PORT",
+            help="serve Prometheus /metrics and /health there (default: off; e.g. "
+            "http://127.0.0.1:9300, or http://0.0.0.0:9300 for a Prometheus on the LAN)",
+        )
     parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
     parser.add_argument(
         "--log-format",
@@ -67,6 +82,14 @@ def add_server_args(parser: argparse.ArgumentParser, default_uri: str | None) ->
         default="text",
         help="text, or json (one object a line, for log collectors)",
     )
+
+
+def _http_uri(value: str) -> str:
+    try:
+        parse_http_uri(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    return value
 
 
 def limits_from_args(args: argparse.Namespace) -> Limits:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 import contextlib
 from dataclasses import replace
 import logging
 import socket
-from typing import Any
+from typing import Any, Protocol
 
 from wyoming.error import Error
 from wyoming.event import Event, async_write_event
@@ -53,6 +53,19 @@ def _keepalive(writer: asyncio.StreamWriter) -> None:
                 sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
+class EventObserver(Protocol):
+    """Sees one connection's events go by (metrics); it must be quick and never block."""
+
+    def received(self, event: Event) -> None:
+        """A valid event arrived (before the handler sees it)."""
+
+    def sent(self, event: Event) -> None:
+        """An event was written to the peer."""
+
+    def closed(self) -> None:
+        """The connection ended."""
+
+
 class SafeEventHandler(AsyncEventHandler):
     """A connection's handler that survives bad and hostile peers.
 
@@ -65,6 +78,9 @@ class SafeEventHandler(AsyncEventHandler):
     (`idle-timeout`) and is closed, except while `busy()` (by default: while spawned work runs,
     so a peer waiting for a long answer is not cut off). `set_idle_timeout` changes the limit
     of one connection; `touch_idle` restarts the clock after a change of `busy()`.
+
+    `observer` (set by the listener, see `ServerSpec.observer_factory`) is told of every event
+    received and sent; a failing observer is logged and never disturbs the connection.
     """
 
     def __init__(
@@ -85,6 +101,7 @@ class SafeEventHandler(AsyncEventHandler):
         self.events = 0
         """Valid events received: a connection that sent none yet may be evicted when full."""
         self._idle_timer: asyncio.TimerHandle | None = None
+        self.observer: EventObserver | None = None
         _keepalive(writer)
 
     @property
@@ -108,6 +125,15 @@ class SafeEventHandler(AsyncEventHandler):
                 self._gone = True
                 self.writer.transport.abort()
                 raise ConnectionResetError(str(err) or "write timed out") from err
+        if self.observer is not None:
+            self._observe(self.observer.sent, event)
+
+    def _observe(self, call: Callable[..., None], *args: Event) -> None:
+        """Tell the observer, which must never break the connection (logged once a minute)."""
+        try:
+            call(*args)
+        except Exception as err:  # noqa: BLE001 - metrics must not cost a client its answer
+            bad_input_log(logging.ERROR, "observer", "Event observer failed: %r", err, exc_info=err)
 
     async def send_error(self, text: str, code: str) -> None:
         """Send an `error` event if the peer is still there."""
@@ -237,6 +263,8 @@ class SafeEventHandler(AsyncEventHandler):
                 if event is None:
                     break
                 self.events += 1
+                if self.observer is not None:
+                    self._observe(self.observer.received, event)
                 try:
                     if not await self.handle_event(event):
                         break
@@ -255,6 +283,8 @@ class SafeEventHandler(AsyncEventHandler):
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await self.disconnect()
+            if self.observer is not None:
+                self._observe(self.observer.closed)
             self.writer.close()
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(self.limits.write_timeout_s):

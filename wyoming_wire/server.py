@@ -13,7 +13,8 @@ import signal
 from typing import Any
 from urllib.parse import urlparse
 
-from .handler import SafeEventHandler, peer_address
+from .handler import EventObserver, SafeEventHandler, peer_address
+from .http import HttpServer, HttpSpec
 from .limits import MAX_HEADER_BYTES, Limits
 from .logs import LogOnce
 from .zeroconf import Advertiser, default_service_name
@@ -64,6 +65,20 @@ HandlerFactory = Callable[[asyncio.StreamReader, asyncio.StreamWriter, Limits], 
 
 
 @dataclass
+class ConnectionStats:
+    """What a listener has admitted and refused (read by metrics and health reports)."""
+
+    listening: bool = False
+    endpoint: str = ""
+    open: int = 0
+    accepted: int = 0
+    refused: int = 0
+    """Closed at once: over the connection caps."""
+    evicted: int = 0
+    """Silent connections closed to make room for a new one."""
+
+
+@dataclass
 class ServerSpec:
     """One listener: where, a handler per connection, its limits, optional zeroconf name."""
 
@@ -76,6 +91,10 @@ class ServerSpec:
     zeroconf_properties: dict[str, str] = field(default_factory=dict)
     on_stop: Callable[[], None] | None = None
     """Called after the listener stopped (e.g. to shut down an executor)."""
+    observer_factory: Callable[[], EventObserver] | None = None
+    """Makes an observer for each admitted connection (metrics)."""
+    stats: ConnectionStats = field(default_factory=ConnectionStats)
+    """Kept up to date while the listener runs."""
 
 
 def _unlink(path: str) -> None:
@@ -92,7 +111,6 @@ class _Listener:
         self.server: asyncio.AbstractServer | None = None
         self.handlers: dict[asyncio.Task[None], SafeEventHandler] = {}
         self.per_host: Counter[str] = Counter()
-        self.refused = 0
 
     def _admit(self, host: str) -> str | None:
         """Why a new connection from `host` is refused, or None to accept it.
@@ -114,12 +132,14 @@ class _Listener:
                 self.spec.name, silent.client,
             )  # fmt: skip
             silent.close()
+            self.spec.stats.evicted += 1
         return None
 
     def on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         host, client = peer_address(writer)
+        stats = self.spec.stats
         if (why := self._admit(host)) is not None:
-            self.refused += 1
+            stats.refused += 1
             _log_once(
                 logging.WARNING, f"{self.spec.name} {host}", "%s: refused %s: %s",
                 self.spec.name, client, why,
@@ -127,12 +147,17 @@ class _Listener:
             writer.transport.abort()
             return
         handler = self.spec.handler_factory(reader, writer, self.spec.limits)
+        if self.spec.observer_factory is not None:
+            handler.observer = self.spec.observer_factory()
         task = asyncio.create_task(handler.run(), name=f"{self.spec.name} {client}")
         self.handlers[task] = handler
         self.per_host[host] += 1
+        stats.accepted += 1
+        stats.open += 1
 
         def done(finished: asyncio.Task[None]) -> None:
             self.handlers.pop(finished, None)
+            stats.open -= 1
             self.per_host[host] -= 1
             if self.per_host[host] <= 0:
                 del self.per_host[host]
@@ -152,8 +177,11 @@ class _Listener:
             )
             sock = self.server.sockets[0].getsockname()
             self.endpoint = Endpoint("tcp", host=ep.host, port=int(sock[1]))
+        self.spec.stats.listening = True
+        self.spec.stats.endpoint = str(self.endpoint)
 
     async def stop(self) -> None:
+        self.spec.stats.listening = False
         if self.server is not None:
             self.server.close()
         await asyncio.gather(*(h.stop() for h in self.handlers.values()), return_exceptions=True)
@@ -210,10 +238,13 @@ async def serve(
     specs: Sequence[ServerSpec],
     stop: asyncio.Event | None = None,
     on_ready: Callable[[list[Endpoint]], None] | None = None,
+    http: Sequence[HttpSpec] = (),
 ) -> None:
     """Run the listeners until SIGTERM/SIGINT (or `stop` is set), then shut everything down.
 
     `on_ready` gets the bound endpoints (with the real port when the URI asked for port 0).
+    `http`: HTTP listeners (metrics and health) started after the Wyoming ones, each logged
+    as `NAME ready on http://HOST:PORT`, and stopped first.
     """
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
@@ -224,6 +255,7 @@ async def serve(
             installed.append(sig)
     _quiet_accept_errors(loop)
     listeners = [_Listener(spec, parse_uri(spec.uri)) for spec in specs]
+    http_servers = [HttpServer(spec) for spec in http]
     advertiser: Advertiser | None = None
     try:
         for listener in listeners:
@@ -237,6 +269,14 @@ async def serve(
             if listener.spec.zeroconf is not None:
                 advertiser = advertiser or Advertiser()
                 await _advertise(advertiser, listener)
+        for server in http_servers:
+            await server.start()
+            _LOGGER.info(
+                "%s ready on %s",
+                server.spec.name,
+                server.endpoint,
+                extra={"server": server.spec.name, "uri": str(server.endpoint)},
+            )
         if on_ready is not None:
             on_ready([listener.endpoint for listener in listeners])
         await stop.wait()
@@ -245,6 +285,8 @@ async def serve(
         for sig in installed:
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
+        for server in http_servers:
+            await server.stop()
         if advertiser is not None:
             await advertiser.close()
         for listener in listeners:

@@ -1,0 +1,107 @@
+"""Prometheus exposition shared by the satellite and the speech servers (`prometheus_client`).
+
+Each process has its own registry (`new_registry`: never prometheus_client's global one),
+with the process collector (`process_resident_memory_bytes`, `process_cpu_seconds_total`, ...)
+and, through `ConnectionCollector`, the connections of its Wyoming listeners:
+
+- `jarvis_connections_open{server}`: connections open now;
+- `jarvis_connections_accepted_total{server}`: connections admitted;
+- `jarvis_connections_refused_total{server}`: connections closed at once (over the caps);
+- `jarvis_connections_evicted_total{server}`: silent connections closed to make room.
+
+`metrics_http` serves the registry on `/metrics` (text format) and a JSON `/health` report
+(200 when ok, 503 when degraded) with `wyoming_wire.http`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+import time
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .http import HttpResponse, HttpSpec
+from .server import ServerSpec
+
+Health = Callable[[], dict[str, Any]]
+"""A health report: a dict with at least `status` ("ok" or "degraded")."""
+
+
+def new_registry() -> CollectorRegistry:
+    """A registry for this process, with its process metrics (memory, CPU, descriptors)."""
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created`: no use here
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    return registry
+
+
+class ConnectionCollector(Collector):
+    """The connection counts of Wyoming listeners, read when scraped."""
+
+    def __init__(self, specs: Iterable[ServerSpec]) -> None:
+        """Report on these listeners (their `stats`)."""
+        self._specs = list(specs)
+
+    def collect(self) -> Iterator[Metric]:
+        """One sample per listener and metric."""
+        opened = GaugeMetricFamily(
+            "jarvis_connections_open", "Wyoming connections open now", labels=["server"]
+        )
+        accepted = CounterMetricFamily(
+            "jarvis_connections_accepted", "Wyoming connections admitted", labels=["server"]
+        )
+        refused = CounterMetricFamily(
+            "jarvis_connections_refused",
+            "Wyoming connections closed at once: over the connection caps",
+            labels=["server"],
+        )
+        evicted = CounterMetricFamily(
+            "jarvis_connections_evicted",
+            "Silent Wyoming connections closed to make room for a new one",
+            labels=["server"],
+        )
+        for spec in self._specs:
+            stats = spec.stats
+            opened.add_metric([spec.name], stats.open)
+            accepted.add_metric([spec.name], stats.accepted)
+            refused.add_metric([spec.name], stats.refused)
+            evicted.add_metric([spec.name], stats.evicted)
+        yield from (opened, accepted, refused, evicted)
+
+
+def connections_report(specs: Sequence[ServerSpec]) -> dict[str, Any]:
+    """Per listener: listening, where, and its connection counts (for `/health`)."""
+    return {
+        spec.name: {
+            "listening": spec.stats.listening,
+            "uri": spec.stats.endpoint,
+            "open": spec.stats.open,
+            "accepted": spec.stats.accepted,
+            "refused": spec.stats.refused,
+        }
+        for spec in specs
+    }
+
+
+def metrics_http(uri: str, registry: CollectorRegistry, health: Health) -> HttpSpec:
+    """`/metrics` and `/health` on `uri` (http://HOST:PORT)."""
+    started = time.monotonic()
+
+    def metrics() -> HttpResponse:
+        return HttpResponse(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+
+    def report() -> HttpResponse:
+        data = health()
+        data["uptime_s"] = round(time.monotonic() - started, 1)
+        return HttpResponse.json(data, 200 if data.get("status") == "ok" else 503)
+
+    return HttpSpec(uri, {"/metrics": metrics, "/health": report}, name="metrics")
