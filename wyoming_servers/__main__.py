@@ -10,7 +10,7 @@ import time
 
 from wyoming_servers.piper.__main__ import add_piper_args, build_service, server_spec
 from wyoming_servers.piper.voices import VoiceError
-from wyoming_wire import ServerSpec, serve
+from wyoming_wire import serve
 from wyoming_wire.cli import add_server_args, limit_malloc_arenas, limits_from_args, run_main
 from wyoming_wire.zeroconf import default_service_name
 
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--stt-uri", default=STT_URI, help=f"STT address (default {STT_URI})")
     parser.add_argument("--tts-uri", default=TTS_URI, help=f"TTS address (default {TTS_URI})")
-    add_server_args(parser, None)
+    add_server_args(parser, None, metrics=True)
     add_arguments(parser)
     add_piper_args(parser, prefix="tts-")
     return parser
@@ -46,13 +46,19 @@ async def _run(args: argparse.Namespace) -> None:
         asyncio.to_thread(WhisperService, options_from_args(args)), tts.preload()
     )
     zeroconf = args.zeroconf
-    specs: list[ServerSpec] = [
-        stt.server_spec(args.stt_uri, _name(zeroconf, "whisper")),
-        server_spec(tts, args.tts_uri, _name(zeroconf, "piper"), limits_from_args(args)),
-    ]
+    stt_spec = stt.server_spec(args.stt_uri, _name(zeroconf, "whisper"))
+    tts_spec = server_spec(tts, args.tts_uri, _name(zeroconf, "piper"), limits_from_args(args))
+    http = []
+    if args.metrics_uri:
+        from wyoming_servers.metrics import ServerMetrics
+
+        metrics = ServerMetrics()  # one registry and one endpoint for both servers
+        metrics.watch_whisper(stt_spec, stt)
+        metrics.watch_piper(tts_spec, tts)
+        http.append(metrics.http(args.metrics_uri))
     await stt.start()
     _LOGGER.info("Models loaded in %.2f s", time.monotonic() - started)
-    await serve(specs)
+    await serve([stt_spec, tts_spec], http=http)
 
 
 def _name(zeroconf: str | None, kind: str) -> str | None:

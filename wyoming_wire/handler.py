@@ -53,11 +53,24 @@ def _keepalive(writer: asyncio.StreamWriter) -> None:
                 sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
+READ_LOOP_ERROR_CODES = frozenset({"bad-header", "bad-data", "timeout", "idle-timeout"})
+"""Codes of the `error` events the read loop sends itself (malformed or late events, an idle
+connection): they answer no request of the handler's."""
+
+
 class EventObserver(Protocol):
-    """Sees one connection's events go by (metrics); it must be quick and never block."""
+    """Sees one connection's events go by (metrics); it must be quick and never block.
+
+    `received(e)`, then anything the handler sends while handling `e`, then `handled(e)`;
+    events sent outside that span come from the connection's background work or its read
+    loop (`READ_LOOP_ERROR_CODES`).
+    """
 
     def received(self, event: Event) -> None:
         """A valid event arrived (before the handler sees it)."""
+
+    def handled(self, event: Event) -> None:
+        """The handler is done with `event` (it may have raised: its `error` was sent)."""
 
     def sent(self, event: Event) -> None:
         """An event was written to the peer."""
@@ -266,13 +279,17 @@ class SafeEventHandler(AsyncEventHandler):
                 if self.observer is not None:
                     self._observe(self.observer.received, event)
                 try:
-                    if not await self.handle_event(event):
-                        break
+                    keep = await self.handle_event(event)
                 except ConnectionError:
                     self._note_gone()
-                    break
+                    keep = False
                 except Exception as err:  # noqa: BLE001 - one bad event must not kill the server
                     await self.report(err)
+                    keep = True
+                if self.observer is not None:
+                    self._observe(self.observer.handled, event)
+                if not keep:
+                    break
                 self.touch_idle()
         finally:
             self._closing = True

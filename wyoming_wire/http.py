@@ -30,7 +30,9 @@ _LOGGER = logging.getLogger(__name__)
 _log_once = LogOnce(_LOGGER)
 
 LINGER_S = 1.0
-"""After answering, wait at most this long for the client to close (see `_linger`)."""
+LINGER_BYTES = 128 * 1024
+"""After answering, wait at most this long, and discard at most this much, for the client to
+close (see `HttpServer._linger`)."""
 
 _REASONS = {
     200: "OK",
@@ -206,7 +208,7 @@ class HttpServer:
         writer.write_eof()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(LINGER_S):
-                left = self.spec.max_request_bytes
+                left = LINGER_BYTES
                 while left > 0 and (data := await reader.read(left)):
                     left -= len(data)
 

@@ -15,7 +15,7 @@ and, through `ConnectionCollector`, the connections of its Wyoming listeners:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 import time
 from typing import Any
 
@@ -47,9 +47,9 @@ def new_registry() -> CollectorRegistry:
 class ConnectionCollector(Collector):
     """The connection counts of Wyoming listeners, read when scraped."""
 
-    def __init__(self, specs: Iterable[ServerSpec]) -> None:
-        """Report on these listeners (their `stats`)."""
-        self._specs = list(specs)
+    def __init__(self, specs: Sequence[ServerSpec]) -> None:
+        """Report on these listeners (their `stats`); a list given here may grow later."""
+        self._specs = specs
 
     def collect(self) -> Iterator[Metric]:
         """One sample per listener and metric."""

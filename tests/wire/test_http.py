@@ -37,6 +37,9 @@ class Recorder:
         if self.fail:
             raise RuntimeError("observer bug")
 
+    def handled(self, event: Event) -> None:
+        self.seen.append(f"handled {event.type}")
+
     def sent(self, event: Event) -> None:
         self.seen.append(f"out {event.type}")
         if self.fail:
@@ -167,7 +170,7 @@ async def test_metrics_and_health_served_and_connections_counted() -> None:
         status, _, body = await request(run.http, b"HEAD /metrics HTTP/1.0\r\n\r\n")
         assert status == 200 and body == b""
         # The observer saw the connection's events go by, then its end.
-        assert run.observers[0].seen == ["in ping", "out pong", "closed"]
+        assert run.observers[0].seen == ["in ping", "out pong", "handled ping", "closed"]
 
 
 async def test_refused_connections_counted() -> None:

@@ -105,7 +105,15 @@ def server_spec(service: TtsService, uri: str, zeroconf: str | None, limits: Lim
 async def _main(args: argparse.Namespace) -> None:
     service = build_service(args)
     await service.preload()
-    await serve([server_spec(service, args.uri, args.zeroconf, limits_from_args(args))])
+    spec = server_spec(service, args.uri, args.zeroconf, limits_from_args(args))
+    http = []
+    if args.metrics_uri:
+        from wyoming_servers.metrics import ServerMetrics
+
+        metrics = ServerMetrics()
+        metrics.watch_piper(spec, service)
+        http.append(metrics.http(args.metrics_uri))
+    await serve([spec], http=http)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="jarvis-piper", description="Piper text-to-speech Wyoming server (Jarvis)"
     )
-    add_server_args(parser, DEFAULT_URI)
+    add_server_args(parser, DEFAULT_URI, metrics=True)
     add_piper_args(parser)
     args = parser.parse_args(argv)
     limit_malloc_arenas()

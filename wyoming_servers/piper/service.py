@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 import logging
 from pathlib import Path
+import time
 from typing import Any, TypeVar
 
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
@@ -47,6 +48,8 @@ CHECK_COST_CHARS = 1_000
 _T = TypeVar("_T")
 Owner = tuple[str, str]
 """Who a job is for: (peer address, connection)."""
+SynthesisObserver = Callable[[float, float], None]
+"""Told (seconds of audio, seconds of inference) for each chunk synthesized, on its thread."""
 _PIPER_ATTRIBUTION = Attribution(name="rhasspy", url="https://github.com/OHF-Voice/piper1-gpl")
 
 
@@ -77,6 +80,21 @@ class FairQueue:
         self._workers = workers
         self._running = 0
         self._waiting: OrderedDict[str, OrderedDict[str, deque[_Job]]] = OrderedDict()
+
+    @property
+    def workers(self) -> int:
+        """Calls that may run at once."""
+        return self._workers
+
+    @property
+    def running(self) -> int:
+        """Calls running now."""
+        return self._running
+
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for their turn (some may have been cancelled meanwhile)."""
+        return sum(len(jobs) for conns in self._waiting.values() for jobs in conns.values())
 
     async def run(self, owner: Owner, func: Callable[..., _T], *args: Any) -> _T:
         """`func(*args)` on the executor when `owner`'s turn comes.
@@ -174,6 +192,8 @@ class TtsService:
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="piper")
         self.queue = FairQueue(self.executor, threads)
         self.text_level = logging.INFO if log_text else logging.DEBUG
+        self.on_synthesized: SynthesisObserver | None = None
+        """Metrics: called for every chunk synthesized (real-time factor)."""
 
     def close(self) -> None:
         """Stop the executor threads."""
@@ -281,16 +301,16 @@ class TtsService:
         joiner = Joiner(voice.sample_rate, options.output_rate)
         budget = _Budget()
         pause = 0.0
+        first = partial(_first_chunk, observe=self.on_synthesized)
+        render = partial(_render, observe=self.on_synthesized)
         async for piece in pieces:
             _LOGGER.log(self.text_level, "Speaking for %s: %s", owner[1], piece.text)
-            pcm, chunks = await self.queue.run(
-                owner, _first_chunk, voice, joiner, piece, pause, options
-            )
+            pcm, chunks = await self.queue.run(owner, first, voice, joiner, piece, pause, options)
             budget.spend(chunks)
             yield joiner.out_rate, pcm
             for chunk in chunks[1:]:
                 gap = PAUSE_S[SENTENCE if chunk.starts_sentence else PHRASE]
-                pcm = await self.queue.run(owner, _render, voice, joiner, chunk, gap, options)
+                pcm = await self.queue.run(owner, render, voice, joiner, chunk, gap, options)
                 yield joiner.out_rate, pcm
             pause = piece.pause_after
         yield joiner.out_rate, await self.queue.run(owner, joiner.finish)
@@ -302,19 +322,34 @@ def _phonemes_of(voice: LoadedVoice, texts: list[str], scale: float | None) -> l
 
 
 def _first_chunk(
-    voice: LoadedVoice, joiner: Joiner, piece: Piece, pause: float, options: RequestOptions
+    voice: LoadedVoice,
+    joiner: Joiner,
+    piece: Piece,
+    pause: float,
+    options: RequestOptions,
+    *,
+    observe: SynthesisObserver | None = None,
 ) -> tuple[bytes, list[Phonemes]]:
     """A piece's phonemes, and the PCM of its first chunk: one turn for a usual piece."""
     chunks = voice.phonemes(piece.synth_text, options.length_scale)
     if not chunks:
         return b"", chunks
-    return _render(voice, joiner, chunks[0], pause, options), chunks
+    return _render(voice, joiner, chunks[0], pause, options, observe=observe), chunks
 
 
 def _render(
-    voice: LoadedVoice, joiner: Joiner, chunk: Phonemes, pause: float, options: RequestOptions
+    voice: LoadedVoice,
+    joiner: Joiner,
+    chunk: Phonemes,
+    pause: float,
+    options: RequestOptions,
+    *,
+    observe: SynthesisObserver | None = None,
 ) -> bytes:
+    started = time.perf_counter()
     audio = voice.audio(chunk, options.speaker_id, options.length_scale)
+    if observe is not None and len(audio):
+        observe(len(audio) / voice.sample_rate, time.perf_counter() - started)
     return joiner.add(audio, pause)
 
 
