@@ -167,8 +167,15 @@ async def serve(config: SatelliteConfig) -> int:
         loop.add_signal_handler(signal.SIGUSR1, toggle_mute)
     try:
         await satellite.start()
+        http = []
+        if config.server.metrics_port:
+            from satellite.metrics import SatelliteMetrics, metrics_uri
+
+            metrics = SatelliteMetrics(satellite, spec)
+            uri = metrics_uri(config.server.metrics_host, config.server.metrics_port)
+            http.append(metrics.http(uri))
         watcher = loop.create_task(_watch_source(satellite, config, stop))
-        await serve_wyoming([spec], stop=stop, on_ready=ready)
+        await serve_wyoming([spec], stop=stop, on_ready=ready, http=http)
         mic_failed = watcher.done() and watcher.result()
         watcher.cancel()
         return 1 if mic_failed else 0

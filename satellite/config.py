@@ -48,6 +48,10 @@ class ServerSettings:
     # Pairing (Jarvis integration): peers must prove they know this secret before driving.
     pairing_secret_file: str = ""  # preferred: a file readable only by the satellite's user
     pairing_secret: str = field(default="", repr=False)  # never logged
+    # Prometheus /metrics and /health over HTTP: 0 = off (the default); on the device itself
+    # only unless metrics_host says otherwise (e.g. "0.0.0.0" for a Prometheus on the LAN).
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
 
 
 @dataclass
@@ -233,6 +237,8 @@ _VALIDATORS: dict[str, Any] = {
     "server.state_file": str,
     "server.pairing_secret_file": str,
     "server.pairing_secret": _secret,
+    "server.metrics_port": _number(int, 0, 65535),
+    "server.metrics_host": vol.All(str, vol.Length(min=1)),
     "mic.device": vol.Coerce(str),
     "mic.rate": _number(int, 8000, 192000),
     "mic.channels": _number(int, 1, 32),

@@ -10,6 +10,7 @@ socket (`wake_to_audio_ms`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import logging
 import time
 
@@ -34,6 +35,8 @@ class CommandStream:
         self.pipelines = 0
         self.chunks_sent = 0
         self.wake_to_audio_ms: float | None = None
+        self.on_wake_to_audio: Callable[[float], None] | None = None
+        """Metrics: told of each wake word's delay to its first audio sent (seconds)."""
 
     def wake_heard(self, at: float) -> None:
         """A wake word was emitted at `perf_counter()` `at`: time its first audio."""
@@ -65,6 +68,8 @@ class CommandStream:
                 self._wake_at = None
                 self.wake_to_audio_ms = round(latency_ms, 2)
                 _LOGGER.debug("Wake word to first audio sent: %.1f ms", latency_ms)
+                if self.on_wake_to_audio is not None:
+                    self.on_wake_to_audio(latency_ms / 1000)
 
     async def close(self, *, send_stop: bool) -> None:
         """Stop streaming: back to IDLE (PAUSED without a driver), `audio-stop` if asked."""

@@ -67,6 +67,8 @@ class Microphone:
         self._task: asyncio.Task[None] | None = None
         self.wake_words = 0
         self.last_wake: dict[str, Any] | None = None  # name, score, at_s
+        self.on_wake: Callable[[WakeDetected], None] | None = None
+        """Metrics: told of each wake word heard, on the loop."""
         self.last_speech_stopped_s: float | None = None
 
     @property
@@ -84,6 +86,11 @@ class Microphone:
     def ready(self) -> bool:
         """The listener is built and capturing."""
         return self.listener is not None
+
+    @property
+    def listening(self) -> bool:
+        """Capturing now: started, and its source has not ended."""
+        return self.listener is not None and not self.listener.finished
 
     async def start(self, heard: Heard) -> None:
         """Build and start the listener; `heard` gets its events one at a time, in order."""
@@ -142,6 +149,8 @@ class Microphone:
                 "score": round(event.score, 3),
                 "at_s": round(event.t, 3),
             }
+            if self.on_wake is not None:
+                self.on_wake(event)
         elif isinstance(event, SpeechStarted):
             _LOGGER.debug("Speech started at %.2f s", event.t)
         elif isinstance(event, SpeechStopped):

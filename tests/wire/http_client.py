@@ -15,6 +15,13 @@ METRICS_READY = re.compile(r"metrics ready on http://127\.0\.0\.1:(\d+)")
 Labels = frozenset[tuple[str, str]]
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for settings that take no 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def http_get(port: int, path: str, method: str = "GET") -> tuple[int, str, bytes]:
     """(status, content type, body) of one request to 127.0.0.1:`port`."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
