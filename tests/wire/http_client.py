@@ -9,6 +9,7 @@ import re
 import socket
 from typing import Any
 
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 METRICS_READY = re.compile(r"metrics ready on http://127\.0\.0\.1:(\d+)")
@@ -51,6 +52,20 @@ def health(port: int) -> tuple[int, dict[str, Any]]:
     return status, json.loads(body)
 
 
+_SUFFIXES = {
+    "counter": ("_total",),
+    "histogram": ("_bucket", "_count", "_sum"),
+    "summary": ("_count", "_sum", ""),
+}
+
+
+def series_names(family: Metric) -> set[str]:
+    """The names a query may select of a metric family: its samples' and, for a family with no
+    sample yet (labelled, none seen), the ones its type gives it."""
+    names = {sample.name for sample in family.samples}
+    return names | {family.name + suffix for suffix in _SUFFIXES.get(family.type, ("",))}
+
+
 class Scrape:
     """One parsed `/metrics` answer."""
 
@@ -64,17 +79,8 @@ class Scrape:
         }
 
     def names(self) -> set[str]:
-        """Every series name a query may use: the samples' and, for families without samples
-        yet (labels not seen), the names their type gives them."""
-        names = {name for name, _ in self.samples}
-        suffixes = {
-            "counter": ("_total",),
-            "histogram": ("_bucket", "_count", "_sum"),
-            "summary": ("_count", "_sum", ""),
-        }
-        for family in self.families:
-            names.update(family.name + s for s in suffixes.get(family.type, ("",)))
-        return names
+        """Every series name a query may use (see `series_names`)."""
+        return set().union(*(series_names(family) for family in self.families))
 
     def value(self, name: str, **labels: str) -> float:
         """The sample `name{labels}` (exactly those labels)."""
