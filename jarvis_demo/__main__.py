@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 from pathlib import Path
 import shutil
 import signal
 import sys
 import tempfile
+
+from homeassistant.const import RESTART_EXIT_CODE
 
 from .progress import Progress
 from .report import RequestReport, pipeline_texts
@@ -42,18 +45,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--model", default="llama3.2", help="Ollama model (default llama3.2)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder with the logs")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--ui",
+        action="store_true",
+        help="leave HA running with its web UI and the Jarvis card on the dashboard "
+        "(user demo, password demo): Enter plays the recording again, Ctrl-C stops",
+    )
+    parser.add_argument(
+        "--ui-state",
+        type=Path,
+        metavar="FILE",
+        help="with --ui: write the dashboard's URL, login and a browser token set to FILE (JSON)",
+    )
+    args = parser.parse_args(argv)
+    if args.ui and args.mic:
+        parser.error("--ui and --mic do not go together")
+    if args.ui_state is not None and not args.ui:
+        parser.error("--ui-state needs --ui")
+    return args
 
 
 async def run(args: argparse.Namespace) -> int:
     """Run the demo; 0 when the request was understood and answered."""
     work = Path(tempfile.mkdtemp(prefix="jarvis-demo-"))
-    steps = 5 if args.mic else 6
+    steps = 5 if args.mic or args.ui else 6
     progress = Progress(steps)
     stack = Stack(
-        StackOptions(work, args.ollama_url, args.model, live_mic=args.mic), progress=progress
+        StackOptions(work, args.ollama_url, args.model, live_mic=args.mic, ui=args.ui),
+        progress=progress,
     )
     report: RequestReport | None = None
+    served = False  # --ui ran until stopped
     try:
         await stack.async_start()
         if args.mic:
@@ -64,6 +86,10 @@ async def run(args: argparse.Namespace) -> int:
             async with progress.step(f"Recording: 'hey jarvis' + '{DEFAULT_COMMAND}'"):
                 command = await async_speak(HOST, stack.tts_port, DEFAULT_COMMAND)
                 write_utterance(wav, command)
+        if args.ui:
+            await _serve_ui(stack, wav, args.ui_state, work)
+            served = True
+            return 0
         async with progress.step(f"Playing {wav.name} into the satellite's microphone"):
             report = await stack.async_request(wav)
         out = args.out or Path.cwd()
@@ -73,7 +99,7 @@ async def run(args: argparse.Namespace) -> int:
         _print_report(report, out / "reply.wav")
     finally:
         await stack.async_stop()
-        ok = report is not None and bool(report.reply) and not report.error
+        ok = served or (report is not None and bool(report.reply) and not report.error)
         if args.keep or not ok:
             print(f"logs and config kept in {work}", file=sys.stderr)
         else:
@@ -86,6 +112,55 @@ def _print_report(report: RequestReport, reply_wav: Path) -> None:
     for line in report.lines():
         print(line)
     print(f"  reply audio: {reply_wav}")
+
+
+async def _serve_ui(stack: Stack, wav: Path, state_file: Path | None, work: Path) -> None:
+    """Keep HA and its dashboard up: each line on stdin plays `wav` again; stop on a signal."""
+    access = stack.ui
+    assert access is not None
+    loop = asyncio.get_running_loop()
+    if state_file is not None:
+        extra = {"work_dir": str(work), "stt_port": stack.stt_port, "tts_port": stack.tts_port}
+        await loop.run_in_executor(None, functools.partial(access.write, state_file, **extra))
+    print(f"\nDashboard: {access.url}/  (user {access.username}, password {access.password})")
+    print(f"Enter: play {wav.name} into the satellite's microphone; Ctrl-C: stop.", flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    lines = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(lines), sys.stdin)
+    stopping = asyncio.create_task(stop.wait())
+    reading: asyncio.Task[bytes] | None = asyncio.create_task(lines.readline())
+    try:
+        while not stop.is_set():
+            ha_stopped = asyncio.create_task(stack.async_wait_hass_stopped())
+            waiting = {stopping, ha_stopped} | ({reading} if reading is not None else set())
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if ha_stopped.done():  # Settings → Restart (or Stop) in HA's UI
+                if ha_stopped.result() != RESTART_EXIT_CODE:
+                    print("Home Assistant was stopped from its UI.", flush=True)
+                    break
+                print("Home Assistant is restarting ...", flush=True)
+                await stack.async_restart_hass()
+                print("Home Assistant restarted.", flush=True)
+                continue
+            ha_stopped.cancel()
+            if stopping.done() or reading is None or not reading.done():
+                continue
+            line = reading.result()
+            # An empty read: stdin is closed (run in the background), serve until stopped.
+            reading = asyncio.create_task(lines.readline()) if line else None
+            if not line:
+                continue
+            report = await stack.async_request(wav)
+            print("\nWhat happened:")
+            for report_line in report.lines():
+                print(report_line)
+            print("Enter: play it again; Ctrl-C: stop.", flush=True)
+    finally:
+        for task in (reading, stopping):
+            if task is not None:
+                task.cancel()
 
 
 async def _listen_forever(stack: Stack, progress: Progress) -> int:

@@ -116,10 +116,13 @@ def configuration(http_port: int, language: str = "en") -> dict[str, Any]:
     }
 
 
-def write_config_dir(config_dir: Path, http_port: int, language: str = "en") -> None:
-    """Write a throwaway HA config folder for the demo home."""
+def write_config_dir(
+    config_dir: Path, http_port: int, language: str = "en", extra: dict[str, Any] | None = None
+) -> None:
+    """Write a throwaway HA config folder for the demo home (plus `extra` components)."""
     config_dir.mkdir(parents=True, exist_ok=True)
-    (config_dir / "configuration.yaml").write_text(dump(configuration(http_port, language)))
+    config = {**configuration(http_port, language), **(extra or {})}
+    (config_dir / "configuration.yaml").write_text(dump(config))
     # HA looks for the Jarvis integration in <config>/custom_components.
     link = config_dir / "custom_components"
     if not link.exists():

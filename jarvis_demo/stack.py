@@ -14,12 +14,13 @@ import time
 from typing import Any
 import wave
 
-from homeassistant import bootstrap, runner
+from homeassistant import block_async_io, bootstrap, runner
 from homeassistant.auth.const import GROUP_ID_ADMIN
 from homeassistant.components.assist_pipeline.pipeline import KEY_ASSIST_PIPELINE
+from homeassistant.components.http.config import async_get_and_load_store
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import EVENT_STATE_CHANGED
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.const import EVENT_STATE_CHANGED, RESTART_EXIT_CODE
+from homeassistant.core import CoreState, Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import area_registry as ar, device_registry as dr
 import numpy as np
 import soxr
@@ -30,6 +31,7 @@ from .home import ENTITY_AREAS, ROOMS, async_arrange_home, async_setup_home, wri
 from .processes import Child, free_port, python_module
 from .progress import Progress
 from .report import RequestReport, StateChange, pipeline_stage_times, pipeline_texts
+from .ui import UI_CONFIGURATION, UiAccess, async_setup_ui, write_ui_storage
 from .utterance import read_wav_mono16k
 from .voice import (
     async_add_jarvis,
@@ -70,6 +72,7 @@ class StackOptions:
     speech_ports: tuple[int, int] | None = None  # (STT, TTS) of servers already running
     # Not the kitchen: for a command on its own room HA answers with a chime, not speech.
     satellite_area: str = ROOMS[3].name
+    ui: bool = False  # HA's frontend with the Jarvis card on its dashboard (`--ui`)
 
 
 @dataclass
@@ -91,6 +94,7 @@ class Stack:
     mic_seconds: float = 0.0  # audio written to the satellite's microphone so far
     http_port: int = 0  # HA's API, when the stack started HA itself
     jarvis_entry: ConfigEntry | None = None
+    ui: UiAccess | None = None  # how to open the dashboard, with options.ui
     _reader: asyncio.Task[None] | None = None
 
     # --- start -----------------------------------------------------------------------------
@@ -108,6 +112,9 @@ class Stack:
         else:
             await self._async_start_servers()
         await self._async_start_satellite_and_wire()
+        if self.options.ui and self.owns_hass:
+            assert self.hass is not None
+            self.ui = await async_setup_ui(self.hass, self.http_port)
 
     async def _async_start_servers(self) -> None:
         work = self.options.work_dir
@@ -167,7 +174,12 @@ class Stack:
     async def _async_start_hass(self) -> HomeAssistant:
         config_dir = self.options.work_dir / "config"
         self.http_port = free_port()
-        write_config_dir(config_dir, self.http_port, self.options.language)
+        ui = self.options.ui
+        write_config_dir(
+            config_dir, self.http_port, self.options.language, UI_CONFIGURATION if ui else None
+        )
+        if ui:
+            write_ui_storage(config_dir)
         # HA logs to a file only; the terminal shows the demo's own report.
         root = logging.getLogger()
         if not root.handlers:
@@ -177,6 +189,17 @@ class Stack:
             )
             root.addHandler(handler)
         root.setLevel(logging.INFO)
+        hass = await self._async_boot_hass(config_dir)
+        # HA 2026.10 takes new HTTP settings on trial: unconfirmed, it reverts them and restarts
+        # after 5 minutes (and its web UI asks). The demo's settings are meant: confirm them.
+        http_store = await async_get_and_load_store(hass)
+        if http_store.pending is not None:
+            await http_store.async_promote_pending()
+        async_arrange_home(hass)
+        return hass
+
+    @staticmethod
+    async def _async_boot_hass(config_dir: Path) -> HomeAssistant:
         hass = await bootstrap.async_setup_hass(
             runner.RuntimeConfig(config_dir=str(config_dir), skip_pip=True, log_no_color=True)
         )
@@ -184,8 +207,32 @@ class Stack:
             raise RuntimeError("Home Assistant failed to start; see home-assistant.log")
         await hass.async_start()
         await hass.async_block_till_done()
-        async_arrange_home(hass)
         return hass
+
+    async def async_wait_hass_stopped(self) -> int:
+        """Wait until HA stops (e.g. Settings → Restart in its UI); its exit code."""
+        while self.hass is not None and self.hass.state is not CoreState.stopped:
+            await asyncio.sleep(0.1)
+        return self.hass.exit_code if self.hass is not None else 0
+
+    async def async_restart_hass(self) -> None:
+        """Start HA again on the same config folder and port, as after a restart from its UI.
+
+        Everything set up comes back from HA's own storage (entries, pipeline, users, dashboard);
+        the speech servers and the satellite keep running, and HA reconnects to them.
+        """
+        assert self.owns_hass and self.hass is not None
+        if self.hass.state is not CoreState.stopped:
+            await self.hass.async_stop(RESTART_EXIT_CODE)
+        # HA expects a new process after a restart: undo the two process-wide marks a stopped HA
+        # leaves (its event loop "shutting down", blocking-call guards installed) so that a new
+        # HA can start in this one.
+        with contextlib.suppress(AttributeError):
+            delattr(asyncio.get_running_loop(), "_shutdown_run_callback_threadsafe")
+        block_async_io._BLOCKED_CALLS.calls.clear()  # noqa: SLF001
+        self.hass = await self._async_boot_hass(self.options.work_dir / "config")
+        self.jarvis_entry = next(iter(self.hass.config_entries.async_entries("jarvis")), None)
+        await self._async_wait_satellite_running(timeout=30)
 
     def _satellite_args(self, port: int) -> list[str]:
         args = [

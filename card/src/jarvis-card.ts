@@ -52,8 +52,6 @@ export class JarvisCard extends LitElement {
   private readonly loader = new TurnLoader(this.api);
 
   private pipelines: PipelineList | null = null;
-  /** Whether HA has the Jarvis chat API (`jarvis/chat`); null until known. */
-  private hasChat: boolean | null = null;
   private turns: Turn[] = [];
   private turnsProblem: "admin_only" | null = null;
   private exchanges: Exchange[] = [];
@@ -151,7 +149,6 @@ export class JarvisCard extends LitElement {
 
   private readonly onReady = (): void => {
     this.socketUp = true;
-    this.api.forgetCommands();
     // After a reconnect (HA restarted?): pipelines and runs may have changed.
     void this.loadPipelines();
     this.requestUpdate();
@@ -179,11 +176,6 @@ export class JarvisCard extends LitElement {
       this.pipelines = await this.api.listPipelines();
     } catch {
       this.pipelines = null;
-    }
-    try {
-      this.hasChat = await this.api.hasCommand("jarvis/chat");
-    } catch {
-      this.hasChat = null;
     }
     this.requestUpdate();
     await this.loadTurns();
@@ -280,12 +272,14 @@ export class JarvisCard extends LitElement {
   }
 
   /** How a typed request goes, and to which agent. */
-  private textRoute(hass: HomeAssistant): { route: "chat" | "conversation"; agent: string | null } {
+  private textRoute(hass: HomeAssistant): {
+    route: "chat" | "conversation";
+    agent: string | null;
+    fallbackAgent: string | null;
+  } {
     const agents = jarvisAgents(hass).map((agent) => agent.entityId);
-    const wanted = this.config?.agent ?? null;
-    const route = chooseRoute(this.hasChat === true, wanted, agents);
-    // HA's conversation API without an agent would use HA's own: prefer Jarvis's first.
-    return { route, agent: wanted ?? (route === "conversation" ? (agents[0] ?? null) : null) };
+    const agent = this.config?.agent ?? null;
+    return { route: chooseRoute(agent, agents), agent, fallbackAgent: agents[0] ?? null };
   }
 
   private async onSubmit(event: Event): Promise<void> {
@@ -295,10 +289,9 @@ export class JarvisCard extends LitElement {
     if (text === "" || this.busy || hass === undefined || this.config === undefined) return;
     this.draft = "";
     this.requestUpdate();
-    const { route, agent } = this.textRoute(hass);
     const exchange = await sendText(
       this.api,
-      { text, route, agent, conversationId: this.conversationId, language: hass.language },
+      { text, ...this.textRoute(hass), conversationId: this.conversationId, language: hass.language },
       (current) => this.showExchange(current),
     );
     this.conversationId = exchange.reply.conversationId ?? this.conversationId;
@@ -465,7 +458,11 @@ export class JarvisCard extends LitElement {
     const pipeline = this.pipeline;
     const voiceReady = connected && pipeline !== null && Boolean(pipeline.stt_engine) && micSupported();
     const recording = this.voice?.exchange.status === "listening";
-    const { route, agent } = this.textRoute(this._hass as HomeAssistant);
+    const hass = this._hass as HomeAssistant;
+    const { route, agent, fallbackAgent } = this.textRoute(hass);
+    const agentId = agent ?? fallbackAgent;
+    const agentName =
+      agentId === null ? null : (jarvisAgents(hass, agentId)[0]?.name ?? satelliteView(hass, agentId).name);
     let voiceNote: string | null = null;
     if (!micSupported()) voiceNote = t("talk.no_mic");
     else if (pipeline === null || !pipeline.stt_engine) voiceNote = t("talk.no_pipeline");
@@ -503,8 +500,8 @@ export class JarvisCard extends LitElement {
       ${voiceNote !== null ? html`<div class="note">${voiceNote}</div>` : nothing}
       ${this.exchanges.map((exchange) => this.renderExchange(exchange, t))}
       <div class="note route" data-route=${route}>
-        ${route === "chat" ? t("talk.via_chat") : t("talk.via_conversation")}${agent !== null
-          ? ` · ${agent}`
+        ${route === "chat" ? t("talk.via_chat") : t("talk.via_conversation")}${agentName !== null
+          ? ` · ${agentName}`
           : nothing}
       </div>
     </section>`;
@@ -549,7 +546,9 @@ export class JarvisCard extends LitElement {
     const where =
       turn.satelliteId !== null
         ? (areaOf(hass, turn.satelliteId) ?? satelliteView(hass, turn.satelliteId).name)
-        : t("turns.typed");
+        : turn.spans.some((span) => span.stage === "speech" || span.stage === "stt")
+          ? t("turns.browser")
+          : t("turns.typed");
     const started = new Date(turn.startedAt);
     const time = Number.isNaN(started.getTime())
       ? ""

@@ -3,7 +3,7 @@
  * push-to-talk through HA's Assist pipeline.
  */
 
-import type { Unsubscribe } from "./ha-types.js";
+import { isHassError, type Unsubscribe } from "./ha-types.js";
 import type { ChatEvent, PipelineEvent, PipelineInfo, PipelineList } from "./pipeline-types.js";
 import { ReplyStream } from "./stream.js";
 import type { HassApi } from "./ws.js";
@@ -11,9 +11,10 @@ import type { HassApi } from "./ws.js";
 /**
  * How a typed request reaches Jarvis:
  * - `chat`: the Jarvis integration's `jarvis/chat` subscription, which streams the reply's words
- *   and tool calls as they come (any Jarvis agent);
- * - `conversation`: HA's `conversation/process` (one answer, not streamed), when HA has no
- *   `jarvis/chat` (an older Jarvis) or the chosen agent is not a Jarvis agent.
+ *   and tool calls as they come (a Jarvis agent; the card ships with the integration, so the
+ *   command is there);
+ * - `conversation`: HA's `conversation/process` (one answer, not streamed), for an agent that is
+ *   not Jarvis's, or should HA not know `jarvis/chat`.
  * Spoken requests go through HA's Assist pipeline (`pipeline`).
  */
 export type Route = "chat" | "conversation" | "pipeline";
@@ -29,11 +30,16 @@ export function choosePipeline(
 
 /** The route of a typed request to `agent` (null: the first Jarvis agent). */
 export function chooseRoute(
-  hasChat: boolean,
   agent: string | null,
   jarvisAgents: readonly string[],
 ): "chat" | "conversation" {
-  return hasChat && (agent === null || jarvisAgents.includes(agent)) ? "chat" : "conversation";
+  const jarvis = agent === null ? jarvisAgents.length > 0 : jarvisAgents.includes(agent);
+  return jarvis ? "chat" : "conversation";
+}
+
+/** HA's answer to a websocket command it does not know. */
+export function isUnknownCommand(error: unknown): boolean {
+  return isHassError(error) && error.code === "unknown_command";
 }
 
 export type ExchangeStatus = "sending" | "listening" | "thinking" | "speaking" | "done" | "error";
@@ -110,8 +116,10 @@ export function applyPipelineEvent(exchange: Exchange, event: PipelineEvent): bo
 export interface TextRequest {
   text: string;
   route: "chat" | "conversation";
-  /** The agent; null: Jarvis's first agent (chat) or HA's default agent (conversation). */
+  /** The agent; null: Jarvis's first agent (chat) or `fallbackAgent` (conversation). */
   agent: string | null;
+  /** The agent HA's conversation API gets when `agent` is null (Jarvis's first agent). */
+  fallbackAgent: string | null;
   conversationId: string | null;
   language: string;
 }
@@ -125,12 +133,22 @@ export async function sendText(
   const exchange = newExchange(request.text, request.route, false);
   onChange(exchange);
   try {
+    let answered = false;
     if (request.route === "chat") {
-      await chat(api, request, exchange, onChange);
-    } else {
+      try {
+        await chat(api, request, exchange, onChange);
+        answered = true;
+      } catch (error: unknown) {
+        if (!isUnknownCommand(error)) throw error;
+        exchange.route = "conversation"; // an integration without the chat API
+      }
+    }
+    if (!answered) {
+      // The agent's own id: HA's conversation API would otherwise pick HA's default agent.
+      const agent = request.agent ?? request.fallbackAgent;
       const result = await api.processConversation(
         request.text,
-        request.agent,
+        agent,
         request.conversationId,
         request.language,
       );

@@ -3,7 +3,7 @@
  * with the shapes HA 2026.10 sends back.
  */
 
-import { isHassError, type HomeAssistant, type MessageBase, type Unsubscribe } from "./ha-types.js";
+import type { HomeAssistant, MessageBase, Unsubscribe } from "./ha-types.js";
 import type {
   ChatEvent,
   ConversationResult,
@@ -65,12 +65,7 @@ export interface RunOptions {
   timeout?: number;
 }
 
-/** HA's error code for a command it does not know. */
-const UNKNOWN_COMMAND = "unknown_command";
-
 export class HassApi {
-  private readonly known = new Map<string, Promise<boolean>>();
-
   /** `hass` is replaced on every state change: always read the current one. */
   constructor(private readonly getHass: () => HomeAssistant) {}
 
@@ -136,35 +131,6 @@ export class HassApi {
       type: "subscribe_entities",
       entity_ids: [...entityIds],
     });
-  }
-
-  /**
-   * Whether HA has a websocket command, asked without side effects: a command called without its
-   * required fields answers `invalid_format`, an unknown one `unknown_command`.
-   */
-  hasCommand(type: string): Promise<boolean> {
-    let answer = this.known.get(type);
-    if (answer === undefined) {
-      answer = this.hass.callWS({ type }).then(
-        () => true,
-        (error: unknown) => {
-          if (!isHassError(error) || typeof error.code === "number") throw error; // client side
-          // invalid_format (or unauthorized, ...): HA knows the command.
-          return error.code !== UNKNOWN_COMMAND;
-        },
-      );
-      // A lost connection is no answer: ask again next time.
-      answer.catch(() => {
-        this.known.delete(type);
-      });
-      this.known.set(type, answer);
-    }
-    return answer;
-  }
-
-  /** Forget what is known about HA's commands (after a reconnect HA may have changed). */
-  forgetCommands(): void {
-    this.known.clear();
   }
 
   /** Send 16-bit PCM to a pipeline's binary handler (first byte: the handler id). */

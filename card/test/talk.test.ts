@@ -43,11 +43,11 @@ const LLM_EVENTS: ChatEvent[] = [
 ];
 
 describe("routes", () => {
-  it("types through jarvis/chat when HA has it and the agent is a Jarvis agent", () => {
-    expect(chooseRoute(true, null, ["conversation.jarvis"])).toBe("chat");
-    expect(chooseRoute(true, "conversation.jarvis", ["conversation.jarvis"])).toBe("chat");
-    expect(chooseRoute(true, "conversation.openai", ["conversation.jarvis"])).toBe("conversation");
-    expect(chooseRoute(false, null, ["conversation.jarvis"])).toBe("conversation");
+  it("types through jarvis/chat to a Jarvis agent, through HA's conversation API otherwise", () => {
+    expect(chooseRoute(null, ["conversation.jarvis"])).toBe("chat");
+    expect(chooseRoute("conversation.jarvis", ["conversation.jarvis"])).toBe("chat");
+    expect(chooseRoute("conversation.openai", ["conversation.jarvis"])).toBe("conversation");
+    expect(chooseRoute(null, [])).toBe("conversation");
   });
 
   it("picks the configured pipeline, else HA's preferred one", () => {
@@ -78,7 +78,7 @@ describe("sendText through jarvis/chat", () => {
     const statuses: string[] = [];
     const exchange = await sendText(
       new HassApi(() => hass),
-      { text: "make the bedroom dark", route: "chat", agent: null, conversationId: null, language: "en" },
+      { text: "make the bedroom dark", route: "chat", agent: null, fallbackAgent: null, conversationId: null, language: "en" },
       (current) => {
         shown.push(current.reply.text);
         statuses.push(current.status);
@@ -97,7 +97,7 @@ describe("sendText through jarvis/chat", () => {
     const hass = fakeHass({}, { "jarvis/chat": (emit) => emit(FINAL_LOCAL) });
     const exchange = await sendText(
       new HassApi(() => hass),
-      { text: "turn off the kitchen light", route: "chat", agent: "conversation.jarvis", conversationId: "01CONV", language: "fr" },
+      { text: "turn off the kitchen light", route: "chat", agent: "conversation.jarvis", fallbackAgent: null, conversationId: "01CONV", language: "fr" },
       () => undefined,
     );
     expect(hass.sent[0]).toEqual({
@@ -113,12 +113,12 @@ describe("sendText through jarvis/chat", () => {
 
   it("shows an error event, and a refused request", async () => {
     const failing = fakeHass({}, { "jarvis/chat": (emit) => emit({ type: "error", code: "unknown_error", message: "Unknown error" }) });
-    const failed = await sendText(new HassApi(() => failing), { text: "x", route: "chat", agent: null, conversationId: null, language: "en" }, () => undefined);
+    const failed = await sendText(new HassApi(() => failing), { text: "x", route: "chat", agent: null, fallbackAgent: null, conversationId: null, language: "en" }, () => undefined);
     expect(failed).toMatchObject({ status: "error", error: "Unknown error" });
 
     const refusing = fakeHass({});
     refusing.connection.subscribeMessage = () => Promise.reject({ code: "not_allowed", message: "A chat is already running" });
-    const refused = await sendText(new HassApi(() => refusing), { text: "x", route: "chat", agent: null, conversationId: null, language: "en" }, () => undefined);
+    const refused = await sendText(new HassApi(() => refusing), { text: "x", route: "chat", agent: null, fallbackAgent: null, conversationId: null, language: "en" }, () => undefined);
     expect(refused).toMatchObject({ status: "error", error: "A chat is already running" });
   });
 
@@ -134,13 +134,27 @@ describe("sendText through jarvis/chat", () => {
 });
 
 describe("sendText through HA's conversation API", () => {
+  it("is where a chat goes when HA does not know jarvis/chat, with Jarvis's first agent", async () => {
+    const hass = fakeHass({
+      "conversation/process": () => ({ response: { speech: { plain: { speech: "Done" } }, response_type: "action_done" } }),
+    });
+    hass.connection.subscribeMessage = () => Promise.reject({ code: "unknown_command", message: "Unknown command." });
+    const exchange = await sendText(
+      new HassApi(() => hass),
+      { text: "hi", route: "chat", agent: null, fallbackAgent: "conversation.jarvis", conversationId: null, language: "en" },
+      () => undefined,
+    );
+    expect(exchange).toMatchObject({ status: "done", route: "conversation" });
+    expect(hass.sent).toEqual([{ type: "conversation/process", text: "hi", language: "en", agent_id: "conversation.jarvis" }]);
+  });
+
   it("shows the one answer", async () => {
     const hass = fakeHass({
       "conversation/process": () => ({ response: { speech: { plain: { speech: "Turned off the light" } }, response_type: "action_done" }, conversation_id: "c9" }),
     });
     const exchange = await sendText(
       new HassApi(() => hass),
-      { text: "turn off the kitchen light", route: "conversation", agent: "conversation.jarvis", conversationId: null, language: "en" },
+      { text: "turn off the kitchen light", route: "conversation", agent: "conversation.jarvis", fallbackAgent: null, conversationId: null, language: "en" },
       () => undefined,
     );
     expect(exchange).toMatchObject({ status: "done", route: "conversation" });

@@ -60,35 +60,4 @@ describe("HassApi", () => {
       { type: "conversation/process", text: "hi", language: "en", agent_id: "conversation.jarvis", conversation_id: "c1" },
     ]);
   });
-
-  it("finds out whether HA has a command without running it, once", async () => {
-    const hass = fakeHass({
-      "jarvis/chat": () => {
-        throw { code: "invalid_format", message: "required key not provided @ data['text']" };
-      },
-    });
-    const api = new HassApi(() => hass);
-    expect(await api.hasCommand("jarvis/chat")).toBe(true);
-    expect(await api.hasCommand("jarvis/chat")).toBe(true);
-    expect(await api.hasCommand("nope/nothing")).toBe(false);
-    expect(hass.sent.map((m) => m.type)).toEqual(["jarvis/chat", "nope/nothing"]);
-    api.forgetCommands();
-    await api.hasCommand("jarvis/chat");
-    expect(hass.sent).toHaveLength(3);
-  });
-
-  it("asks again after a lost connection (no answer is not a 'no')", async () => {
-    let calls = 0;
-    const hass = fakeHass({
-      "x/y": () => {
-        calls += 1;
-        if (calls === 1) throw { code: 3, message: "Connection lost" };
-        return null;
-      },
-    });
-    const api = new HassApi(() => hass);
-    await expect(api.hasCommand("x/y")).rejects.toMatchObject({ code: 3 });
-    await Promise.resolve();
-    expect(await api.hasCommand("x/y")).toBe(true);
-  });
 });

@@ -59,15 +59,15 @@ var a = globalThis, o = a.ShadowRoot && (a.ShadyCSS === void 0 || a.ShadyCSS.nat
 		let t = document.createElement("style"), r = a.litNonce;
 		r !== void 0 && t.setAttribute("nonce", r), t.textContent = n.cssText, e.appendChild(t);
 	}
-}, f = o ? (e) => e : (e) => e instanceof CSSStyleSheet ? ((e) => {
+}, te = o ? (e) => e : (e) => e instanceof CSSStyleSheet ? ((e) => {
 	let t = "";
 	for (let n of e.cssRules) t += n.cssText;
 	return u(t);
-})(e) : e, { is: te, defineProperty: ne, getOwnPropertyDescriptor: re, getOwnPropertyNames: ie, getOwnPropertySymbols: ae, getPrototypeOf: oe } = Object, p = globalThis, se = p.trustedTypes, ce = se ? se.emptyScript : "", le = p.reactiveElementPolyfillSupport, m = (e, t) => e, h = {
+})(e) : e, { is: ne, defineProperty: re, getOwnPropertyDescriptor: ie, getOwnPropertyNames: ae, getOwnPropertySymbols: oe, getPrototypeOf: se } = Object, f = globalThis, ce = f.trustedTypes, le = ce ? ce.emptyScript : "", ue = f.reactiveElementPolyfillSupport, p = (e, t) => e, m = {
 	toAttribute(e, t) {
 		switch (t) {
 			case Boolean:
-				e = e ? ce : null;
+				e = e ? le : null;
 				break;
 			case Object:
 			case Array: e = e == null ? e : JSON.stringify(e);
@@ -92,30 +92,30 @@ var a = globalThis, o = a.ShadowRoot && (a.ShadyCSS === void 0 || a.ShadyCSS.nat
 		}
 		return n;
 	}
-}, g = (e, t) => !te(e, t), _ = {
+}, h = (e, t) => !ne(e, t), g = {
 	attribute: !0,
 	type: String,
-	converter: h,
+	converter: m,
 	reflect: !1,
 	useDefault: !1,
-	hasChanged: g
+	hasChanged: h
 };
-Symbol.metadata ??= Symbol("metadata"), p.litPropertyMetadata ??= /* @__PURE__ */ new WeakMap();
-var v = class extends HTMLElement {
+Symbol.metadata ??= Symbol("metadata"), f.litPropertyMetadata ??= /* @__PURE__ */ new WeakMap();
+var _ = class extends HTMLElement {
 	static addInitializer(e) {
 		this._$Ei(), (this.l ??= []).push(e);
 	}
 	static get observedAttributes() {
 		return this.finalize(), this._$Eh && [...this._$Eh.keys()];
 	}
-	static createProperty(e, t = _) {
+	static createProperty(e, t = g) {
 		if (t.state && (t.attribute = !1), this._$Ei(), this.prototype.hasOwnProperty(e) && ((t = Object.create(t)).wrapped = !0), this.elementProperties.set(e, t), !t.noAccessor) {
 			let n = Symbol(), r = this.getPropertyDescriptor(e, n, t);
-			r !== void 0 && ne(this.prototype, e, r);
+			r !== void 0 && re(this.prototype, e, r);
 		}
 	}
 	static getPropertyDescriptor(e, t, n) {
-		let { get: r, set: i } = re(this.prototype, e) ?? {
+		let { get: r, set: i } = ie(this.prototype, e) ?? {
 			get() {
 				return this[t];
 			},
@@ -134,17 +134,17 @@ var v = class extends HTMLElement {
 		};
 	}
 	static getPropertyOptions(e) {
-		return this.elementProperties.get(e) ?? _;
+		return this.elementProperties.get(e) ?? g;
 	}
 	static _$Ei() {
-		if (this.hasOwnProperty(m("elementProperties"))) return;
-		let e = oe(this);
+		if (this.hasOwnProperty(p("elementProperties"))) return;
+		let e = se(this);
 		e.finalize(), e.l !== void 0 && (this.l = [...e.l]), this.elementProperties = new Map(e.elementProperties);
 	}
 	static finalize() {
-		if (this.hasOwnProperty(m("finalized"))) return;
-		if (this.finalized = !0, this._$Ei(), this.hasOwnProperty(m("properties"))) {
-			let e = this.properties, t = [...ie(e), ...ae(e)];
+		if (this.hasOwnProperty(p("finalized"))) return;
+		if (this.finalized = !0, this._$Ei(), this.hasOwnProperty(p("properties"))) {
+			let e = this.properties, t = [...ae(e), ...oe(e)];
 			for (let n of t) this.createProperty(n, e[n]);
 		}
 		let e = this[Symbol.metadata];
@@ -163,8 +163,8 @@ var v = class extends HTMLElement {
 		let t = [];
 		if (Array.isArray(e)) {
 			let n = new Set(e.flat(1 / 0).reverse());
-			for (let e of n) t.unshift(f(e));
-		} else e !== void 0 && t.push(f(e));
+			for (let e of n) t.unshift(te(e));
+		} else e !== void 0 && t.push(te(e));
 		return t;
 	}
 	static _$Eu(e, t) {
@@ -205,14 +205,14 @@ var v = class extends HTMLElement {
 	_$ET(e, t) {
 		let n = this.constructor.elementProperties.get(e), r = this.constructor._$Eu(e, n);
 		if (r !== void 0 && !0 === n.reflect) {
-			let i = (n.converter?.toAttribute === void 0 ? h : n.converter).toAttribute(t, n.type);
+			let i = (n.converter?.toAttribute === void 0 ? m : n.converter).toAttribute(t, n.type);
 			this._$Em = e, i == null ? this.removeAttribute(r) : this.setAttribute(r, i), this._$Em = null;
 		}
 	}
 	_$AK(e, t) {
 		let n = this.constructor, r = n._$Eh.get(e);
 		if (r !== void 0 && this._$Em !== r) {
-			let e = n.getPropertyOptions(r), i = typeof e.converter == "function" ? { fromAttribute: e.converter } : e.converter?.fromAttribute === void 0 ? h : e.converter;
+			let e = n.getPropertyOptions(r), i = typeof e.converter == "function" ? { fromAttribute: e.converter } : e.converter?.fromAttribute === void 0 ? m : e.converter;
 			this._$Em = r;
 			let a = i.fromAttribute(t, e.type);
 			this[r] = a ?? this._$Ej?.get(r) ?? a, this._$Em = null;
@@ -221,7 +221,7 @@ var v = class extends HTMLElement {
 	requestUpdate(e, t, n, r = !1, i) {
 		if (e !== void 0) {
 			let a = this.constructor;
-			if (!1 === r && (i = this[e]), n ??= a.getPropertyOptions(e), !((n.hasChanged ?? g)(i, t) || n.useDefault && n.reflect && i === this._$Ej?.get(e) && !this.hasAttribute(a._$Eu(e, n)))) return;
+			if (!1 === r && (i = this[e]), n ??= a.getPropertyOptions(e), !((n.hasChanged ?? h)(i, t) || n.useDefault && n.reflect && i === this._$Ej?.get(e) && !this.hasAttribute(a._$Eu(e, n)))) return;
 			this.C(e, t, n);
 		}
 		!1 === this.isUpdatePending && (this._$ES = this._$EP());
@@ -285,55 +285,55 @@ var v = class extends HTMLElement {
 	updated(e) {}
 	firstUpdated(e) {}
 };
-v.elementStyles = [], v.shadowRootOptions = { mode: "open" }, v[m("elementProperties")] = /* @__PURE__ */ new Map(), v[m("finalized")] = /* @__PURE__ */ new Map(), le?.({ ReactiveElement: v }), (p.reactiveElementVersions ??= []).push("2.1.2");
+_.elementStyles = [], _.shadowRootOptions = { mode: "open" }, _[p("elementProperties")] = /* @__PURE__ */ new Map(), _[p("finalized")] = /* @__PURE__ */ new Map(), ue?.({ ReactiveElement: _ }), (f.reactiveElementVersions ??= []).push("2.1.2");
 // node_modules/lit-html/lit-html.js
-var y = globalThis, ue = (e) => e, b = y.trustedTypes, de = b ? b.createPolicy("lit-html", { createHTML: (e) => e }) : void 0, fe = "$lit$", x = `lit$${Math.random().toFixed(9).slice(2)}$`, S = "?" + x, pe = `<${S}>`, C = document, w = () => C.createComment(""), T = (e) => e === null || typeof e != "object" && typeof e != "function", E = Array.isArray, me = (e) => E(e) || typeof e?.[Symbol.iterator] == "function", D = "[ 	\n\f\r]", O = /<(?:(!--|\/[^a-zA-Z])|(\/?[a-zA-Z][^>\s]*)|(\/?$))/g, k = /-->/g, A = />/g, j = RegExp(`>|${D}(?:([^\\s"'>=/]+)(${D}*=${D}*(?:[^ \t\n\f\r"'\`<>=]|("|')|))|$)`, "g"), he = /'/g, M = /"/g, N = /^(?:script|style|textarea|title)$/i, P = ((e) => (t, ...n) => ({
+var v = globalThis, y = (e) => e, b = v.trustedTypes, x = b ? b.createPolicy("lit-html", { createHTML: (e) => e }) : void 0, de = "$lit$", S = `lit$${Math.random().toFixed(9).slice(2)}$`, fe = "?" + S, pe = `<${fe}>`, C = document, w = () => C.createComment(""), T = (e) => e === null || typeof e != "object" && typeof e != "function", E = Array.isArray, me = (e) => E(e) || typeof e?.[Symbol.iterator] == "function", D = "[ 	\n\f\r]", O = /<(?:(!--|\/[^a-zA-Z])|(\/?[a-zA-Z][^>\s]*)|(\/?$))/g, he = /-->/g, k = />/g, A = RegExp(`>|${D}(?:([^\\s"'>=/]+)(${D}*=${D}*(?:[^ \t\n\f\r"'\`<>=]|("|')|))|$)`, "g"), j = /'/g, M = /"/g, N = /^(?:script|style|textarea|title)$/i, P = ((e) => (t, ...n) => ({
 	_$litType$: e,
 	strings: t,
 	values: n
-}))(1), F = Symbol.for("lit-noChange"), I = Symbol.for("lit-nothing"), ge = /* @__PURE__ */ new WeakMap(), L = C.createTreeWalker(C, 129);
-function _e(e, t) {
+}))(1), F = Symbol.for("lit-noChange"), I = Symbol.for("lit-nothing"), L = /* @__PURE__ */ new WeakMap(), R = C.createTreeWalker(C, 129);
+function z(e, t) {
 	if (!E(e) || !e.hasOwnProperty("raw")) throw Error("invalid template strings array");
-	return de === void 0 ? t : de.createHTML(t);
+	return x === void 0 ? t : x.createHTML(t);
 }
-var ve = (e, t) => {
+var ge = (e, t) => {
 	let n = e.length - 1, r = [], i, a = t === 2 ? "<svg>" : t === 3 ? "<math>" : "", o = O;
 	for (let t = 0; t < n; t++) {
 		let n = e[t], s, c, l = -1, u = 0;
-		for (; u < n.length && (o.lastIndex = u, c = o.exec(n), c !== null);) u = o.lastIndex, o === O ? c[1] === "!--" ? o = k : c[1] === void 0 ? c[2] === void 0 ? c[3] !== void 0 && (o = j) : (N.test(c[2]) && (i = RegExp("</" + c[2], "g")), o = j) : o = A : o === j ? c[0] === ">" ? (o = i ?? O, l = -1) : c[1] === void 0 ? l = -2 : (l = o.lastIndex - c[2].length, s = c[1], o = c[3] === void 0 ? j : c[3] === "\"" ? M : he) : o === M || o === he ? o = j : o === k || o === A ? o = O : (o = j, i = void 0);
-		let d = o === j && e[t + 1].startsWith("/>") ? " " : "";
-		a += o === O ? n + pe : l >= 0 ? (r.push(s), n.slice(0, l) + fe + n.slice(l) + x + d) : n + x + (l === -2 ? t : d);
+		for (; u < n.length && (o.lastIndex = u, c = o.exec(n), c !== null);) u = o.lastIndex, o === O ? c[1] === "!--" ? o = he : c[1] === void 0 ? c[2] === void 0 ? c[3] !== void 0 && (o = A) : (N.test(c[2]) && (i = RegExp("</" + c[2], "g")), o = A) : o = k : o === A ? c[0] === ">" ? (o = i ?? O, l = -1) : c[1] === void 0 ? l = -2 : (l = o.lastIndex - c[2].length, s = c[1], o = c[3] === void 0 ? A : c[3] === "\"" ? M : j) : o === M || o === j ? o = A : o === he || o === k ? o = O : (o = A, i = void 0);
+		let d = o === A && e[t + 1].startsWith("/>") ? " " : "";
+		a += o === O ? n + pe : l >= 0 ? (r.push(s), n.slice(0, l) + de + n.slice(l) + S + d) : n + S + (l === -2 ? t : d);
 	}
-	return [_e(e, a + (e[n] || "<?>") + (t === 2 ? "</svg>" : t === 3 ? "</math>" : "")), r];
-}, R = class e {
+	return [z(e, a + (e[n] || "<?>") + (t === 2 ? "</svg>" : t === 3 ? "</math>" : "")), r];
+}, B = class e {
 	constructor({ strings: t, _$litType$: n }, r) {
 		let i;
 		this.parts = [];
-		let a = 0, o = 0, s = t.length - 1, c = this.parts, [l, u] = ve(t, n);
-		if (this.el = e.createElement(l, r), L.currentNode = this.el.content, n === 2 || n === 3) {
+		let a = 0, o = 0, s = t.length - 1, c = this.parts, [l, u] = ge(t, n);
+		if (this.el = e.createElement(l, r), R.currentNode = this.el.content, n === 2 || n === 3) {
 			let e = this.el.content.firstChild;
 			e.replaceWith(...e.childNodes);
 		}
-		for (; (i = L.nextNode()) !== null && c.length < s;) {
+		for (; (i = R.nextNode()) !== null && c.length < s;) {
 			if (i.nodeType === 1) {
-				if (i.hasAttributes()) for (let e of i.getAttributeNames()) if (e.endsWith(fe)) {
-					let t = u[o++], n = i.getAttribute(e).split(x), r = /([.?@])?(.*)/.exec(t);
+				if (i.hasAttributes()) for (let e of i.getAttributeNames()) if (e.endsWith(de)) {
+					let t = u[o++], n = i.getAttribute(e).split(S), r = /([.?@])?(.*)/.exec(t);
 					c.push({
 						type: 1,
 						index: a,
 						name: r[2],
 						strings: n,
-						ctor: r[1] === "." ? be : r[1] === "?" ? xe : r[1] === "@" ? Se : V
+						ctor: r[1] === "." ? ve : r[1] === "?" ? ye : r[1] === "@" ? be : U
 					}), i.removeAttribute(e);
-				} else e.startsWith(x) && (c.push({
+				} else e.startsWith(S) && (c.push({
 					type: 6,
 					index: a
 				}), i.removeAttribute(e));
 				if (N.test(i.tagName)) {
-					let e = i.textContent.split(x), t = e.length - 1;
+					let e = i.textContent.split(S), t = e.length - 1;
 					if (t > 0) {
 						i.textContent = b ? b.emptyScript : "";
-						for (let n = 0; n < t; n++) i.append(e[n], w()), L.nextNode(), c.push({
+						for (let n = 0; n < t; n++) i.append(e[n], w()), R.nextNode(), c.push({
 							type: 2,
 							index: ++a
 						});
@@ -341,16 +341,16 @@ var ve = (e, t) => {
 					}
 				}
 			} else if (i.nodeType === 8) {
-				if (i.data === S) c.push({
+				if (i.data === fe) c.push({
 					type: 2,
 					index: a
 				});
 				else {
 					let e = -1;
-					for (; (e = i.data.indexOf(x, e + 1)) !== -1;) c.push({
+					for (; (e = i.data.indexOf(S, e + 1)) !== -1;) c.push({
 						type: 7,
 						index: a
-					}), e += x.length - 1;
+					}), e += S.length - 1;
 				}
 			}
 			a++;
@@ -361,12 +361,12 @@ var ve = (e, t) => {
 		return n.innerHTML = e, n;
 	}
 };
-function z(e, t, n = e, r) {
+function V(e, t, n = e, r) {
 	if (t === F) return t;
 	let i = r === void 0 ? n._$Cl : n._$Co?.[r], a = T(t) ? void 0 : t._$litDirective$;
-	return i?.constructor !== a && (i?._$AO?.(!1), a === void 0 ? i = void 0 : (i = new a(e), i._$AT(e, n, r)), r === void 0 ? n._$Cl = i : (n._$Co ??= [])[r] = i), i !== void 0 && (t = z(e, i._$AS(e, t.values), i, r)), t;
+	return i?.constructor !== a && (i?._$AO?.(!1), a === void 0 ? i = void 0 : (i = new a(e), i._$AT(e, n, r)), r === void 0 ? n._$Cl = i : (n._$Co ??= [])[r] = i), i !== void 0 && (t = V(e, i._$AS(e, t.values), i, r)), t;
 }
-var ye = class {
+var _e = class {
 	constructor(e, t) {
 		this._$AV = [], this._$AN = void 0, this._$AD = e, this._$AM = t;
 	}
@@ -378,22 +378,22 @@ var ye = class {
 	}
 	u(e) {
 		let { el: { content: t }, parts: n } = this._$AD, r = (e?.creationScope ?? C).importNode(t, !0);
-		L.currentNode = r;
-		let i = L.nextNode(), a = 0, o = 0, s = n[0];
+		R.currentNode = r;
+		let i = R.nextNode(), a = 0, o = 0, s = n[0];
 		for (; s !== void 0;) {
 			if (a === s.index) {
 				let t;
-				s.type === 2 ? t = new B(i, i.nextSibling, this, e) : s.type === 1 ? t = new s.ctor(i, s.name, s.strings, this, e) : s.type === 6 && (t = new Ce(i, this, e)), this._$AV.push(t), s = n[++o];
+				s.type === 2 ? t = new H(i, i.nextSibling, this, e) : s.type === 1 ? t = new s.ctor(i, s.name, s.strings, this, e) : s.type === 6 && (t = new xe(i, this, e)), this._$AV.push(t), s = n[++o];
 			}
-			a !== s?.index && (i = L.nextNode(), a++);
+			a !== s?.index && (i = R.nextNode(), a++);
 		}
-		return L.currentNode = C, r;
+		return R.currentNode = C, r;
 	}
 	p(e) {
 		let t = 0;
 		for (let n of this._$AV) n !== void 0 && (n.strings === void 0 ? n._$AI(e[t]) : (n._$AI(e, n, t), t += n.strings.length - 2)), t++;
 	}
-}, B = class e {
+}, H = class e {
 	get _$AU() {
 		return this._$AM?._$AU ?? this._$Cv;
 	}
@@ -411,7 +411,7 @@ var ye = class {
 		return this._$AB;
 	}
 	_$AI(e, t = this) {
-		e = z(this, e, t), T(e) ? e === I || e == null || e === "" ? (this._$AH !== I && this._$AR(), this._$AH = I) : e !== this._$AH && e !== F && this._(e) : e._$litType$ === void 0 ? e.nodeType === void 0 ? me(e) ? this.k(e) : this._(e) : this.T(e) : this.$(e);
+		e = V(this, e, t), T(e) ? e === I || e == null || e === "" ? (this._$AH !== I && this._$AR(), this._$AH = I) : e !== this._$AH && e !== F && this._(e) : e._$litType$ === void 0 ? e.nodeType === void 0 ? me(e) ? this.k(e) : this._(e) : this.T(e) : this.$(e);
 	}
 	O(e) {
 		return this._$AA.parentNode.insertBefore(e, this._$AB);
@@ -423,16 +423,16 @@ var ye = class {
 		this._$AH !== I && T(this._$AH) ? this._$AA.nextSibling.data = e : this.T(C.createTextNode(e)), this._$AH = e;
 	}
 	$(e) {
-		let { values: t, _$litType$: n } = e, r = typeof n == "number" ? this._$AC(e) : (n.el === void 0 && (n.el = R.createElement(_e(n.h, n.h[0]), this.options)), n);
+		let { values: t, _$litType$: n } = e, r = typeof n == "number" ? this._$AC(e) : (n.el === void 0 && (n.el = B.createElement(z(n.h, n.h[0]), this.options)), n);
 		if (this._$AH?._$AD === r) this._$AH.p(t);
 		else {
-			let e = new ye(r, this), n = e.u(this.options);
+			let e = new _e(r, this), n = e.u(this.options);
 			e.p(t), this.T(n), this._$AH = e;
 		}
 	}
 	_$AC(e) {
-		let t = ge.get(e.strings);
-		return t === void 0 && ge.set(e.strings, t = new R(e)), t;
+		let t = L.get(e.strings);
+		return t === void 0 && L.set(e.strings, t = new B(e)), t;
 	}
 	k(t) {
 		E(this._$AH) || (this._$AH = [], this._$AR());
@@ -442,14 +442,14 @@ var ye = class {
 	}
 	_$AR(e = this._$AA.nextSibling, t) {
 		for (this._$AP?.(!1, !0, t); e !== this._$AB;) {
-			let t = ue(e).nextSibling;
-			ue(e).remove(), e = t;
+			let t = y(e).nextSibling;
+			y(e).remove(), e = t;
 		}
 	}
 	setConnected(e) {
 		this._$AM === void 0 && (this._$Cv = e, this._$AP?.(e));
 	}
-}, V = class {
+}, U = class {
 	get tagName() {
 		return this.element.tagName;
 	}
@@ -461,43 +461,43 @@ var ye = class {
 	}
 	_$AI(e, t = this, n, r) {
 		let i = this.strings, a = !1;
-		if (i === void 0) e = z(this, e, t, 0), a = !T(e) || e !== this._$AH && e !== F, a && (this._$AH = e);
+		if (i === void 0) e = V(this, e, t, 0), a = !T(e) || e !== this._$AH && e !== F, a && (this._$AH = e);
 		else {
 			let r = e, o, s;
-			for (e = i[0], o = 0; o < i.length - 1; o++) s = z(this, r[n + o], t, o), s === F && (s = this._$AH[o]), a ||= !T(s) || s !== this._$AH[o], s === I ? e = I : e !== I && (e += (s ?? "") + i[o + 1]), this._$AH[o] = s;
+			for (e = i[0], o = 0; o < i.length - 1; o++) s = V(this, r[n + o], t, o), s === F && (s = this._$AH[o]), a ||= !T(s) || s !== this._$AH[o], s === I ? e = I : e !== I && (e += (s ?? "") + i[o + 1]), this._$AH[o] = s;
 		}
 		a && !r && this.j(e);
 	}
 	j(e) {
 		e === I ? this.element.removeAttribute(this.name) : this.element.setAttribute(this.name, e ?? "");
 	}
-}, be = class extends V {
+}, ve = class extends U {
 	constructor() {
 		super(...arguments), this.type = 3;
 	}
 	j(e) {
 		this.element[this.name] = e === I ? void 0 : e;
 	}
-}, xe = class extends V {
+}, ye = class extends U {
 	constructor() {
 		super(...arguments), this.type = 4;
 	}
 	j(e) {
 		this.element.toggleAttribute(this.name, !!e && e !== I);
 	}
-}, Se = class extends V {
+}, be = class extends U {
 	constructor(e, t, n, r, i) {
 		super(e, t, n, r, i), this.type = 5;
 	}
 	_$AI(e, t = this) {
-		if ((e = z(this, e, t, 0) ?? I) === F) return;
+		if ((e = V(this, e, t, 0) ?? I) === F) return;
 		let n = this._$AH, r = e === I && n !== I || e.capture !== n.capture || e.once !== n.once || e.passive !== n.passive, i = e !== I && (n === I || r);
 		r && this.element.removeEventListener(this.name, this, n), i && this.element.addEventListener(this.name, this, e), this._$AH = e;
 	}
 	handleEvent(e) {
 		typeof this._$AH == "function" ? this._$AH.call(this.options?.host ?? this.element, e) : this._$AH.handleEvent(e);
 	}
-}, Ce = class {
+}, xe = class {
 	constructor(e, t, n) {
 		this.element = e, this.type = 6, this._$AN = void 0, this._$AM = t, this.options = n;
 	}
@@ -505,18 +505,18 @@ var ye = class {
 		return this._$AM._$AU;
 	}
 	_$AI(e) {
-		z(this, e);
+		V(this, e);
 	}
-}, we = y.litHtmlPolyfillSupport;
-we?.(R, B), (y.litHtmlVersions ??= []).push("3.3.3");
-var Te = (e, t, n) => {
+}, Se = v.litHtmlPolyfillSupport;
+Se?.(B, H), (v.litHtmlVersions ??= []).push("3.3.3");
+var Ce = (e, t, n) => {
 	let r = n?.renderBefore ?? t, i = r._$litPart$;
 	if (i === void 0) {
 		let e = n?.renderBefore ?? null;
-		r._$litPart$ = i = new B(t.insertBefore(w(), e), e, void 0, n ?? {});
+		r._$litPart$ = i = new H(t.insertBefore(w(), e), e, void 0, n ?? {});
 	}
 	return i._$AI(e), i;
-}, H = globalThis, U = class extends v {
+}, W = globalThis, G = class extends _ {
 	constructor() {
 		super(...arguments), this.renderOptions = { host: this }, this._$Do = void 0;
 	}
@@ -526,7 +526,7 @@ var Te = (e, t, n) => {
 	}
 	update(e) {
 		let t = this.render();
-		this.hasUpdated || (this.renderOptions.isConnected = this.isConnected), super.update(e), this._$Do = Te(t, this.renderRoot, this.renderOptions);
+		this.hasUpdated || (this.renderOptions.isConnected = this.isConnected), super.update(e), this._$Do = Ce(t, this.renderRoot, this.renderOptions);
 	}
 	connectedCallback() {
 		super.connectedCallback(), this._$Do?.setConnected(!0);
@@ -538,11 +538,11 @@ var Te = (e, t, n) => {
 		return F;
 	}
 };
-U._$litElement$ = !0, U.finalized = !0, H.litElementHydrateSupport?.({ LitElement: U });
-var Ee = H.litElementPolyfillSupport;
-Ee?.({ LitElement: U }), (H.litElementVersions ??= []).push("4.2.2");
+G._$litElement$ = !0, G.finalized = !0, W.litElementHydrateSupport?.({ LitElement: G });
+var we = W.litElementPolyfillSupport;
+we?.({ LitElement: G }), (W.litElementVersions ??= []).push("4.2.2");
 // src/localize.ts
-var W = {
+var Te = {
 	"card.title": "Jarvis",
 	"card.name": "Jarvis",
 	"card.description": "Satellites, last requests with stage times, the Ollama server and a box to talk to Jarvis.",
@@ -586,6 +586,7 @@ var W = {
 	"turns.local": "handled locally",
 	"turns.tools": "tools: {names}",
 	"turns.typed": "typed",
+	"turns.browser": "browser microphone",
 	"turns.total": "total {value}",
 	"stage.wake": "wake word",
 	"stage.speech": "speech",
@@ -595,13 +596,13 @@ var W = {
 	"connection.lost": "Connection to Home Assistant lost; reconnecting…",
 	"editor.title": "Title",
 	"editor.satellites": "Satellites (empty: all)",
-	"editor.agent": "Agent for the text box (empty: the pipeline's)",
+	"editor.agent": "Agent for the text box (empty: Jarvis's first agent)",
 	"editor.pipeline": "Assist pipeline (empty: the preferred one)",
 	"editor.turns": "Number of requests shown",
 	"editor.show_agents": "Show the agents and the server",
 	"editor.show_talk": "Show the text box and push-to-talk"
-}, De = {
-	en: W,
+}, Ee = {
+	en: Te,
 	fr: {
 		"card.title": "Jarvis",
 		"card.name": "Jarvis",
@@ -646,6 +647,7 @@ var W = {
 		"turns.local": "traité localement",
 		"turns.tools": "outils : {names}",
 		"turns.typed": "tapé",
+		"turns.browser": "micro du navigateur",
 		"turns.total": "total {value}",
 		"stage.wake": "mot d'activation",
 		"stage.speech": "parole",
@@ -655,22 +657,22 @@ var W = {
 		"connection.lost": "Connexion à Home Assistant perdue ; reconnexion…",
 		"editor.title": "Titre",
 		"editor.satellites": "Satellites (vide : tous)",
-		"editor.agent": "Agent de la zone de texte (vide : celui du pipeline)",
+		"editor.agent": "Agent de la zone de texte (vide : le premier agent de Jarvis)",
 		"editor.pipeline": "Pipeline Assist (vide : le préféré)",
 		"editor.turns": "Nombre de requêtes affichées",
 		"editor.show_agents": "Afficher les agents et le serveur",
 		"editor.show_talk": "Afficher la zone de texte et le bouton micro"
 	}
 };
-function Oe(e) {
+function De(e) {
 	return (e ?? "en").toLowerCase().split(/[-_]/)[0] === "fr" ? "fr" : "en";
 }
-function G(e) {
-	let t = De[Oe(e)] ?? W;
+function K(e) {
+	let t = Ee[De(e)] ?? Te;
 	return (e, n) => t[e].replace(/\{(\w+)\}/g, (e, t) => n !== void 0 && t in n ? String(n[t]) : e);
 }
 // src/editor.ts
-var ke = [
+var Oe = [
 	{
 		name: "title",
 		selector: { text: {} }
@@ -709,7 +711,7 @@ var ke = [
 			selector: { boolean: {} }
 		}]
 	}
-], Ae = {
+], ke = {
 	title: "editor.title",
 	satellites: "editor.satellites",
 	agent: "editor.agent",
@@ -718,31 +720,31 @@ var ke = [
 	show_agents: "editor.show_agents",
 	show_talk: "editor.show_talk"
 };
-function je(e) {
+function Ae(e) {
 	return {
 		show_agents: !0,
 		show_talk: !0,
 		...e
 	};
 }
-function Me(e, t) {
+function je(e, t) {
 	let n = i({
 		...e,
 		type: t
 	});
 	return n.show_agents === !0 && delete n.show_agents, n.show_talk === !0 && delete n.show_talk, n;
 }
-async function Ne() {
+async function Me() {
 	customElements.get("ha-form") && customElements.get("ha-entity-picker") || await ((await window.loadCardHelpers?.())?.createCardElement({
 		type: "entities",
 		entities: []
 	}))?.constructor.getConfigElement?.();
 }
-var K = class extends U {
+var Ne = class extends G {
 	constructor(...e) {
 		super(...e), this.ready = !1, this.computeLabel = (e) => {
-			let t = Ae[e.name];
-			return t === void 0 ? e.name : G(this._hass?.language)(t);
+			let t = ke[e.name];
+			return t === void 0 ? e.name : K(this._hass?.language)(t);
 		};
 	}
 	static {
@@ -763,12 +765,12 @@ var K = class extends U {
 		this.config = e, this.requestUpdate();
 	}
 	connectedCallback() {
-		super.connectedCallback(), Ne().finally(() => {
+		super.connectedCallback(), Me().finally(() => {
 			this.ready = !0, this.requestUpdate();
 		});
 	}
 	valueChanged(e) {
-		e.stopPropagation(), this.config !== void 0 && (this.config = Me(e.detail.value, this.config.type), this.dispatchEvent(new CustomEvent("config-changed", {
+		e.stopPropagation(), this.config !== void 0 && (this.config = je(e.detail.value, this.config.type), this.dispatchEvent(new CustomEvent("config-changed", {
 			detail: { config: this.config },
 			bubbles: !0,
 			composed: !0
@@ -777,15 +779,15 @@ var K = class extends U {
 	render() {
 		return this._hass === void 0 || this.config === void 0 || !this.ready ? I : P`<ha-form
       .hass=${this._hass}
-      .data=${je(this.config)}
-      .schema=${ke}
+      .data=${Ae(this.config)}
+      .schema=${Oe}
       .computeLabel=${this.computeLabel}
       @value-changed=${(e) => this.valueChanged(e)}
     ></ha-form>`;
 	}
 };
 // src/home-model.ts
-function q(e) {
+function Pe(e) {
 	switch (e) {
 		case "idle": return "idle";
 		case "listening": return "listening";
@@ -796,46 +798,46 @@ function q(e) {
 		default: return "unknown";
 	}
 }
-function Pe(e, t, n) {
+function Fe(e, t, n) {
 	let r = e.entities[t], i = r?.device_id ? e.devices[r.device_id] : void 0, a = n?.attributes.friendly_name;
 	return i?.name_by_user ?? i?.name ?? (typeof a == "string" ? a : void 0) ?? t.split(".")[1] ?? t;
 }
-function Fe(e, t) {
+function Ie(e, t) {
 	let n = e.entities[t], r = n?.device_id ? e.devices[n.device_id] : void 0, i = n?.area_id ?? r?.area_id ?? null;
 	return i === null ? null : e.areas[i]?.name ?? null;
 }
-function Ie(e, t) {
+function Le(e, t) {
 	let n = e.entities[t]?.device_id;
 	return n ? Object.values(e.entities).filter((e) => e.device_id === n && e.entity_id !== t).map((e) => e.entity_id) : [];
 }
-function J(e) {
+function q(e) {
 	let t = typeof e == "number" ? e : Number(e);
 	return typeof e != "boolean" && e !== null && e !== "" && Number.isFinite(t) ? t : null;
 }
-function Y(e, t) {
-	let n = e.states[t], r = q(n?.state), i = {
+function J(e, t) {
+	let n = e.states[t], r = Pe(n?.state), i = {
 		entityId: t,
-		name: Pe(e, t, n),
-		area: Fe(e, t),
+		name: Fe(e, t, n),
+		area: Ie(e, t),
 		connected: r !== "disconnected",
 		activity: r,
 		muted: null,
 		volume: null,
 		muteEntityId: null
 	};
-	for (let n of Ie(e, t)) {
+	for (let n of Le(e, t)) {
 		let t = e.states[n], r = e.entities[n]?.translation_key;
 		if (t === void 0 || t.state === "unavailable") continue;
 		let a = n.split(".")[0];
 		if (a === "media_player") {
-			let e = J(t.attributes.volume_level);
+			let e = q(t.attributes.volume_level);
 			e !== null && (i.volume = {
 				kind: "level",
 				percent: Math.round(e * 100)
 			}), typeof t.attributes.is_volume_muted == "boolean" && (i.muted = t.attributes.is_volume_muted);
 		} else if (a === "switch" && (r === "mute" || r === "muted")) i.muted = t.state === "on", i.muteEntityId = n;
 		else if (a === "number" && i.volume === null) {
-			let e = J(t.state);
+			let e = q(t.state);
 			if (e === null) continue;
 			r === "volume_multiplier" ? i.volume = {
 				kind: "mic",
@@ -848,10 +850,10 @@ function Y(e, t) {
 	}
 	return i;
 }
-function X(e, t) {
+function Y(e, t) {
 	return t !== void 0 && t.length > 0 ? [...t] : Object.keys(e.states).filter((e) => e.startsWith("assist_satellite.")).sort();
 }
-function Le(e) {
+function Re(e) {
 	return Object.values(e.entities).filter((e) => e.platform === "jarvis" && e.translation_key === "server_reachable" && e.entity_id.startsWith("binary_sensor.")).map((t) => {
 		let n = e.states[t.entity_id], r = t.device_id ? e.devices[t.device_id] : void 0;
 		return {
@@ -861,31 +863,31 @@ function Le(e) {
 		};
 	}).sort((e, t) => e.entityId.localeCompare(t.entityId));
 }
-function Z(e, t) {
+function X(e, t) {
 	return Object.values(e.entities).filter((e) => e.platform === "jarvis" && e.entity_id.startsWith("conversation.") && (t === void 0 || t === "" || e.entity_id === t)).map((t) => {
 		let n = {
 			entityId: t.entity_id,
-			name: Pe(e, t.entity_id, e.states[t.entity_id]),
+			name: Fe(e, t.entity_id, e.states[t.entity_id]),
 			latencyS: null,
 			tokensPerSecond: null
 		};
 		for (let r of Object.values(e.entities)) {
 			if (!t.device_id || r.device_id !== t.device_id) continue;
-			let i = J(e.states[r.entity_id]?.state);
+			let i = q(e.states[r.entity_id]?.state);
 			r.translation_key === "response_latency" && (n.latencyS = i), r.translation_key === "tokens_per_second" && (n.tokensPerSecond = i);
 		}
 		return n;
 	}).sort((e, t) => e.entityId.localeCompare(t.entityId));
 }
-function Re(e, t, n) {
+function ze(e, t, n) {
 	return JSON.stringify([
-		t.map((t) => Y(e, t)),
-		Le(e),
-		Z(e, n)
+		t.map((t) => J(e, t)),
+		Re(e),
+		X(e, n)
 	]);
 }
 // src/styles.ts
-var ze = d`
+var Be = d`
   :host {
     display: block;
     --jarvis-gap: 12px;
@@ -1182,7 +1184,13 @@ var ze = d`
     text-align: right;
     font-variant-numeric: tabular-nums;
   }
-`, Be = class {
+`;
+// src/ha-types.ts
+function Ve(e) {
+	return typeof e == "object" && !!e && "code" in e && "message" in e;
+}
+// src/stream.ts
+var He = class {
 	constructor() {
 		this.parts = [], this.role = null, this.messageHasText = !1, this.finalText = null, this.toolRuns = [], this.toolById = /* @__PURE__ */ new Map(), this.done = !1, this.responseType = null, this.conversationId = null;
 	}
@@ -1240,28 +1248,31 @@ var ze = d`
 	}
 };
 // src/talk.ts
-function Ve(e, t) {
+function Ue(e, t) {
 	if (e === null) return null;
 	let n = t ?? e.preferred_pipeline;
 	return e.pipelines.find((e) => e.id === n) ?? null;
 }
-function He(e, t, n) {
-	return e && (t === null || n.includes(t)) ? "chat" : "conversation";
+function We(e, t) {
+	return (e === null ? t.length > 0 : t.includes(e)) ? "chat" : "conversation";
 }
-var Ue = 1;
-function We(e, t, n) {
+function Ge(e) {
+	return Ve(e) && e.code === "unknown_command";
+}
+var Ke = 1;
+function qe(e, t, n) {
 	return {
-		id: Ue++,
+		id: Ke++,
 		said: e,
 		voice: n,
 		route: t,
 		status: n ? "listening" : "sending",
-		reply: new Be(),
+		reply: new He(),
 		error: null,
 		audioUrl: null
 	};
 }
-function Ge(e, t) {
+function Je(e, t) {
 	switch (t.type) {
 		case "stt-vad-end": return e.status = "thinking", !1;
 		case "stt-end": return e.said = t.data.stt_output.text, e.status = "thinking", !1;
@@ -1274,24 +1285,30 @@ function Ge(e, t) {
 		default: return !1;
 	}
 }
-async function Ke(e, t, n) {
-	let r = We(t.text, t.route, !1);
+async function Ye(e, t, n) {
+	let r = qe(t.text, t.route, !1);
 	n(r);
 	try {
-		if (t.route === "chat") await Je(e, t, r, n);
-		else {
-			let n = await e.processConversation(t.text, t.agent, t.conversationId, t.language);
-			r.reply.finish(n), r.status = n.response.response_type === "error" ? "error" : "done";
+		let i = !1;
+		if (t.route === "chat") try {
+			await Ze(e, t, r, n), i = !0;
+		} catch (e) {
+			if (!Ge(e)) throw e;
+			r.route = "conversation";
+		}
+		if (!i) {
+			let n = t.agent ?? t.fallbackAgent, i = await e.processConversation(t.text, n, t.conversationId, t.language);
+			r.reply.finish(i), r.status = i.response.response_type === "error" ? "error" : "done";
 		}
 	} catch (e) {
-		r.status = "error", r.error = Q(e);
+		r.status = "error", r.error = Z(e);
 	}
 	return n(r), r;
 }
-function qe(e, t) {
+function Xe(e, t) {
 	return t.type === "error" ? (e.status = "error", e.error = t.message || t.code, !0) : (e.reply.addChatEvent(t), t.type === "final" ? (e.status = t.error ? "error" : "done", !0) : (e.status === "sending" && (e.status = "thinking"), !1));
 }
-function Je(e, t, n, r) {
+function Ze(e, t, n, r) {
 	return new Promise((i, a) => {
 		let o = null, s = !1, c = () => {
 			o?.().catch(() => void 0);
@@ -1302,32 +1319,32 @@ function Je(e, t, n, r) {
 			language: t.language,
 			conversation_id: t.conversationId
 		}, (e) => {
-			s || (s = qe(n, e), r(n), s && (c(), i()));
+			s || (s = Xe(n, e), r(n), s && (c(), i()));
 		}).then((e) => {
 			o = e, s && c();
 		}, a);
 	});
 }
-function Q(e) {
+function Z(e) {
 	return typeof e == "object" && e && "message" in e ? String(e.message) : String(e);
 }
 // src/turns.ts
-var Ye = [
+var Qe = [
 	"wake",
 	"speech",
 	"stt",
 	"intent",
 	"tts"
 ];
-function Xe(e) {
+function $e(e) {
 	if (e.timestamp === void 0) return null;
 	let t = Date.parse(e.timestamp);
 	return Number.isNaN(t) ? null : t;
 }
-function Ze(e, t, n) {
+function et(e, t, n) {
 	let r = n[0];
 	if (r === void 0) return null;
-	let i = Xe(r), a = /* @__PURE__ */ new Map(), o = new Be(), s = {
+	let i = $e(r), a = /* @__PURE__ */ new Map(), o = new He(), s = {
 		id: e,
 		pipelineId: t,
 		startedAt: r.timestamp ?? "",
@@ -1344,7 +1361,7 @@ function Ze(e, t, n) {
 		finished: !1
 	};
 	for (let e of n) {
-		let t = Xe(e);
+		let t = $e(e);
 		switch (t !== null && i !== null && !a.has(e.type) && a.set(e.type, t - i), e.type) {
 			case "run-start":
 				s.satelliteId = e.data.satellite_id ?? null;
@@ -1367,19 +1384,19 @@ function Ze(e, t, n) {
 			case "run-end": s.finished = !0;
 		}
 	}
-	return s.reply = o.text || null, s.tools = o.tools, s.spans = $e(a), s.totalMs = a.get("run-end") ?? null, s;
+	return s.reply = o.text || null, s.tools = o.tools, s.spans = nt(a), s.totalMs = a.get("run-end") ?? null, s;
 }
-var Qe = {
+var tt = {
 	wake: ["wake_word-start", "wake_word-end"],
 	speech: ["stt-start", "stt-vad-end"],
 	stt: ["stt-vad-end", "stt-end"],
 	intent: ["intent-start", "intent-end"],
 	tts: ["tts-start", "tts-end"]
 };
-function $e(e) {
+function nt(e) {
 	let t = [];
-	for (let n of Ye) {
-		let [r, i] = Qe[n], a = r;
+	for (let n of Qe) {
+		let [r, i] = tt[n], a = r;
 		if (n === "speech" && !e.has("stt-vad-end")) continue;
 		n === "stt" && !e.has("stt-vad-end") && (a = "stt-start");
 		let o = e.get(a), s = e.get(i);
@@ -1391,39 +1408,39 @@ function $e(e) {
 	}
 	return t;
 }
-var et = 1.5;
-function tt(e) {
+var rt = 1.5;
+function it(e) {
 	let t = Math.max(0, ...e.spans.map((e) => e.endMs)), n = Math.max(e.totalMs ?? 0, t);
 	return n <= 0 ? e.spans.map((e) => ({
 		stage: e.stage,
 		ms: 0,
 		offsetPct: 0,
-		widthPct: et
+		widthPct: rt
 	})) : e.spans.map((e) => {
-		let t = Math.min(98.5, e.startMs / n * 100), r = Math.min(100 - t, Math.max(et, (e.endMs - e.startMs) / n * 100));
+		let t = Math.min(98.5, e.startMs / n * 100), r = Math.min(100 - t, Math.max(rt, (e.endMs - e.startMs) / n * 100));
 		return {
 			stage: e.stage,
 			ms: e.endMs - e.startMs,
-			offsetPct: nt(t),
-			widthPct: nt(r)
+			offsetPct: at(t),
+			widthPct: at(r)
 		};
 	});
 }
-function nt(e) {
+function at(e) {
 	return Math.round(e * 100) / 100;
 }
-function $(e) {
+function Q(e) {
 	if (e < 1e3) return `${Math.round(e)} ms`;
 	let t = e / 1e3;
 	return t < 10 ? `${t.toFixed(1)} s` : `${Math.round(t)} s`;
 }
-function rt(e, t, n) {
+function ot(e, t, n) {
 	let r = /* @__PURE__ */ new Map();
 	for (let n of [...e, ...t]) r.set(n.id, n);
 	return [...r.values()].sort((e, t) => e.startedAt < t.startedAt ? 1 : e.startedAt > t.startedAt ? -1 : 0).slice(0, Math.max(0, n));
 }
 // src/turn-loader.ts
-var it = class {
+var st = class {
 	constructor(e) {
 		this.api = e, this.finished = /* @__PURE__ */ new Map();
 	}
@@ -1444,12 +1461,12 @@ var it = class {
 		} catch {
 			return null;
 		}
-		let r = Ze(e.pipeline_run_id, e.pipelineId, n.events);
+		let r = et(e.pipeline_run_id, e.pipelineId, n.events);
 		return r?.finished && this.finished.set(r.id, r), r;
 	}
 };
 // src/voice.ts
-function at(e) {
+function ct(e) {
 	let t = new Int16Array(e.length);
 	for (let n = 0; n < e.length; n++) {
 		let r = Math.max(-1, Math.min(1, e[n] ?? 0));
@@ -1457,11 +1474,11 @@ function at(e) {
 	}
 	return t;
 }
-var ot = "\nclass JarvisRecorder extends AudioWorkletProcessor {\n  process(inputs) {\n    const channel = inputs[0] && inputs[0][0];\n    if (channel) this.port.postMessage(channel.slice(0));\n    return true;\n  }\n}\nregisterProcessor(\"jarvis-recorder\", JarvisRecorder);\n";
-function st() {
+var lt = "\nclass JarvisRecorder extends AudioWorkletProcessor {\n  process(inputs) {\n    const channel = inputs[0] && inputs[0][0];\n    if (channel) this.port.postMessage(channel.slice(0));\n    return true;\n  }\n}\nregisterProcessor(\"jarvis-recorder\", JarvisRecorder);\n";
+function ut() {
 	return typeof window < "u" && window.isSecureContext && navigator.mediaDevices?.getUserMedia !== void 0 && typeof AudioWorkletNode < "u";
 }
-var ct = class {
+var dt = class {
 	constructor() {
 		this.context = null, this.stream = null;
 	}
@@ -1471,14 +1488,14 @@ var ct = class {
 			noiseSuppression: !0,
 			autoGainControl: !0
 		} }), this.context = new AudioContext({ sampleRate: 16e3 });
-		let t = URL.createObjectURL(new Blob([ot], { type: "text/javascript" }));
+		let t = URL.createObjectURL(new Blob([lt], { type: "text/javascript" }));
 		try {
 			await this.context.audioWorklet.addModule(t);
 		} finally {
 			URL.revokeObjectURL(t);
 		}
 		let n = this.context.createMediaStreamSource(this.stream), r = new AudioWorkletNode(this.context, "jarvis-recorder");
-		return r.port.onmessage = (t) => e(at(t.data)), n.connect(r), this.context.sampleRate;
+		return r.port.onmessage = (t) => e(ct(t.data)), n.connect(r), this.context.sampleRate;
 	}
 	async stop() {
 		for (let e of this.stream?.getTracks() ?? []) e.stop();
@@ -1486,9 +1503,9 @@ var ct = class {
 		let e = this.context;
 		this.context = null, e !== null && e.state !== "closed" && await e.close();
 	}
-}, lt = class {
+}, ft = class {
 	constructor(e, t, n, r, i) {
-		this.api = e, this.pipeline = t, this.conversationId = n, this.onChange = r, this.playAudio = i, this.recorder = new ct(), this.handlerId = null, this.pending = [], this.recording = !1, this.unsubscribe = null, this.over = !1, this.exchange = We("", "pipeline", !0);
+		this.api = e, this.pipeline = t, this.conversationId = n, this.onChange = r, this.playAudio = i, this.recorder = new dt(), this.handlerId = null, this.pending = [], this.recording = !1, this.unsubscribe = null, this.over = !1, this.exchange = qe("", "pipeline", !0);
 	}
 	async start() {
 		this.onChange(this.exchange);
@@ -1498,7 +1515,7 @@ var ct = class {
 		} catch (e) {
 			this.recording = !1;
 			let t = e instanceof DOMException && e.name === "NotAllowedError";
-			this.fail(t ? "mic_denied" : Q(e));
+			this.fail(t ? "mic_denied" : Z(e));
 			return;
 		}
 		try {
@@ -1510,7 +1527,7 @@ var ct = class {
 				conversation_id: this.conversationId
 			}, (e) => this.onEvent(e)), this.over && await this.close();
 		} catch (e) {
-			this.fail(Q(e));
+			this.fail(Z(e));
 		}
 	}
 	release() {
@@ -1528,7 +1545,7 @@ var ct = class {
 			this.pending = [];
 		}
 		(e.type === "stt-vad-end" || e.type === "stt-end" || e.type === "error") && this.stopRecording();
-		let t = Ge(this.exchange, e);
+		let t = Je(this.exchange, e);
 		e.type === "tts-end" && this.playAudio(e.data.tts_output.url), this.onChange(this.exchange), t && (this.over = !0, this.close());
 	}
 	async stopRecording() {
@@ -1543,12 +1560,8 @@ var ct = class {
 		this.unsubscribe = null, e !== null && await e().catch(() => void 0);
 	}
 };
-// src/ha-types.ts
-function ut(e) {
-	return typeof e == "object" && !!e && "code" in e && "message" in e;
-}
 // src/ws.ts
-function dt(e, t) {
+function pt(e, t) {
 	let n = [];
 	for (let [r, i] of Object.entries(t.a ?? {})) i.s !== void 0 && e.get(r) !== i.s && (e.set(r, i.s), n.push(r));
 	for (let [r, i] of Object.entries(t.c ?? {})) {
@@ -1558,9 +1571,9 @@ function dt(e, t) {
 	for (let r of t.r ?? []) e.delete(r) && n.push(r);
 	return n;
 }
-var ft = "unknown_command", pt = class {
+var mt = class {
 	constructor(e) {
-		this.getHass = e, this.known = /* @__PURE__ */ new Map();
+		this.getHass = e;
 	}
 	get hass() {
 		return this.getHass();
@@ -1617,50 +1630,38 @@ var ft = "unknown_command", pt = class {
 			entity_ids: [...e]
 		});
 	}
-	hasCommand(e) {
-		let t = this.known.get(e);
-		return t === void 0 && (t = this.hass.callWS({ type: e }).then(() => !0, (e) => {
-			if (!ut(e) || typeof e.code == "number") throw e;
-			return e.code !== ft;
-		}), t.catch(() => {
-			this.known.delete(e);
-		}), this.known.set(e, t)), t;
-	}
-	forgetCommands() {
-		this.known.clear();
-	}
 	sendAudio(e, t) {
-		this.hass.connection.socket?.send(mt(e, t));
+		this.hass.connection.socket?.send(ht(e, t));
 	}
 	endAudio(e) {
 		this.hass.connection.socket?.send(new Uint8Array([e]));
 	}
 };
-function mt(e, t) {
+function ht(e, t) {
 	let n = new Uint8Array(1 + t.byteLength);
 	return n[0] = e, n.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), 1), n;
 }
 // src/jarvis-card.ts
-var ht = {
+var gt = {
 	idle: "mdi:microphone-outline",
 	listening: "mdi:microphone",
 	thinking: "mdi:dots-horizontal-circle-outline",
 	speaking: "mdi:account-voice",
 	disconnected: "mdi:microphone-off",
 	unknown: "mdi:help-circle-outline"
-}, gt = 300, _t = 2, vt = class extends U {
+}, _t = 300, vt = 2, $ = class extends G {
 	constructor(...e) {
-		super(...e), this.signature = "", this.api = new pt(() => {
+		super(...e), this.signature = "", this.api = new mt(() => {
 			if (this._hass === void 0) throw Error("hass is not set yet");
 			return this._hass;
-		}), this.loader = new it(this.api), this.pipelines = null, this.hasChat = null, this.turns = [], this.turnsProblem = null, this.exchanges = [], this.conversationId = null, this.draft = "", this.voice = null, this.liveStates = /* @__PURE__ */ new Map(), this.socketUp = !0, this.watched = "", this.unsubscribeStates = null, this.connection = null, this.loadingTurns = null, this.reloadTurnsAgain = !1, this.onReady = () => {
-			this.socketUp = !0, this.api.forgetCommands(), this.loadPipelines(), this.requestUpdate();
+		}), this.loader = new st(this.api), this.pipelines = null, this.turns = [], this.turnsProblem = null, this.exchanges = [], this.conversationId = null, this.draft = "", this.voice = null, this.liveStates = /* @__PURE__ */ new Map(), this.socketUp = !0, this.watched = "", this.unsubscribeStates = null, this.connection = null, this.loadingTurns = null, this.reloadTurnsAgain = !1, this.onReady = () => {
+			this.socketUp = !0, this.loadPipelines(), this.requestUpdate();
 		}, this.onDisconnected = () => {
 			this.socketUp = !1, this.requestUpdate();
 		};
 	}
 	static {
-		this.styles = ze;
+		this.styles = Be;
 	}
 	static getConfigElement() {
 		return document.createElement("jarvis-card-editor");
@@ -1672,12 +1673,12 @@ var ht = {
 		try {
 			this.config = r(e);
 		} catch (e) {
-			throw Error(e instanceof t ? e.message : Q(e));
+			throw Error(e instanceof t ? e.message : Z(e));
 		}
 		this.signature = "", this._hass !== void 0 && this.start(), this.requestUpdate();
 	}
 	getCardSize() {
-		return 3 + (this._hass ? X(this._hass, this.config?.satellites).length : 1) + Math.min(this.turns.length, this.config?.turns ?? 0) * 2;
+		return 3 + (this._hass ? Y(this._hass, this.config?.satellites).length : 1) + Math.min(this.turns.length, this.config?.turns ?? 0) * 2;
 	}
 	getGridOptions() {
 		return {
@@ -1693,7 +1694,7 @@ var ht = {
 		let t = this._hass === void 0;
 		if (this._hass = e, e.connection !== this.connection && this.watchConnection(e.connection), this.config === void 0) return;
 		t && this.start(), this.watchSatellites();
-		let n = `${e.language}|${e.connected}|` + Re(e, X(e, this.config.satellites), this.config.agent ?? void 0);
+		let n = `${e.language}|${e.connected}|` + ze(e, Y(e, this.config.satellites), this.config.agent ?? void 0);
 		n !== this.signature && (this.signature = n, this.requestUpdate());
 	}
 	connectedCallback() {
@@ -1703,7 +1704,7 @@ var ht = {
 		super.disconnectedCallback(), this.stopWatchingSatellites(), this.watchConnection(null), clearTimeout(this.turnsTimer), this.voice?.release();
 	}
 	get t() {
-		return G(this._hass?.locale?.language ?? this._hass?.language);
+		return K(this._hass?.locale?.language ?? this._hass?.language);
 	}
 	start() {
 		this.watchSatellites(), this.loadPipelines();
@@ -1717,18 +1718,13 @@ var ht = {
 		} catch {
 			this.pipelines = null;
 		}
-		try {
-			this.hasChat = await this.api.hasCommand("jarvis/chat");
-		} catch {
-			this.hasChat = null;
-		}
 		this.requestUpdate(), await this.loadTurns();
 	}
 	watchSatellites() {
 		if (this._hass === void 0 || this.config === void 0 || !this.isConnected) return;
-		let e = X(this._hass, this.config.satellites), t = e.join(",");
+		let e = Y(this._hass, this.config.satellites), t = e.join(",");
 		(t !== this.watched || this.unsubscribeStates === null) && (this.stopWatchingSatellites(), this.watched = t, e.length !== 0 && (this.unsubscribeStates = this.api.subscribeStates(e, (e) => {
-			let t = new Map(this.liveStates), n = dt(this.liveStates, e);
+			let t = new Map(this.liveStates), n = pt(this.liveStates, e);
 			n.length !== 0 && (this.requestUpdate(), n.some((e) => this.liveStates.get(e) === "idle" && t.get(e) !== "idle") && this.scheduleTurns());
 		}), this.unsubscribeStates.catch(() => {
 			this.unsubscribeStates = null;
@@ -1739,7 +1735,7 @@ var ht = {
 		this.unsubscribeStates = null, this.watched = "", this.liveStates.clear(), e?.then((e) => e()).catch(() => void 0);
 	}
 	scheduleTurns() {
-		clearTimeout(this.turnsTimer), this.turnsTimer = setTimeout(() => void this.loadTurns(), gt);
+		clearTimeout(this.turnsTimer), this.turnsTimer = setTimeout(() => void this.loadTurns(), _t);
 	}
 	async loadTurns() {
 		if (this.loadingTurns !== null) return this.reloadTurnsAgain = !0, this.loadingTurns;
@@ -1753,9 +1749,9 @@ var ht = {
 		this.loadingTurns = (async () => {
 			try {
 				let n = await this.loader.load(t, e.turns);
-				this.turns = rt(this.turns, n, e.turns), this.turnsProblem = null;
+				this.turns = ot(this.turns, n, e.turns), this.turnsProblem = null;
 			} catch (e) {
-				Q(e).toLowerCase().includes("unauthorized") && (this.turnsProblem = "admin_only");
+				Z(e).toLowerCase().includes("unauthorized") && (this.turnsProblem = "admin_only");
 			}
 			this.requestUpdate();
 		})();
@@ -1767,7 +1763,7 @@ var ht = {
 		this.reloadTurnsAgain && (this.reloadTurnsAgain = !1, await this.loadTurns());
 	}
 	get pipeline() {
-		return Ve(this.pipelines, this.config?.pipeline ?? null);
+		return Ue(this.pipelines, this.config?.pipeline ?? null);
 	}
 	get busy() {
 		let e = this.exchanges[0];
@@ -1778,13 +1774,14 @@ var ht = {
 		].includes(e.status);
 	}
 	showExchange(e) {
-		this.exchanges = [e, ...this.exchanges.filter((t) => t.id !== e.id)].slice(0, _t), this.requestUpdate();
+		this.exchanges = [e, ...this.exchanges.filter((t) => t.id !== e.id)].slice(0, vt), this.requestUpdate();
 	}
 	textRoute(e) {
-		let t = Z(e).map((e) => e.entityId), n = this.config?.agent ?? null, r = He(this.hasChat === !0, n, t);
+		let t = X(e).map((e) => e.entityId), n = this.config?.agent ?? null;
 		return {
-			route: r,
-			agent: n ?? (r === "conversation" ? t[0] ?? null : null)
+			route: We(n, t),
+			agent: n,
+			fallbackAgent: t[0] ?? null
 		};
 	}
 	async onSubmit(e) {
@@ -1792,14 +1789,13 @@ var ht = {
 		let t = this.draft.trim(), n = this._hass;
 		if (t === "" || this.busy || n === void 0 || this.config === void 0) return;
 		this.draft = "", this.requestUpdate();
-		let { route: r, agent: i } = this.textRoute(n), a = await Ke(this.api, {
+		let r = await Ye(this.api, {
 			text: t,
-			route: r,
-			agent: i,
+			...this.textRoute(n),
 			conversationId: this.conversationId,
 			language: n.language
 		}, (e) => this.showExchange(e));
-		this.conversationId = a.reply.conversationId ?? this.conversationId;
+		this.conversationId = r.reply.conversationId ?? this.conversationId;
 	}
 	onInput(e) {
 		this.draft = e.target.value, this.requestUpdate();
@@ -1809,7 +1805,7 @@ var ht = {
 		let t = this.pipeline;
 		if (this.voice !== null || this.busy || t === null || !t.stt_engine) return;
 		e instanceof PointerEvent && e.target instanceof Element && e.target.setPointerCapture(e.pointerId);
-		let n = new lt(this.api, t, this.conversationId, (e) => {
+		let n = new ft(this.api, t, this.conversationId, (e) => {
 			this.showExchange(e), [
 				"done",
 				"error",
@@ -1847,7 +1843,7 @@ var ht = {
     `;
 	}
 	renderServers(e, t) {
-		let n = Le(e);
+		let n = Re(e);
 		return n.length === 0 ? P`<div class="servers"><span class="pill"><span class="dot"></span>${t("server.none")}</span></div>` : P`<div class="servers">
       ${n.map((e) => {
 			let [n, r] = e.reachable === !0 ? ["ok", t("server.reachable")] : e.reachable === !1 ? ["bad", t("server.unreachable")] : ["", t("server.unknown")];
@@ -1858,11 +1854,11 @@ var ht = {
     </div>`;
 	}
 	satelliteOf(e, t, n) {
-		let r = Y(e, t), i = this.liveStates.get(t);
-		return i !== void 0 && (r.activity = q(i), r.connected = r.activity !== "disconnected"), n || (r.activity = "unknown"), r;
+		let r = J(e, t), i = this.liveStates.get(t);
+		return i !== void 0 && (r.activity = Pe(i), r.connected = r.activity !== "disconnected"), n || (r.activity = "unknown"), r;
 	}
 	renderSatellites(e, t, n, r) {
-		let i = X(e, t.satellites);
+		let i = Y(e, t.satellites);
 		return P`<section class="satellites">
       <h3>${n("section.satellites")}</h3>
       ${i.length === 0 ? P`<div class="muted-text">${n("satellite.none")}</div>` : I}
@@ -1874,7 +1870,7 @@ var ht = {
           data-activity=${i.activity}
           data-connected=${String(i.connected)}
         >
-          <ha-icon .icon=${ht[i.activity]}></ha-icon>
+          <ha-icon .icon=${gt[i.activity]}></ha-icon>
           <div class="grow">
             <div class="name">${i.area ?? n("satellite.no_area")}</div>
             <div class="sub">
@@ -1887,12 +1883,12 @@ var ht = {
     </section>`;
 	}
 	renderAgents(e, t, n) {
-		let r = Z(e, t.agent ?? void 0);
+		let r = X(e, t.agent ?? void 0);
 		return r.length === 0 ? I : P`<section class="agents">
       <h3>${n("section.agents")}</h3>
       ${r.map((e) => {
 			let t = [];
-			return e.latencyS !== null && t.push(n("agent.latency", { value: $(e.latencyS * 1e3) })), e.tokensPerSecond !== null && t.push(n("agent.speed", { value: e.tokensPerSecond.toFixed(1) })), P`<div class="agent" data-entity=${e.entityId}>
+			return e.latencyS !== null && t.push(n("agent.latency", { value: Q(e.latencyS * 1e3) })), e.tokensPerSecond !== null && t.push(n("agent.speed", { value: e.tokensPerSecond.toFixed(1) })), P`<div class="agent" data-entity=${e.entityId}>
           <span class="name">${e.name}</span>
           <span class="sub figures">${t.length > 0 ? t.join(" · ") : n("agent.no_figures")}</span>
         </div>`;
@@ -1900,8 +1896,8 @@ var ht = {
     </section>`;
 	}
 	renderTalk(e, t) {
-		let n = this.pipeline, r = t && n !== null && !!n.stt_engine && st(), i = this.voice?.exchange.status === "listening", { route: a, agent: o } = this.textRoute(this._hass), s = null;
-		return st() ? n !== null && n.stt_engine || (s = e("talk.no_pipeline")) : s = e("talk.no_mic"), P`<section class="talk">
+		let n = this.pipeline, r = t && n !== null && !!n.stt_engine && ut(), i = this.voice?.exchange.status === "listening", a = this._hass, { route: o, agent: s, fallbackAgent: c } = this.textRoute(a), l = s ?? c, u = l === null ? null : X(a, l)[0]?.name ?? J(a, l).name, d = null;
+		return ut() ? n !== null && n.stt_engine || (d = e("talk.no_pipeline")) : d = e("talk.no_mic"), P`<section class="talk">
       <h3>${e("section.talk")}</h3>
       <form @submit=${(e) => void this.onSubmit(e)}>
         <input
@@ -1932,10 +1928,10 @@ var ht = {
           <ha-icon icon="mdi:microphone"></ha-icon>${e(i ? "talk.release" : "talk.hold")}
         </button>
       </form>
-      ${s === null ? I : P`<div class="note">${s}</div>`}
+      ${d === null ? I : P`<div class="note">${d}</div>`}
       ${this.exchanges.map((t) => this.renderExchange(t, e))}
-      <div class="note route" data-route=${a}>
-        ${e(a === "chat" ? "talk.via_chat" : "talk.via_conversation")}${o === null ? I : ` · ${o}`}
+      <div class="note route" data-route=${o}>
+        ${e(o === "chat" ? "talk.via_chat" : "talk.via_conversation")}${u === null ? I : ` · ${u}`}
       </div>
     </section>`;
 	}
@@ -1958,17 +1954,17 @@ var ht = {
     </section>`;
 	}
 	renderTurn(e, t, n, r) {
-		let i = t.satelliteId === null ? n("turns.typed") : Fe(e, t.satelliteId) ?? Y(e, t.satelliteId).name, a = new Date(t.startedAt), o = Number.isNaN(a.getTime()) ? "" : a.toLocaleTimeString(r, {
+		let i = t.satelliteId === null ? t.spans.some((e) => e.stage === "speech" || e.stage === "stt") ? n("turns.browser") : n("turns.typed") : Ie(e, t.satelliteId) ?? J(e, t.satelliteId).name, a = new Date(t.startedAt), o = Number.isNaN(a.getTime()) ? "" : a.toLocaleTimeString(r, {
 			hour: "2-digit",
 			minute: "2-digit",
 			second: "2-digit"
-		}), s = tt(t);
+		}), s = it(t);
 		return P`<li class="turn" data-run=${t.id}>
       <div class="turn-head">
         <span class="time">${o}</span><span class="where">${i}</span>
         ${t.processedLocally === !0 ? P`<span class="badge">${n("turns.local")}</span>` : I}
         ${t.tools.length > 0 ? P`<span class="badge tools">${n("turns.tools", { names: t.tools.join(", ") })}</span>` : I}
-        ${t.totalMs === null ? I : P`<span class="total">${n("turns.total", { value: $(t.totalMs) })}</span>`}
+        ${t.totalMs === null ? I : P`<span class="total">${n("turns.total", { value: Q(t.totalMs) })}</span>`}
       </div>
       ${t.heard === null ? I : P`<div class="heard">“${t.heard}”</div>`}
       ${t.reply === null ? I : P`<div class="answer">→ ${t.reply}</div>`}
@@ -1981,18 +1977,31 @@ var ht = {
                       data-stage=${e.stage}
                       style="left:${e.offsetPct}%;width:${e.widthPct}%"
                     ></span></span
-                  ><span class="ms">${$(e.ms)}</span>`)}
+                  ><span class="ms">${Q(e.ms)}</span>`)}
           </div>` : I}
     </li>`;
 	}
-}, yt = "0.1.0";
-customElements.get("jarvis-card") || customElements.define(e, vt), customElements.get("jarvis-card-editor") || customElements.define(`${e}-editor`, K);
-var bt = G(typeof navigator < "u" ? navigator.language : "en");
+}, yt = "0.1.0", bt = ["home-assistant", "hc-main"], xt = 1e4;
+function St() {
+	return new Promise((e) => {
+		let t = Date.now(), n = () => {
+			let r = window.customElements;
+			bt.some((e) => r.get(e)) || Date.now() - t > xt ? e() : setTimeout(n, 25);
+		};
+		n();
+	});
+}
+function Ct() {
+	let t = window.customElements;
+	t.get("jarvis-card") || t.define(e, $), t.get("jarvis-card-editor") || t.define(`${e}-editor`, Ne);
+}
+St().then(Ct);
+var wt = K(typeof navigator < "u" ? navigator.language : "en");
 window.customCards = window.customCards ?? [], window.customCards.some((e) => e.type === "jarvis-card") || window.customCards.push({
 	type: e,
-	name: bt("card.name"),
-	description: bt("card.description"),
+	name: wt("card.name"),
+	description: wt("card.description"),
 	preview: !1,
 	documentationURL: "https://github.com/jarvis-voice/jarvis#the-dashboard-card"
 });
-export { yt as CARD_VERSION, vt as JarvisCard, K as JarvisCardEditor };
+export { yt as CARD_VERSION, $ as JarvisCard, Ne as JarvisCardEditor };
