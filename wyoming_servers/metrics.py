@@ -153,6 +153,12 @@ class ServerMetrics:
         """Instrument the speech-to-text server `spec` serves; returns `spec`."""
         name = spec.name
         spec.observer_factory = lambda: SttObserver(self, name)
+        rtf = self.rtf.labels(name)
+
+        def decoded(audio_s: float, compute_s: float) -> None:
+            rtf.observe(compute_s / audio_s)
+
+        service.engine.on_decoded = decoded
         scheduler = service.scheduler
 
         def queue() -> QueueState:

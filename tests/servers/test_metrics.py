@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 import subprocess
 import sys
@@ -21,7 +22,14 @@ from tests.servers.test_piper import (
     start_server,
     synthesize,
 )
-from tests.servers.whisper_client import transcribe_pcm
+from tests.servers.whisper_client import (
+    ENGLISH,
+    Client as WhisperClient,
+    async_whisper_process,
+    load_clip,
+    transcribe_pcm,
+    transcript_text,
+)
 from tests.wire.http_client import (
     BAD_REQUESTS,
     METRICS_READY,
@@ -127,12 +135,14 @@ async def test_transcription_and_synthesis_move_the_metrics(
     assert 0 < first < total < 60
     stt_s = moved(before, after, "jarvis_stage_seconds_sum", stage="audio_stop_to_transcript")
     assert 0 <= stt_s < 30
-    # Real-time factor of every synthesized chunk.
+    # Real-time factor of every synthesized chunk and of the decode.
     assert moved(before, after, "jarvis_real_time_factor_count", server="piper") >= 3
     rtf = moved(before, after, "jarvis_real_time_factor_sum", server="piper") / moved(
         before, after, "jarvis_real_time_factor_count", server="piper"
     )
     assert 0 < rtf < 2
+    assert moved(before, after, "jarvis_real_time_factor_count", server="whisper") >= 1
+    assert moved(before, after, "jarvis_real_time_factor_sum", server="whisper") > 0
     # Audio: what was synthesized, then transcribed.
     assert moved(before, after, "jarvis_audio_seconds_total", server="whisper") == pytest.approx(
         spoken.seconds, rel=0.01
@@ -217,7 +227,7 @@ def test_metrics_are_off_unless_asked_and_the_uri_is_checked() -> None:
     from wyoming_servers.__main__ import build_parser
 
     assert build_parser().parse_args([]).metrics_uri is None
-    for module in ("wyoming_servers", "wyoming_servers.piper"):
+    for module in ("wyoming_servers", "wyoming_servers.piper", "wyoming_servers.whisper"):
         result = subprocess.run(
             [sys.executable, "-m", module, "--metrics-uri", "tcp://127.0.0.1:9300"],
             capture_output=True,
@@ -244,3 +254,31 @@ def test_piper_alone_serves_its_metrics() -> None:
         assert scrape(port).label_values("jarvis_requests_total", "server") == {"piper"}
     finally:
         server.finish()
+
+
+async def test_whisper_alone_serves_its_metrics() -> None:
+    clip = load_clip(ENGLISH / "wfw_turn_on_the_living_room_lamp.wav")
+    async with async_whisper_process("--metrics-uri", "http://127.0.0.1:0") as server:
+        found = METRICS_READY.search(server.log_text())
+        for _ in range(200):
+            if found:
+                break
+            await asyncio.sleep(0.05)
+            found = METRICS_READY.search(server.log_text())
+        assert found, server.log_text()
+        port = int(found.group(1))
+        status, report = health(port)
+        assert status == 200 and list(report["servers"]) == ["whisper"]
+        before = scrape(port)
+        c = await WhisperClient.connect(server.port)
+        try:
+            assert "lamp" in transcript_text(await c.stream(clip)).lower()
+        finally:
+            await c.close()
+        after = scrape(port)
+    assert moved(before, after, "jarvis_requests_total", server="whisper", result="ok") == 1
+    assert moved(before, after, "jarvis_stage_seconds_count", server="whisper") == 1
+    decodes = moved(before, after, "jarvis_real_time_factor_count", server="whisper")
+    assert decodes >= 1
+    assert 0 < moved(before, after, "jarvis_real_time_factor_sum", server="whisper") / decodes < 5
+    assert moved(before, after, "jarvis_audio_seconds_total") == pytest.approx(clip.seconds)

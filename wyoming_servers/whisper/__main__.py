@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Wyoming speech-to-text server (faster-whisper) that decodes while audio "
         "arrives.",
     )
-    add_server_args(parser, DEFAULT_URI)
+    add_server_args(parser, DEFAULT_URI, metrics=True)
     add_arguments(parser)
     args = parser.parse_args(argv)
     limit_malloc_arenas()
@@ -26,7 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     async def run() -> None:
         service = await asyncio.to_thread(WhisperService, options_from_args(args))
         await service.start()
-        await serve([service.server_spec(args.uri, args.zeroconf)])
+        spec = service.server_spec(args.uri, args.zeroconf)
+        http = []
+        if args.metrics_uri:
+            from wyoming_servers.metrics import ServerMetrics
+
+            metrics = ServerMetrics()
+            metrics.watch_whisper(spec, service)
+            http.append(metrics.http(args.metrics_uri))
+        await serve([spec], http=http)
 
     return run_main(
         run,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 import logging
 from pathlib import Path
@@ -18,6 +19,7 @@ from wyoming_servers.models import resolve_whisper_model
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "tiny.en"
+SAMPLE_RATE = 16000
 
 # faster-whisper makes a (disabled) tqdm bar per decode; keep tqdm from starting a monitor thread.
 tqdm.tqdm.monitor_interval = 0
@@ -133,6 +135,8 @@ class WhisperEngine:
         self.languages: list[str] = (
             sorted(self.model.supported_languages) if self.multilingual else ["en"]
         )
+        self.on_decoded: Callable[[float, float], None] | None = None
+        """Metrics: told (seconds of audio, seconds of decoding) after each decode, on its thread."""
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` for the decoder (the model's own tokenizer; well under 1 ms a name)."""
@@ -161,9 +165,12 @@ class WhisperEngine:
             initial_prompt=prompt or None,
         )
         texts = [segment.text for segment in segments]
+        seconds = time.monotonic() - started
+        if self.on_decoded is not None and len(audio):
+            self.on_decoded(len(audio) / SAMPLE_RATE, seconds)
         return Decoded(
             text="".join(texts).strip(),
             language=info.language,
             segments=[text for text in texts if text.strip()],
-            seconds=time.monotonic() - started,
+            seconds=seconds,
         )
