@@ -16,6 +16,9 @@ all satellites of a level start together. Measured per level:
   other error) -- should be 0;
 - wrong: transcripts whose words differ from the command.
 
+Then, unless `--no-probe`, the counts between the largest level served and the next level are
+measured one room more at a time until one is not served (rows marked "probe").
+
 A level "serves" its rooms when nothing is refused or lost and both p95 are within 1 s. The client
 runs on the same machine as the server, so it takes some of its CPU.
 """
@@ -61,6 +64,7 @@ class Level:
     """What one level (N satellites at once) measured."""
 
     satellites: int
+    probe: bool = False
     stt: list[float] = field(default_factory=list)
     tts: list[float] = field(default_factory=list)
     requests: int = 0
@@ -237,6 +241,24 @@ async def run(args: argparse.Namespace) -> None:
             )
             levels.append(level)
             await asyncio.sleep(1)  # let the server drain anything left before the next level
+        if not args.no_probe:
+            # Between the largest level served and the next one measured: go up one room at a time.
+            served = [lvl.satellites for lvl in levels if lvl.serves()]
+            above = [lvl.satellites for lvl in levels if not lvl.serves()]
+            if served and above and min(above) > max(served) + 1:
+                for count in range(max(served) + 1, min(above)):
+                    level = Level(count, probe=True)
+                    await asyncio.gather(
+                        *(
+                            satellite(i, level, (stt_port, tts_port), clips, args)
+                            for i in range(count)
+                        )
+                    )
+                    levels.append(level)
+                    await asyncio.sleep(1)
+                    if not level.serves():
+                        break
+        levels.sort(key=lambda lvl: lvl.satellites)
 
     print("# bench.load: many satellites on one jarvis-servers node")
     table(
@@ -256,7 +278,7 @@ async def run(args: argparse.Namespace) -> None:
         tts50, tts95 = median_p95(level.tts) if level.tts else (float("nan"),) * 2
         rows.append(
             (
-                level.satellites,
+                f"{level.satellites}{' (probe)' if level.probe else ''}",
                 level.requests,
                 f"{stt50:.3f}",
                 f"{stt95:.3f}",
@@ -287,7 +309,7 @@ async def run(args: argparse.Namespace) -> None:
     served = [level.satellites for level in levels if level.serves()]
     print(
         f"\nThis machine serves {max(served) if served else 0} simultaneous rooms within "
-        f"{TARGET_S:g} s p95 (largest level measured with no busy, nothing lost, both p95 "
+        f"{TARGET_S:g} s p95 (largest count measured with no busy, nothing lost, both p95 "
         f"<= {TARGET_S:g} s)."
     )
     for level in levels:
@@ -302,6 +324,11 @@ def main() -> None:
     parser.add_argument("--satellites", default="1,5,10,20", help="levels, comma separated")
     parser.add_argument("--rounds", type=int, default=3, help="commands per satellite and level")
     parser.add_argument("--chunk-ms", type=float, default=100, help="audio chunk, 10 or 100 ms")
+    parser.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="do not measure the counts between the last level served and the next one",
+    )
     parser.add_argument("--quick", action="store_true", help="one round per satellite")
     parser.add_argument(
         "--server-args", default="", help="extra jarvis-servers flags, e.g. '--workers 2'"
