@@ -19,6 +19,7 @@ import {
 } from "./home-model.js";
 import { localizer, type Localize } from "./localize.js";
 import type { PipelineList } from "./pipeline-types.js";
+import { memoryFor, type CardMemory } from "./card-memory.js";
 import { cardStyles } from "./styles.js";
 import { choosePipeline, chooseRoute, errorText, sendText, type Exchange } from "./talk.js";
 import { TurnLoader } from "./turn-loader.js";
@@ -52,10 +53,9 @@ export class JarvisCard extends LitElement {
   private readonly loader = new TurnLoader(this.api);
 
   private pipelines: PipelineList | null = null;
-  private turns: Turn[] = [];
+  private memory: CardMemory = memoryFor({});
+  private stopListening: (() => void) | null = null;
   private turnsProblem: "admin_only" | null = null;
-  private exchanges: Exchange[] = [];
-  private conversationId: string | null = null;
   private draft = "";
   private voice: VoiceSession | null = null;
   /** Satellite states as HA's `subscribe_entities` events bring them. */
@@ -86,13 +86,15 @@ export class JarvisCard extends LitElement {
       throw new Error(error instanceof ConfigError ? error.message : errorText(error));
     }
     this.signature = "";
+    this.memory = memoryFor(this.config);
+    if (this.isConnected) this.listenToMemory();
     if (this._hass !== undefined) this.start();
     this.requestUpdate();
   }
 
   getCardSize(): number {
     const satellites = this._hass ? satelliteIds(this._hass, this.config?.satellites).length : 1;
-    return 3 + satellites + Math.min(this.turns.length, this.config?.turns ?? 0) * 2;
+    return 3 + satellites + Math.min(this.memory.turns.length, this.config?.turns ?? 0) * 2;
   }
 
   getGridOptions(): { columns: number; min_columns: number; rows: string } {
@@ -120,8 +122,14 @@ export class JarvisCard extends LitElement {
     }
   }
 
+  private listenToMemory(): void {
+    this.stopListening?.();
+    this.stopListening = this.memory.listen(() => this.requestUpdate());
+  }
+
   override connectedCallback(): void {
     super.connectedCallback();
+    this.listenToMemory();
     if (this._hass !== undefined && this.config !== undefined) {
       this.watchConnection(this._hass.connection);
       this.start();
@@ -130,6 +138,8 @@ export class JarvisCard extends LitElement {
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
+    this.stopListening?.();
+    this.stopListening = null;
     this.stopWatchingSatellites();
     this.watchConnection(null);
     clearTimeout(this.turnsTimer);
@@ -234,8 +244,9 @@ export class JarvisCard extends LitElement {
       try {
         const fresh = await this.loader.load(ids, config.turns);
         // Runs HA has forgotten (a restart) stay on the card.
-        this.turns = mergeTurns(this.turns, fresh, config.turns);
+        this.memory.turns = mergeTurns(this.memory.turns, fresh, config.turns);
         this.turnsProblem = null;
+        this.memory.changed();
       } catch (error: unknown) {
         if (errorText(error).toLowerCase().includes("unauthorized")) this.turnsProblem = "admin_only";
       }
@@ -259,16 +270,14 @@ export class JarvisCard extends LitElement {
   }
 
   private get busy(): boolean {
-    const last = this.exchanges[0];
+    const last = this.memory.exchanges[0];
     return last !== undefined && ["sending", "listening", "thinking"].includes(last.status);
   }
 
   private showExchange(exchange: Exchange): void {
-    this.exchanges = [exchange, ...this.exchanges.filter((e) => e.id !== exchange.id)].slice(
-      0,
-      EXCHANGES_SHOWN,
-    );
-    this.requestUpdate();
+    const others = this.memory.exchanges.filter((e) => e.id !== exchange.id);
+    this.memory.exchanges = [exchange, ...others].slice(0, EXCHANGES_SHOWN);
+    this.memory.changed();
   }
 
   /** How a typed request goes, and to which agent. */
@@ -291,10 +300,10 @@ export class JarvisCard extends LitElement {
     this.requestUpdate();
     const exchange = await sendText(
       this.api,
-      { text, ...this.textRoute(hass), conversationId: this.conversationId, language: hass.language },
+      { text, ...this.textRoute(hass), conversationId: this.memory.conversationId, language: hass.language },
       (current) => this.showExchange(current),
     );
-    this.conversationId = exchange.reply.conversationId ?? this.conversationId;
+    this.memory.conversationId = exchange.reply.conversationId ?? this.memory.conversationId;
   }
 
   private onInput(event: Event): void {
@@ -312,12 +321,12 @@ export class JarvisCard extends LitElement {
     const session = new VoiceSession(
       this.api,
       pipeline,
-      this.conversationId,
+      this.memory.conversationId,
       (exchange) => {
         this.showExchange(exchange);
         if (["done", "error", "speaking"].includes(exchange.status) && this.voice === session) {
           this.voice = null;
-          this.conversationId = exchange.reply.conversationId ?? this.conversationId;
+          this.memory.conversationId = exchange.reply.conversationId ?? this.memory.conversationId;
           void this.loadTurns();
         }
       },
@@ -498,7 +507,7 @@ export class JarvisCard extends LitElement {
         </button>
       </form>
       ${voiceNote !== null ? html`<div class="note">${voiceNote}</div>` : nothing}
-      ${this.exchanges.map((exchange) => this.renderExchange(exchange, t))}
+      ${this.memory.exchanges.map((exchange) => this.renderExchange(exchange, t))}
       <div class="note route" data-route=${route}>
         ${route === "chat" ? t("talk.via_chat") : t("talk.via_conversation")}${agentName !== null
           ? ` · ${agentName}`
@@ -533,11 +542,11 @@ export class JarvisCard extends LitElement {
       <h3>${t("section.turns")}</h3>
       ${this.turnsProblem === "admin_only"
         ? html`<div class="muted-text">${t("turns.admin_only")}</div>`
-        : this.turns.length === 0
+        : this.memory.turns.length === 0
           ? html`<div class="muted-text">${t("turns.none")}</div>`
           : nothing}
       <ol>
-        ${this.turns.map((turn) => this.renderTurn(hass, turn, t, language))}
+        ${this.memory.turns.map((turn) => this.renderTurn(hass, turn, t, language))}
       </ol>
     </section>`;
   }

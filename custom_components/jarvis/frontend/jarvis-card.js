@@ -287,7 +287,7 @@ var _ = class extends HTMLElement {
 };
 _.elementStyles = [], _.shadowRootOptions = { mode: "open" }, _[p("elementProperties")] = /* @__PURE__ */ new Map(), _[p("finalized")] = /* @__PURE__ */ new Map(), ue?.({ ReactiveElement: _ }), (f.reactiveElementVersions ??= []).push("2.1.2");
 // node_modules/lit-html/lit-html.js
-var v = globalThis, y = (e) => e, b = v.trustedTypes, x = b ? b.createPolicy("lit-html", { createHTML: (e) => e }) : void 0, de = "$lit$", S = `lit$${Math.random().toFixed(9).slice(2)}$`, fe = "?" + S, pe = `<${fe}>`, C = document, w = () => C.createComment(""), T = (e) => e === null || typeof e != "object" && typeof e != "function", E = Array.isArray, me = (e) => E(e) || typeof e?.[Symbol.iterator] == "function", D = "[ 	\n\f\r]", O = /<(?:(!--|\/[^a-zA-Z])|(\/?[a-zA-Z][^>\s]*)|(\/?$))/g, he = /-->/g, k = />/g, A = RegExp(`>|${D}(?:([^\\s"'>=/]+)(${D}*=${D}*(?:[^ \t\n\f\r"'\`<>=]|("|')|))|$)`, "g"), j = /'/g, M = /"/g, N = /^(?:script|style|textarea|title)$/i, P = ((e) => (t, ...n) => ({
+var v = globalThis, y = (e) => e, b = v.trustedTypes, x = b ? b.createPolicy("lit-html", { createHTML: (e) => e }) : void 0, de = "$lit$", S = `lit$${Math.random().toFixed(9).slice(2)}$`, fe = "?" + S, pe = `<${fe}>`, C = document, w = () => C.createComment(""), T = (e) => e === null || typeof e != "object" && typeof e != "function", E = Array.isArray, me = (e) => E(e) || typeof e?.[Symbol.iterator] == "function", D = "[ 	\n\f\r]", O = /<(?:(!--|\/[^a-zA-Z])|(\/?[a-zA-Z][^>\s]*)|(\/?$))/g, k = /-->/g, A = />/g, j = RegExp(`>|${D}(?:([^\\s"'>=/]+)(${D}*=${D}*(?:[^ \t\n\f\r"'\`<>=]|("|')|))|$)`, "g"), M = /'/g, he = /"/g, N = /^(?:script|style|textarea|title)$/i, P = ((e) => (t, ...n) => ({
 	_$litType$: e,
 	strings: t,
 	values: n
@@ -300,8 +300,8 @@ var ge = (e, t) => {
 	let n = e.length - 1, r = [], i, a = t === 2 ? "<svg>" : t === 3 ? "<math>" : "", o = O;
 	for (let t = 0; t < n; t++) {
 		let n = e[t], s, c, l = -1, u = 0;
-		for (; u < n.length && (o.lastIndex = u, c = o.exec(n), c !== null);) u = o.lastIndex, o === O ? c[1] === "!--" ? o = he : c[1] === void 0 ? c[2] === void 0 ? c[3] !== void 0 && (o = A) : (N.test(c[2]) && (i = RegExp("</" + c[2], "g")), o = A) : o = k : o === A ? c[0] === ">" ? (o = i ?? O, l = -1) : c[1] === void 0 ? l = -2 : (l = o.lastIndex - c[2].length, s = c[1], o = c[3] === void 0 ? A : c[3] === "\"" ? M : j) : o === M || o === j ? o = A : o === he || o === k ? o = O : (o = A, i = void 0);
-		let d = o === A && e[t + 1].startsWith("/>") ? " " : "";
+		for (; u < n.length && (o.lastIndex = u, c = o.exec(n), c !== null);) u = o.lastIndex, o === O ? c[1] === "!--" ? o = k : c[1] === void 0 ? c[2] === void 0 ? c[3] !== void 0 && (o = j) : (N.test(c[2]) && (i = RegExp("</" + c[2], "g")), o = j) : o = A : o === j ? c[0] === ">" ? (o = i ?? O, l = -1) : c[1] === void 0 ? l = -2 : (l = o.lastIndex - c[2].length, s = c[1], o = c[3] === void 0 ? j : c[3] === "\"" ? he : M) : o === he || o === M ? o = j : o === k || o === A ? o = O : (o = j, i = void 0);
+		let d = o === j && e[t + 1].startsWith("/>") ? " " : "";
 		a += o === O ? n + pe : l >= 0 ? (r.push(s), n.slice(0, l) + de + n.slice(l) + S + d) : n + S + (l === -2 ? t : d);
 	}
 	return [z(e, a + (e[n] || "<?>") + (t === 2 ? "</svg>" : t === 3 ? "</math>" : "")), r];
@@ -798,46 +798,46 @@ function Pe(e) {
 		default: return "unknown";
 	}
 }
-function Fe(e, t, n) {
+function q(e, t, n) {
 	let r = e.entities[t], i = r?.device_id ? e.devices[r.device_id] : void 0, a = n?.attributes.friendly_name;
 	return i?.name_by_user ?? i?.name ?? (typeof a == "string" ? a : void 0) ?? t.split(".")[1] ?? t;
 }
-function Ie(e, t) {
+function Fe(e, t) {
 	let n = e.entities[t], r = n?.device_id ? e.devices[n.device_id] : void 0, i = n?.area_id ?? r?.area_id ?? null;
 	return i === null ? null : e.areas[i]?.name ?? null;
 }
-function Le(e, t) {
+function Ie(e, t) {
 	let n = e.entities[t]?.device_id;
 	return n ? Object.values(e.entities).filter((e) => e.device_id === n && e.entity_id !== t).map((e) => e.entity_id) : [];
 }
-function q(e) {
+function J(e) {
 	let t = typeof e == "number" ? e : Number(e);
 	return typeof e != "boolean" && e !== null && e !== "" && Number.isFinite(t) ? t : null;
 }
-function J(e, t) {
+function Y(e, t) {
 	let n = e.states[t], r = Pe(n?.state), i = {
 		entityId: t,
-		name: Fe(e, t, n),
-		area: Ie(e, t),
+		name: q(e, t, n),
+		area: Fe(e, t),
 		connected: r !== "disconnected",
 		activity: r,
 		muted: null,
 		volume: null,
 		muteEntityId: null
 	};
-	for (let n of Le(e, t)) {
+	for (let n of Ie(e, t)) {
 		let t = e.states[n], r = e.entities[n]?.translation_key;
 		if (t === void 0 || t.state === "unavailable") continue;
 		let a = n.split(".")[0];
 		if (a === "media_player") {
-			let e = q(t.attributes.volume_level);
+			let e = J(t.attributes.volume_level);
 			e !== null && (i.volume = {
 				kind: "level",
 				percent: Math.round(e * 100)
 			}), typeof t.attributes.is_volume_muted == "boolean" && (i.muted = t.attributes.is_volume_muted);
 		} else if (a === "switch" && (r === "mute" || r === "muted")) i.muted = t.state === "on", i.muteEntityId = n;
 		else if (a === "number" && i.volume === null) {
-			let e = q(t.state);
+			let e = J(t.state);
 			if (e === null) continue;
 			r === "volume_multiplier" ? i.volume = {
 				kind: "mic",
@@ -850,10 +850,10 @@ function J(e, t) {
 	}
 	return i;
 }
-function Y(e, t) {
+function X(e, t) {
 	return t !== void 0 && t.length > 0 ? [...t] : Object.keys(e.states).filter((e) => e.startsWith("assist_satellite.")).sort();
 }
-function Re(e) {
+function Le(e) {
 	return Object.values(e.entities).filter((e) => e.platform === "jarvis" && e.translation_key === "server_reachable" && e.entity_id.startsWith("binary_sensor.")).map((t) => {
 		let n = e.states[t.entity_id], r = t.device_id ? e.devices[t.device_id] : void 0;
 		return {
@@ -863,31 +863,47 @@ function Re(e) {
 		};
 	}).sort((e, t) => e.entityId.localeCompare(t.entityId));
 }
-function X(e, t) {
+function Z(e, t) {
 	return Object.values(e.entities).filter((e) => e.platform === "jarvis" && e.entity_id.startsWith("conversation.") && (t === void 0 || t === "" || e.entity_id === t)).map((t) => {
 		let n = {
 			entityId: t.entity_id,
-			name: Fe(e, t.entity_id, e.states[t.entity_id]),
+			name: q(e, t.entity_id, e.states[t.entity_id]),
 			latencyS: null,
 			tokensPerSecond: null
 		};
 		for (let r of Object.values(e.entities)) {
 			if (!t.device_id || r.device_id !== t.device_id) continue;
-			let i = q(e.states[r.entity_id]?.state);
+			let i = J(e.states[r.entity_id]?.state);
 			r.translation_key === "response_latency" && (n.latencyS = i), r.translation_key === "tokens_per_second" && (n.tokensPerSecond = i);
 		}
 		return n;
 	}).sort((e, t) => e.entityId.localeCompare(t.entityId));
 }
-function ze(e, t, n) {
+function Re(e, t, n) {
 	return JSON.stringify([
-		t.map((t) => J(e, t)),
-		Re(e),
-		X(e, n)
+		t.map((t) => Y(e, t)),
+		Le(e),
+		Z(e, n)
 	]);
 }
+// src/card-memory.ts
+var ze = class {
+	constructor() {
+		this.turns = [], this.exchanges = [], this.conversationId = null, this.listeners = /* @__PURE__ */ new Set();
+	}
+	listen(e) {
+		return this.listeners.add(e), () => this.listeners.delete(e);
+	}
+	changed() {
+		for (let e of this.listeners) e();
+	}
+}, Be = /* @__PURE__ */ new Map();
+function Ve(e) {
+	let t = JSON.stringify(e), n = Be.get(t);
+	return n === void 0 && (n = new ze(), Be.set(t, n)), n;
+}
 // src/styles.ts
-var Be = d`
+var He = d`
   :host {
     display: block;
     --jarvis-gap: 12px;
@@ -1186,11 +1202,11 @@ var Be = d`
   }
 `;
 // src/ha-types.ts
-function Ve(e) {
+function Ue(e) {
 	return typeof e == "object" && !!e && "code" in e && "message" in e;
 }
 // src/stream.ts
-var He = class {
+var We = class {
 	constructor() {
 		this.parts = [], this.role = null, this.messageHasText = !1, this.finalText = null, this.toolRuns = [], this.toolById = /* @__PURE__ */ new Map(), this.done = !1, this.responseType = null, this.conversationId = null;
 	}
@@ -1248,31 +1264,31 @@ var He = class {
 	}
 };
 // src/talk.ts
-function Ue(e, t) {
+function Ge(e, t) {
 	if (e === null) return null;
 	let n = t ?? e.preferred_pipeline;
 	return e.pipelines.find((e) => e.id === n) ?? null;
 }
-function We(e, t) {
+function Ke(e, t) {
 	return (e === null ? t.length > 0 : t.includes(e)) ? "chat" : "conversation";
 }
-function Ge(e) {
-	return Ve(e) && e.code === "unknown_command";
+function qe(e) {
+	return Ue(e) && e.code === "unknown_command";
 }
-var Ke = 1;
-function qe(e, t, n) {
+var Je = 1;
+function Ye(e, t, n) {
 	return {
-		id: Ke++,
+		id: Je++,
 		said: e,
 		voice: n,
 		route: t,
 		status: n ? "listening" : "sending",
-		reply: new He(),
+		reply: new We(),
 		error: null,
 		audioUrl: null
 	};
 }
-function Je(e, t) {
+function Xe(e, t) {
 	switch (t.type) {
 		case "stt-vad-end": return e.status = "thinking", !1;
 		case "stt-end": return e.said = t.data.stt_output.text, e.status = "thinking", !1;
@@ -1285,15 +1301,15 @@ function Je(e, t) {
 		default: return !1;
 	}
 }
-async function Ye(e, t, n) {
-	let r = qe(t.text, t.route, !1);
+async function Ze(e, t, n) {
+	let r = Ye(t.text, t.route, !1);
 	n(r);
 	try {
 		let i = !1;
 		if (t.route === "chat") try {
-			await Ze(e, t, r, n), i = !0;
+			await $e(e, t, r, n), i = !0;
 		} catch (e) {
-			if (!Ge(e)) throw e;
+			if (!qe(e)) throw e;
 			r.route = "conversation";
 		}
 		if (!i) {
@@ -1301,14 +1317,14 @@ async function Ye(e, t, n) {
 			r.reply.finish(i), r.status = i.response.response_type === "error" ? "error" : "done";
 		}
 	} catch (e) {
-		r.status = "error", r.error = Z(e);
+		r.status = "error", r.error = Q(e);
 	}
 	return n(r), r;
 }
-function Xe(e, t) {
+function Qe(e, t) {
 	return t.type === "error" ? (e.status = "error", e.error = t.message || t.code, !0) : (e.reply.addChatEvent(t), t.type === "final" ? (e.status = t.error ? "error" : "done", !0) : (e.status === "sending" && (e.status = "thinking"), !1));
 }
-function Ze(e, t, n, r) {
+function $e(e, t, n, r) {
 	return new Promise((i, a) => {
 		let o = null, s = !1, c = () => {
 			o?.().catch(() => void 0);
@@ -1319,32 +1335,32 @@ function Ze(e, t, n, r) {
 			language: t.language,
 			conversation_id: t.conversationId
 		}, (e) => {
-			s || (s = Xe(n, e), r(n), s && (c(), i()));
+			s || (s = Qe(n, e), r(n), s && (c(), i()));
 		}).then((e) => {
 			o = e, s && c();
 		}, a);
 	});
 }
-function Z(e) {
+function Q(e) {
 	return typeof e == "object" && e && "message" in e ? String(e.message) : String(e);
 }
 // src/turns.ts
-var Qe = [
+var et = [
 	"wake",
 	"speech",
 	"stt",
 	"intent",
 	"tts"
 ];
-function $e(e) {
+function tt(e) {
 	if (e.timestamp === void 0) return null;
 	let t = Date.parse(e.timestamp);
 	return Number.isNaN(t) ? null : t;
 }
-function et(e, t, n) {
+function nt(e, t, n) {
 	let r = n[0];
 	if (r === void 0) return null;
-	let i = $e(r), a = /* @__PURE__ */ new Map(), o = new He(), s = {
+	let i = tt(r), a = /* @__PURE__ */ new Map(), o = new We(), s = {
 		id: e,
 		pipelineId: t,
 		startedAt: r.timestamp ?? "",
@@ -1361,7 +1377,7 @@ function et(e, t, n) {
 		finished: !1
 	};
 	for (let e of n) {
-		let t = $e(e);
+		let t = tt(e);
 		switch (t !== null && i !== null && !a.has(e.type) && a.set(e.type, t - i), e.type) {
 			case "run-start":
 				s.satelliteId = e.data.satellite_id ?? null;
@@ -1384,19 +1400,19 @@ function et(e, t, n) {
 			case "run-end": s.finished = !0;
 		}
 	}
-	return s.reply = o.text || null, s.tools = o.tools, s.spans = nt(a), s.totalMs = a.get("run-end") ?? null, s;
+	return s.reply = o.text || null, s.tools = o.tools, s.spans = it(a), s.totalMs = a.get("run-end") ?? null, s;
 }
-var tt = {
+var rt = {
 	wake: ["wake_word-start", "wake_word-end"],
 	speech: ["stt-start", "stt-vad-end"],
 	stt: ["stt-vad-end", "stt-end"],
 	intent: ["intent-start", "intent-end"],
 	tts: ["tts-start", "tts-end"]
 };
-function nt(e) {
+function it(e) {
 	let t = [];
-	for (let n of Qe) {
-		let [r, i] = tt[n], a = r;
+	for (let n of et) {
+		let [r, i] = rt[n], a = r;
 		if (n === "speech" && !e.has("stt-vad-end")) continue;
 		n === "stt" && !e.has("stt-vad-end") && (a = "stt-start");
 		let o = e.get(a), s = e.get(i);
@@ -1408,39 +1424,39 @@ function nt(e) {
 	}
 	return t;
 }
-var rt = 1.5;
-function it(e) {
+var at = 1.5;
+function ot(e) {
 	let t = Math.max(0, ...e.spans.map((e) => e.endMs)), n = Math.max(e.totalMs ?? 0, t);
 	return n <= 0 ? e.spans.map((e) => ({
 		stage: e.stage,
 		ms: 0,
 		offsetPct: 0,
-		widthPct: rt
+		widthPct: at
 	})) : e.spans.map((e) => {
-		let t = Math.min(98.5, e.startMs / n * 100), r = Math.min(100 - t, Math.max(rt, (e.endMs - e.startMs) / n * 100));
+		let t = Math.min(98.5, e.startMs / n * 100), r = Math.min(100 - t, Math.max(at, (e.endMs - e.startMs) / n * 100));
 		return {
 			stage: e.stage,
 			ms: e.endMs - e.startMs,
-			offsetPct: at(t),
-			widthPct: at(r)
+			offsetPct: st(t),
+			widthPct: st(r)
 		};
 	});
 }
-function at(e) {
+function st(e) {
 	return Math.round(e * 100) / 100;
 }
-function Q(e) {
+function $(e) {
 	if (e < 1e3) return `${Math.round(e)} ms`;
 	let t = e / 1e3;
 	return t < 10 ? `${t.toFixed(1)} s` : `${Math.round(t)} s`;
 }
-function ot(e, t, n) {
+function ct(e, t, n) {
 	let r = /* @__PURE__ */ new Map();
 	for (let n of [...e, ...t]) r.set(n.id, n);
 	return [...r.values()].sort((e, t) => e.startedAt < t.startedAt ? 1 : e.startedAt > t.startedAt ? -1 : 0).slice(0, Math.max(0, n));
 }
 // src/turn-loader.ts
-var st = class {
+var lt = class {
 	constructor(e) {
 		this.api = e, this.finished = /* @__PURE__ */ new Map();
 	}
@@ -1461,12 +1477,12 @@ var st = class {
 		} catch {
 			return null;
 		}
-		let r = et(e.pipeline_run_id, e.pipelineId, n.events);
+		let r = nt(e.pipeline_run_id, e.pipelineId, n.events);
 		return r?.finished && this.finished.set(r.id, r), r;
 	}
 };
 // src/voice.ts
-function ct(e) {
+function ut(e) {
 	let t = new Int16Array(e.length);
 	for (let n = 0; n < e.length; n++) {
 		let r = Math.max(-1, Math.min(1, e[n] ?? 0));
@@ -1474,11 +1490,11 @@ function ct(e) {
 	}
 	return t;
 }
-var lt = "\nclass JarvisRecorder extends AudioWorkletProcessor {\n  process(inputs) {\n    const channel = inputs[0] && inputs[0][0];\n    if (channel) this.port.postMessage(channel.slice(0));\n    return true;\n  }\n}\nregisterProcessor(\"jarvis-recorder\", JarvisRecorder);\n";
-function ut() {
+var dt = "\nclass JarvisRecorder extends AudioWorkletProcessor {\n  process(inputs) {\n    const channel = inputs[0] && inputs[0][0];\n    if (channel) this.port.postMessage(channel.slice(0));\n    return true;\n  }\n}\nregisterProcessor(\"jarvis-recorder\", JarvisRecorder);\n";
+function ft() {
 	return typeof window < "u" && window.isSecureContext && navigator.mediaDevices?.getUserMedia !== void 0 && typeof AudioWorkletNode < "u";
 }
-var dt = class {
+var pt = class {
 	constructor() {
 		this.context = null, this.stream = null;
 	}
@@ -1488,14 +1504,14 @@ var dt = class {
 			noiseSuppression: !0,
 			autoGainControl: !0
 		} }), this.context = new AudioContext({ sampleRate: 16e3 });
-		let t = URL.createObjectURL(new Blob([lt], { type: "text/javascript" }));
+		let t = URL.createObjectURL(new Blob([dt], { type: "text/javascript" }));
 		try {
 			await this.context.audioWorklet.addModule(t);
 		} finally {
 			URL.revokeObjectURL(t);
 		}
 		let n = this.context.createMediaStreamSource(this.stream), r = new AudioWorkletNode(this.context, "jarvis-recorder");
-		return r.port.onmessage = (t) => e(ct(t.data)), n.connect(r), this.context.sampleRate;
+		return r.port.onmessage = (t) => e(ut(t.data)), n.connect(r), this.context.sampleRate;
 	}
 	async stop() {
 		for (let e of this.stream?.getTracks() ?? []) e.stop();
@@ -1503,9 +1519,9 @@ var dt = class {
 		let e = this.context;
 		this.context = null, e !== null && e.state !== "closed" && await e.close();
 	}
-}, ft = class {
+}, mt = class {
 	constructor(e, t, n, r, i) {
-		this.api = e, this.pipeline = t, this.conversationId = n, this.onChange = r, this.playAudio = i, this.recorder = new dt(), this.handlerId = null, this.pending = [], this.recording = !1, this.unsubscribe = null, this.over = !1, this.exchange = qe("", "pipeline", !0);
+		this.api = e, this.pipeline = t, this.conversationId = n, this.onChange = r, this.playAudio = i, this.recorder = new pt(), this.handlerId = null, this.pending = [], this.recording = !1, this.unsubscribe = null, this.over = !1, this.exchange = Ye("", "pipeline", !0);
 	}
 	async start() {
 		this.onChange(this.exchange);
@@ -1515,7 +1531,7 @@ var dt = class {
 		} catch (e) {
 			this.recording = !1;
 			let t = e instanceof DOMException && e.name === "NotAllowedError";
-			this.fail(t ? "mic_denied" : Z(e));
+			this.fail(t ? "mic_denied" : Q(e));
 			return;
 		}
 		try {
@@ -1527,7 +1543,7 @@ var dt = class {
 				conversation_id: this.conversationId
 			}, (e) => this.onEvent(e)), this.over && await this.close();
 		} catch (e) {
-			this.fail(Z(e));
+			this.fail(Q(e));
 		}
 	}
 	release() {
@@ -1545,7 +1561,7 @@ var dt = class {
 			this.pending = [];
 		}
 		(e.type === "stt-vad-end" || e.type === "stt-end" || e.type === "error") && this.stopRecording();
-		let t = Je(this.exchange, e);
+		let t = Xe(this.exchange, e);
 		e.type === "tts-end" && this.playAudio(e.data.tts_output.url), this.onChange(this.exchange), t && (this.over = !0, this.close());
 	}
 	async stopRecording() {
@@ -1561,7 +1577,7 @@ var dt = class {
 	}
 };
 // src/ws.ts
-function pt(e, t) {
+function ht(e, t) {
 	let n = [];
 	for (let [r, i] of Object.entries(t.a ?? {})) i.s !== void 0 && e.get(r) !== i.s && (e.set(r, i.s), n.push(r));
 	for (let [r, i] of Object.entries(t.c ?? {})) {
@@ -1571,7 +1587,7 @@ function pt(e, t) {
 	for (let r of t.r ?? []) e.delete(r) && n.push(r);
 	return n;
 }
-var mt = class {
+var gt = class {
 	constructor(e) {
 		this.getHass = e;
 	}
@@ -1631,37 +1647,37 @@ var mt = class {
 		});
 	}
 	sendAudio(e, t) {
-		this.hass.connection.socket?.send(ht(e, t));
+		this.hass.connection.socket?.send(_t(e, t));
 	}
 	endAudio(e) {
 		this.hass.connection.socket?.send(new Uint8Array([e]));
 	}
 };
-function ht(e, t) {
+function _t(e, t) {
 	let n = new Uint8Array(1 + t.byteLength);
 	return n[0] = e, n.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), 1), n;
 }
 // src/jarvis-card.ts
-var gt = {
+var vt = {
 	idle: "mdi:microphone-outline",
 	listening: "mdi:microphone",
 	thinking: "mdi:dots-horizontal-circle-outline",
 	speaking: "mdi:account-voice",
 	disconnected: "mdi:microphone-off",
 	unknown: "mdi:help-circle-outline"
-}, _t = 300, vt = 2, $ = class extends G {
+}, yt = 300, bt = 2, xt = class extends G {
 	constructor(...e) {
-		super(...e), this.signature = "", this.api = new mt(() => {
+		super(...e), this.signature = "", this.api = new gt(() => {
 			if (this._hass === void 0) throw Error("hass is not set yet");
 			return this._hass;
-		}), this.loader = new st(this.api), this.pipelines = null, this.turns = [], this.turnsProblem = null, this.exchanges = [], this.conversationId = null, this.draft = "", this.voice = null, this.liveStates = /* @__PURE__ */ new Map(), this.socketUp = !0, this.watched = "", this.unsubscribeStates = null, this.connection = null, this.loadingTurns = null, this.reloadTurnsAgain = !1, this.onReady = () => {
+		}), this.loader = new lt(this.api), this.pipelines = null, this.memory = Ve({}), this.stopListening = null, this.turnsProblem = null, this.draft = "", this.voice = null, this.liveStates = /* @__PURE__ */ new Map(), this.socketUp = !0, this.watched = "", this.unsubscribeStates = null, this.connection = null, this.loadingTurns = null, this.reloadTurnsAgain = !1, this.onReady = () => {
 			this.socketUp = !0, this.loadPipelines(), this.requestUpdate();
 		}, this.onDisconnected = () => {
 			this.socketUp = !1, this.requestUpdate();
 		};
 	}
 	static {
-		this.styles = Be;
+		this.styles = He;
 	}
 	static getConfigElement() {
 		return document.createElement("jarvis-card-editor");
@@ -1673,12 +1689,12 @@ var gt = {
 		try {
 			this.config = r(e);
 		} catch (e) {
-			throw Error(e instanceof t ? e.message : Z(e));
+			throw Error(e instanceof t ? e.message : Q(e));
 		}
-		this.signature = "", this._hass !== void 0 && this.start(), this.requestUpdate();
+		this.signature = "", this.memory = Ve(this.config), this.isConnected && this.listenToMemory(), this._hass !== void 0 && this.start(), this.requestUpdate();
 	}
 	getCardSize() {
-		return 3 + (this._hass ? Y(this._hass, this.config?.satellites).length : 1) + Math.min(this.turns.length, this.config?.turns ?? 0) * 2;
+		return 3 + (this._hass ? X(this._hass, this.config?.satellites).length : 1) + Math.min(this.memory.turns.length, this.config?.turns ?? 0) * 2;
 	}
 	getGridOptions() {
 		return {
@@ -1694,14 +1710,17 @@ var gt = {
 		let t = this._hass === void 0;
 		if (this._hass = e, e.connection !== this.connection && this.watchConnection(e.connection), this.config === void 0) return;
 		t && this.start(), this.watchSatellites();
-		let n = `${e.language}|${e.connected}|` + ze(e, Y(e, this.config.satellites), this.config.agent ?? void 0);
+		let n = `${e.language}|${e.connected}|` + Re(e, X(e, this.config.satellites), this.config.agent ?? void 0);
 		n !== this.signature && (this.signature = n, this.requestUpdate());
 	}
+	listenToMemory() {
+		this.stopListening?.(), this.stopListening = this.memory.listen(() => this.requestUpdate());
+	}
 	connectedCallback() {
-		super.connectedCallback(), this._hass !== void 0 && this.config !== void 0 && (this.watchConnection(this._hass.connection), this.start());
+		super.connectedCallback(), this.listenToMemory(), this._hass !== void 0 && this.config !== void 0 && (this.watchConnection(this._hass.connection), this.start());
 	}
 	disconnectedCallback() {
-		super.disconnectedCallback(), this.stopWatchingSatellites(), this.watchConnection(null), clearTimeout(this.turnsTimer), this.voice?.release();
+		super.disconnectedCallback(), this.stopListening?.(), this.stopListening = null, this.stopWatchingSatellites(), this.watchConnection(null), clearTimeout(this.turnsTimer), this.voice?.release();
 	}
 	get t() {
 		return K(this._hass?.locale?.language ?? this._hass?.language);
@@ -1722,9 +1741,9 @@ var gt = {
 	}
 	watchSatellites() {
 		if (this._hass === void 0 || this.config === void 0 || !this.isConnected) return;
-		let e = Y(this._hass, this.config.satellites), t = e.join(",");
+		let e = X(this._hass, this.config.satellites), t = e.join(",");
 		(t !== this.watched || this.unsubscribeStates === null) && (this.stopWatchingSatellites(), this.watched = t, e.length !== 0 && (this.unsubscribeStates = this.api.subscribeStates(e, (e) => {
-			let t = new Map(this.liveStates), n = pt(this.liveStates, e);
+			let t = new Map(this.liveStates), n = ht(this.liveStates, e);
 			n.length !== 0 && (this.requestUpdate(), n.some((e) => this.liveStates.get(e) === "idle" && t.get(e) !== "idle") && this.scheduleTurns());
 		}), this.unsubscribeStates.catch(() => {
 			this.unsubscribeStates = null;
@@ -1735,7 +1754,7 @@ var gt = {
 		this.unsubscribeStates = null, this.watched = "", this.liveStates.clear(), e?.then((e) => e()).catch(() => void 0);
 	}
 	scheduleTurns() {
-		clearTimeout(this.turnsTimer), this.turnsTimer = setTimeout(() => void this.loadTurns(), _t);
+		clearTimeout(this.turnsTimer), this.turnsTimer = setTimeout(() => void this.loadTurns(), yt);
 	}
 	async loadTurns() {
 		if (this.loadingTurns !== null) return this.reloadTurnsAgain = !0, this.loadingTurns;
@@ -1749,9 +1768,9 @@ var gt = {
 		this.loadingTurns = (async () => {
 			try {
 				let n = await this.loader.load(t, e.turns);
-				this.turns = ot(this.turns, n, e.turns), this.turnsProblem = null;
+				this.memory.turns = ct(this.memory.turns, n, e.turns), this.turnsProblem = null, this.memory.changed();
 			} catch (e) {
-				Z(e).toLowerCase().includes("unauthorized") && (this.turnsProblem = "admin_only");
+				Q(e).toLowerCase().includes("unauthorized") && (this.turnsProblem = "admin_only");
 			}
 			this.requestUpdate();
 		})();
@@ -1763,10 +1782,10 @@ var gt = {
 		this.reloadTurnsAgain && (this.reloadTurnsAgain = !1, await this.loadTurns());
 	}
 	get pipeline() {
-		return Ue(this.pipelines, this.config?.pipeline ?? null);
+		return Ge(this.pipelines, this.config?.pipeline ?? null);
 	}
 	get busy() {
-		let e = this.exchanges[0];
+		let e = this.memory.exchanges[0];
 		return e !== void 0 && [
 			"sending",
 			"listening",
@@ -1774,12 +1793,13 @@ var gt = {
 		].includes(e.status);
 	}
 	showExchange(e) {
-		this.exchanges = [e, ...this.exchanges.filter((t) => t.id !== e.id)].slice(0, vt), this.requestUpdate();
+		let t = this.memory.exchanges.filter((t) => t.id !== e.id);
+		this.memory.exchanges = [e, ...t].slice(0, bt), this.memory.changed();
 	}
 	textRoute(e) {
-		let t = X(e).map((e) => e.entityId), n = this.config?.agent ?? null;
+		let t = Z(e).map((e) => e.entityId), n = this.config?.agent ?? null;
 		return {
-			route: We(n, t),
+			route: Ke(n, t),
 			agent: n,
 			fallbackAgent: t[0] ?? null
 		};
@@ -1789,13 +1809,13 @@ var gt = {
 		let t = this.draft.trim(), n = this._hass;
 		if (t === "" || this.busy || n === void 0 || this.config === void 0) return;
 		this.draft = "", this.requestUpdate();
-		let r = await Ye(this.api, {
+		let r = await Ze(this.api, {
 			text: t,
 			...this.textRoute(n),
-			conversationId: this.conversationId,
+			conversationId: this.memory.conversationId,
 			language: n.language
 		}, (e) => this.showExchange(e));
-		this.conversationId = r.reply.conversationId ?? this.conversationId;
+		this.memory.conversationId = r.reply.conversationId ?? this.memory.conversationId;
 	}
 	onInput(e) {
 		this.draft = e.target.value, this.requestUpdate();
@@ -1805,12 +1825,12 @@ var gt = {
 		let t = this.pipeline;
 		if (this.voice !== null || this.busy || t === null || !t.stt_engine) return;
 		e instanceof PointerEvent && e.target instanceof Element && e.target.setPointerCapture(e.pointerId);
-		let n = new ft(this.api, t, this.conversationId, (e) => {
+		let n = new mt(this.api, t, this.memory.conversationId, (e) => {
 			this.showExchange(e), [
 				"done",
 				"error",
 				"speaking"
-			].includes(e.status) && this.voice === n && (this.voice = null, this.conversationId = e.reply.conversationId ?? this.conversationId, this.loadTurns());
+			].includes(e.status) && this.voice === n && (this.voice = null, this.memory.conversationId = e.reply.conversationId ?? this.memory.conversationId, this.loadTurns());
 		}, (e) => this.play(e));
 		this.voice = n, n.start();
 	}
@@ -1843,7 +1863,7 @@ var gt = {
     `;
 	}
 	renderServers(e, t) {
-		let n = Re(e);
+		let n = Le(e);
 		return n.length === 0 ? P`<div class="servers"><span class="pill"><span class="dot"></span>${t("server.none")}</span></div>` : P`<div class="servers">
       ${n.map((e) => {
 			let [n, r] = e.reachable === !0 ? ["ok", t("server.reachable")] : e.reachable === !1 ? ["bad", t("server.unreachable")] : ["", t("server.unknown")];
@@ -1854,11 +1874,11 @@ var gt = {
     </div>`;
 	}
 	satelliteOf(e, t, n) {
-		let r = J(e, t), i = this.liveStates.get(t);
+		let r = Y(e, t), i = this.liveStates.get(t);
 		return i !== void 0 && (r.activity = Pe(i), r.connected = r.activity !== "disconnected"), n || (r.activity = "unknown"), r;
 	}
 	renderSatellites(e, t, n, r) {
-		let i = Y(e, t.satellites);
+		let i = X(e, t.satellites);
 		return P`<section class="satellites">
       <h3>${n("section.satellites")}</h3>
       ${i.length === 0 ? P`<div class="muted-text">${n("satellite.none")}</div>` : I}
@@ -1870,7 +1890,7 @@ var gt = {
           data-activity=${i.activity}
           data-connected=${String(i.connected)}
         >
-          <ha-icon .icon=${gt[i.activity]}></ha-icon>
+          <ha-icon .icon=${vt[i.activity]}></ha-icon>
           <div class="grow">
             <div class="name">${i.area ?? n("satellite.no_area")}</div>
             <div class="sub">
@@ -1883,12 +1903,12 @@ var gt = {
     </section>`;
 	}
 	renderAgents(e, t, n) {
-		let r = X(e, t.agent ?? void 0);
+		let r = Z(e, t.agent ?? void 0);
 		return r.length === 0 ? I : P`<section class="agents">
       <h3>${n("section.agents")}</h3>
       ${r.map((e) => {
 			let t = [];
-			return e.latencyS !== null && t.push(n("agent.latency", { value: Q(e.latencyS * 1e3) })), e.tokensPerSecond !== null && t.push(n("agent.speed", { value: e.tokensPerSecond.toFixed(1) })), P`<div class="agent" data-entity=${e.entityId}>
+			return e.latencyS !== null && t.push(n("agent.latency", { value: $(e.latencyS * 1e3) })), e.tokensPerSecond !== null && t.push(n("agent.speed", { value: e.tokensPerSecond.toFixed(1) })), P`<div class="agent" data-entity=${e.entityId}>
           <span class="name">${e.name}</span>
           <span class="sub figures">${t.length > 0 ? t.join(" · ") : n("agent.no_figures")}</span>
         </div>`;
@@ -1896,8 +1916,8 @@ var gt = {
     </section>`;
 	}
 	renderTalk(e, t) {
-		let n = this.pipeline, r = t && n !== null && !!n.stt_engine && ut(), i = this.voice?.exchange.status === "listening", a = this._hass, { route: o, agent: s, fallbackAgent: c } = this.textRoute(a), l = s ?? c, u = l === null ? null : X(a, l)[0]?.name ?? J(a, l).name, d = null;
-		return ut() ? n !== null && n.stt_engine || (d = e("talk.no_pipeline")) : d = e("talk.no_mic"), P`<section class="talk">
+		let n = this.pipeline, r = t && n !== null && !!n.stt_engine && ft(), i = this.voice?.exchange.status === "listening", a = this._hass, { route: o, agent: s, fallbackAgent: c } = this.textRoute(a), l = s ?? c, u = l === null ? null : Z(a, l)[0]?.name ?? Y(a, l).name, d = null;
+		return ft() ? n !== null && n.stt_engine || (d = e("talk.no_pipeline")) : d = e("talk.no_mic"), P`<section class="talk">
       <h3>${e("section.talk")}</h3>
       <form @submit=${(e) => void this.onSubmit(e)}>
         <input
@@ -1929,7 +1949,7 @@ var gt = {
         </button>
       </form>
       ${d === null ? I : P`<div class="note">${d}</div>`}
-      ${this.exchanges.map((t) => this.renderExchange(t, e))}
+      ${this.memory.exchanges.map((t) => this.renderExchange(t, e))}
       <div class="note route" data-route=${o}>
         ${e(o === "chat" ? "talk.via_chat" : "talk.via_conversation")}${u === null ? I : ` · ${u}`}
       </div>
@@ -1947,24 +1967,24 @@ var gt = {
 		let n = e.locale?.language ?? e.language;
 		return P`<section class="turns">
       <h3>${t("section.turns")}</h3>
-      ${this.turnsProblem === "admin_only" ? P`<div class="muted-text">${t("turns.admin_only")}</div>` : this.turns.length === 0 ? P`<div class="muted-text">${t("turns.none")}</div>` : I}
+      ${this.turnsProblem === "admin_only" ? P`<div class="muted-text">${t("turns.admin_only")}</div>` : this.memory.turns.length === 0 ? P`<div class="muted-text">${t("turns.none")}</div>` : I}
       <ol>
-        ${this.turns.map((r) => this.renderTurn(e, r, t, n))}
+        ${this.memory.turns.map((r) => this.renderTurn(e, r, t, n))}
       </ol>
     </section>`;
 	}
 	renderTurn(e, t, n, r) {
-		let i = t.satelliteId === null ? t.spans.some((e) => e.stage === "speech" || e.stage === "stt") ? n("turns.browser") : n("turns.typed") : Ie(e, t.satelliteId) ?? J(e, t.satelliteId).name, a = new Date(t.startedAt), o = Number.isNaN(a.getTime()) ? "" : a.toLocaleTimeString(r, {
+		let i = t.satelliteId === null ? t.spans.some((e) => e.stage === "speech" || e.stage === "stt") ? n("turns.browser") : n("turns.typed") : Fe(e, t.satelliteId) ?? Y(e, t.satelliteId).name, a = new Date(t.startedAt), o = Number.isNaN(a.getTime()) ? "" : a.toLocaleTimeString(r, {
 			hour: "2-digit",
 			minute: "2-digit",
 			second: "2-digit"
-		}), s = it(t);
+		}), s = ot(t);
 		return P`<li class="turn" data-run=${t.id}>
       <div class="turn-head">
         <span class="time">${o}</span><span class="where">${i}</span>
         ${t.processedLocally === !0 ? P`<span class="badge">${n("turns.local")}</span>` : I}
         ${t.tools.length > 0 ? P`<span class="badge tools">${n("turns.tools", { names: t.tools.join(", ") })}</span>` : I}
-        ${t.totalMs === null ? I : P`<span class="total">${n("turns.total", { value: Q(t.totalMs) })}</span>`}
+        ${t.totalMs === null ? I : P`<span class="total">${n("turns.total", { value: $(t.totalMs) })}</span>`}
       </div>
       ${t.heard === null ? I : P`<div class="heard">“${t.heard}”</div>`}
       ${t.reply === null ? I : P`<div class="answer">→ ${t.reply}</div>`}
@@ -1977,31 +1997,31 @@ var gt = {
                       data-stage=${e.stage}
                       style="left:${e.offsetPct}%;width:${e.widthPct}%"
                     ></span></span
-                  ><span class="ms">${Q(e.ms)}</span>`)}
+                  ><span class="ms">${$(e.ms)}</span>`)}
           </div>` : I}
     </li>`;
 	}
-}, yt = "0.1.0", bt = ["home-assistant", "hc-main"], xt = 1e4;
-function St() {
+}, St = "0.1.0", Ct = ["home-assistant", "hc-main"], wt = 1e4;
+function Tt() {
 	return new Promise((e) => {
 		let t = Date.now(), n = () => {
 			let r = window.customElements;
-			bt.some((e) => r.get(e)) || Date.now() - t > xt ? e() : setTimeout(n, 25);
+			Ct.some((e) => r.get(e)) || Date.now() - t > wt ? e() : setTimeout(n, 25);
 		};
 		n();
 	});
 }
-function Ct() {
+function Et() {
 	let t = window.customElements;
-	t.get("jarvis-card") || t.define(e, $), t.get("jarvis-card-editor") || t.define(`${e}-editor`, Ne);
+	t.get("jarvis-card") || t.define(e, xt), t.get("jarvis-card-editor") || t.define(`${e}-editor`, Ne);
 }
-St().then(Ct);
-var wt = K(typeof navigator < "u" ? navigator.language : "en");
+Tt().then(Et);
+var Dt = K(typeof navigator < "u" ? navigator.language : "en");
 window.customCards = window.customCards ?? [], window.customCards.some((e) => e.type === "jarvis-card") || window.customCards.push({
 	type: e,
-	name: wt("card.name"),
-	description: wt("card.description"),
+	name: Dt("card.name"),
+	description: Dt("card.description"),
 	preview: !1,
 	documentationURL: "https://github.com/jarvis-voice/jarvis#the-dashboard-card"
 });
-export { yt as CARD_VERSION, $ as JarvisCard, Ne as JarvisCardEditor };
+export { St as CARD_VERSION, xt as JarvisCard, Ne as JarvisCardEditor };
