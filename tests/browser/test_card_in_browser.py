@@ -353,7 +353,9 @@ def test_visual_editor(browser: Browser, artifacts: Path) -> None:
             if (typeof el.label === "string" && el.label && !labels.includes(el.label)) labels.push(el.label);
             if (el.shadowRoot) walk(el.shadowRoot); } };
           walk(form.shadowRoot);
-          return labels.includes("Show the text box and push-to-talk") && labels;
+          // HA loads each selector's element on demand: wait until all are drawn.
+          const drawn = form.getBoundingClientRect().height > 350;
+          return drawn && labels.includes("Show the text box and push-to-talk") && labels;
         }""",
         timeout=20,
     )
