@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+import contextlib
 from dataclasses import dataclass
 import os
 from pathlib import Path
@@ -134,25 +135,33 @@ def cluster() -> Iterator[tuple[int, int, list[Proc], Proc]]:
     try:
         ports = [wait_ready(node) for node in nodes]
         stt, tts = free_port(), free_port()
-        cfg = Path(tempfile.mkdtemp(prefix="haproxy-test-")) / "haproxy.cfg"
-        cfg.write_text(config_for(stt, tts, ports))
-        assert HAPROXY is not None
-        checked = subprocess.run(
-            [HAPROXY, "-c", "-f", str(cfg)], check=False, capture_output=True, text=True
-        )
-        assert checked.returncode == 0, checked.stdout + checked.stderr
-        haproxy = spawn(HAPROXY, "-db", "-f", str(cfg))
-        deadline = time.monotonic() + 10
-        while not all(_listening(port) for port in (stt, tts)):
-            assert haproxy.proc.poll() is None, haproxy.text()
-            assert time.monotonic() < deadline, haproxy.text()
-            time.sleep(0.05)
+        haproxy = start_haproxy(stt, tts, ports)
         yield stt, tts, nodes, haproxy
     finally:
         if haproxy is not None:
             haproxy.stop()
         for node in nodes:
             node.stop()
+
+
+def start_haproxy(stt: int, tts: int, nodes: list[dict[str, int]]) -> Proc:
+    """HAProxy in the foreground (-db) with the example config; returns once it listens."""
+    cfg = Path(tempfile.mkdtemp(prefix="haproxy-test-")) / "haproxy.cfg"
+    cfg.write_text(config_for(stt, tts, nodes))
+    assert HAPROXY is not None
+    checked = subprocess.run(
+        [HAPROXY, "-c", "-f", str(cfg)], check=False, capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    haproxy = spawn(HAPROXY, "-db", "-f", str(cfg))
+    deadline = time.monotonic() + 10
+    while not all(_listening(port) for port in (stt, tts)):
+        if haproxy.proc.poll() is not None or time.monotonic() > deadline:
+            text = haproxy.text()
+            haproxy.stop()
+            raise AssertionError(f"haproxy did not start:\n{text}")
+        time.sleep(0.05)
+    return haproxy
 
 
 def _listening(port: int) -> bool:
@@ -301,3 +310,50 @@ def test_node_killed_behind_haproxy(cluster: tuple[int, int, list[Proc], Proc]) 
 def _marked_down(log: str) -> set[str]:
     """Backends whose node1 HAProxy's health check marked DOWN."""
     return set(re.findall(r"Server (\w+)/node1 is DOWN", log))
+
+
+def test_health_check_speaks_wyoming() -> None:
+    """A node that accepts connections but does not answer `describe` with `info` is marked down;
+    one that answers stays up and gets the traffic."""
+
+    async def scenario() -> str:
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                await reader.read()  # accepts, never answers
+            writer.close()
+
+        async def wyoming(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while (event := await async_read_event(reader)) is not None:
+                    if event.type == "describe":
+                        await async_write_event(Event("info", {"asr": [], "tts": []}), writer)
+            writer.close()
+
+        mute = await asyncio.start_server(silent, "127.0.0.1", 0)
+        good = await asyncio.start_server(wyoming, "127.0.0.1", 0)
+        ports = [s.sockets[0].getsockname()[1] for s in (mute, good)]
+        nodes = [{"whisper": port, "piper": port} for port in ports]
+        stt, tts = free_port(), free_port()
+        haproxy = start_haproxy(stt, tts, nodes)
+        try:
+            deadline = time.monotonic() + 8
+            while _marked_down(haproxy.text()) != {"stt_nodes", "tts_nodes"}:
+                assert time.monotonic() < deadline, haproxy.text()
+                await asyncio.sleep(0.1)
+            for port in (stt, tts):  # through HAProxy: the node that speaks Wyoming answers
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                await async_write_event(Event("describe"), writer)
+                event = await asyncio.wait_for(async_read_event(reader), 5)
+                assert event is not None and event.type == "info"
+                writer.close()
+            await asyncio.sleep(2.5)  # the good node stays up over several checks
+            return haproxy.text()
+        finally:
+            haproxy.stop()
+            mute.close()
+            good.close()
+
+    log = asyncio.run(scenario())
+    assert "node2 is DOWN" not in log, log
+    down = [line for line in log.splitlines() if "node1 is DOWN" in line]
+    assert all("Layer7" in line or "TCPCHK" in line for line in down), down
