@@ -231,7 +231,7 @@ def test_node_killed_behind_haproxy(cluster: tuple[int, int, list[Proc], Proc]) 
     ]
     victim = nodes[0]
 
-    async def scenario() -> tuple[list[Outcome], float, float | None]:
+    async def scenario() -> tuple[list[Outcome], float, float, float | None]:
         # Both nodes answer through HAProxy before the load starts (and are warm).
         for clip, ref in clips:
             assert normalise(await transcribe(stt, clip)) == ref
@@ -265,6 +265,10 @@ def test_node_killed_behind_haproxy(cluster: tuple[int, int, list[Proc], Proc]) 
         await asyncio.sleep(LOAD_BEFORE_S)
         killed_at = time.monotonic()
         victim.proc.send_signal(signal.SIGKILL)
+        # The node is dead once the process is gone: until then its listening sockets may still
+        # accept connections, which then die with it (in flight, as on a real crash).
+        await asyncio.to_thread(victim.proc.wait)
+        dead_at = time.monotonic()
         deadline = killed_at + LOAD_AFTER_S
         while time.monotonic() < deadline:
             if down_at is None and _marked_down(haproxy.text()) == {"stt_nodes", "tts_nodes"}:
@@ -272,22 +276,23 @@ def test_node_killed_behind_haproxy(cluster: tuple[int, int, list[Proc], Proc]) 
             await asyncio.sleep(0.05)
         stop.set()
         await asyncio.gather(*tasks)
-        return outcomes, killed_at, down_at
+        return outcomes, killed_at, dead_at, down_at
 
-    outcomes, killed_at, down_at = asyncio.run(scenario())
+    outcomes, killed_at, dead_at, down_at = asyncio.run(scenario())
     time.sleep(0.5)  # HAProxy logs each session when it ends
     log = haproxy.text()
     assert down_at is not None, f"HAProxy never marked node1 down in both backends:\n{log}"
     assert down_at - killed_at < 5, f"node1 marked down {down_at - killed_at:.1f} s after the kill"
 
-    before = [o for o in outcomes if o.started < killed_at]
-    after = [o for o in outcomes if o.started >= killed_at]
+    before = [o for o in outcomes if o.started < dead_at]
+    after = [o for o in outcomes if o.started >= dead_at]
     after_down = [o for o in after if o.started >= down_at]
     in_flight = [o for o in before if o.ended >= killed_at]
     failed_before = [o for o in before if o.error]
     lost_after = [o for o in after if o.error]
     summary = (
-        f"{len(before)} before the kill ({len(failed_before)} failed, {len(in_flight)} in flight), "
+        f"{len(before)} before the node was gone ({dead_at - killed_at:.2f} s after SIGKILL; "
+        f"{len(failed_before)} failed, {len(in_flight)} in flight), "
         f"{len(after)} after ({len(after_down)} after HAProxy marked it down "
         f"{down_at - killed_at:.1f} s later)"
     )
