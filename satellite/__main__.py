@@ -165,6 +165,7 @@ async def serve(config: SatelliteConfig) -> int:
     )
     with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
         loop.add_signal_handler(signal.SIGUSR1, toggle_mute)
+    mqtt: asyncio.Task[None] | None = None
     try:
         await satellite.start()
         http = []
@@ -175,12 +176,20 @@ async def serve(config: SatelliteConfig) -> int:
             uri = metrics_uri(config.server.metrics_host, config.server.metrics_port)
             http.append(metrics.http(uri))
         watcher = loop.create_task(_watch_source(satellite, config, stop))
+        if config.mqtt.host:
+            from satellite.mqtt import SatelliteMqtt
+
+            mqtt = loop.create_task(SatelliteMqtt(satellite, config).run(), name="mqtt")
         await serve_wyoming([spec], stop=stop, on_ready=ready, http=http)
         mic_failed = watcher.done() and watcher.result()
         watcher.cancel()
         return 1 if mic_failed else 0
     finally:
         _LOGGER.info("Stopping")
+        if mqtt is not None:
+            mqtt.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await mqtt
         await satellite.stop()
 
 

@@ -128,6 +128,22 @@ class BehaviourSettings:
     log_text: bool = False  # transcripts and replies at INFO (else DEBUG only)
 
 
+@dataclass
+class MqttSettings:
+    """Publish state and events to an MQTT broker and take commands from it (off: no host)."""
+
+    host: str = ""  # "" = off
+    port: int = 1883
+    username: str = ""
+    password_file: str = ""  # a file readable only by the satellite's user
+    password: str = field(default="", repr=False)  # read from password_file; never logged
+    tls: bool = False
+    topic_prefix: str = "jarvis"
+    id: str = ""  # in topics and the client id; "" = the name, lower case, [a-z0-9_]
+    discovery: bool = False  # Home Assistant MQTT discovery (off: the Jarvis integration's device)
+    discovery_prefix: str = "homeassistant"
+
+
 def _default_name() -> str:
     return socket.gethostname() or "Jarvis satellite"
 
@@ -146,6 +162,7 @@ class SatelliteConfig:
     listen: ListenSection = field(default_factory=ListenSection)
     sounds: SoundSettings = field(default_factory=SoundSettings)
     behaviour: BehaviourSettings = field(default_factory=BehaviourSettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -156,6 +173,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "listen": ListenSection,
     "sounds": SoundSettings,
     "behaviour": BehaviourSettings,
+    "mqtt": MqttSettings,
 }
 _TOP_LEVEL = ("name", "area", "log_level")
 
@@ -273,6 +291,16 @@ _VALIDATORS: dict[str, Any] = {
     "behaviour.timer_alarm_s": _non_negative(float),
     "behaviour.barge_in": bool,
     "behaviour.log_text": bool,
+    "mqtt.host": str,
+    "mqtt.port": _number(int, 1, 65535),
+    "mqtt.username": str,
+    "mqtt.password_file": str,
+    "mqtt.password": str,
+    "mqtt.tls": bool,
+    "mqtt.topic_prefix": vol.All(str, vol.Match(r"^[^#+]+$"), vol.Length(min=1, max=100)),
+    "mqtt.id": vol.All(str, vol.Match(r"^[A-Za-z0-9_-]*$"), vol.Length(max=64)),
+    "mqtt.discovery": bool,
+    "mqtt.discovery_prefix": vol.All(str, vol.Match(r"^[^#+]+$"), vol.Length(min=1, max=100)),
 }
 
 
@@ -458,6 +486,8 @@ def load_config(
     raw = merge(raw, overrides or {})
     config = _build(validate(raw))
     _read_secret(config.server)
+    if config.mqtt.password_file:
+        config.mqtt.password = _read_password(config.mqtt.password_file)
     if config.mic.channel >= config.mic.channels:
         raise ConfigError(
             f"invalid configuration: mic.channel {config.mic.channel} does not exist on a "
@@ -480,6 +510,18 @@ def read_secret_file(path: str) -> str:
     if not secret:
         raise ConfigError(f"invalid configuration: server.pairing_secret_file: {path} is empty")
     return secret
+
+
+def _read_password(path: str) -> str:
+    """The MQTT password in a file (surrounding whitespace stripped)."""
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as err:
+        why = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read the MQTT password file {path}: {why}") from err
+    if not text:
+        raise ConfigError(f"invalid configuration: mqtt.password_file: {path} is empty")
+    return text
 
 
 def _read_secret(server: ServerSettings) -> None:

@@ -37,6 +37,8 @@ class CommandStream:
         self.wake_to_audio_ms: float | None = None
         self.on_wake_to_audio: Callable[[float], None] | None = None
         """Metrics: told of each wake word's delay to its first audio sent (seconds)."""
+        self.on_pipeline: Callable[[], None] | None = None
+        """MQTT: told of each pipeline started."""
 
     def wake_heard(self, at: float) -> None:
         """A wake word was emitted at `perf_counter()` `at`: time its first audio."""
@@ -51,6 +53,8 @@ class CommandStream:
         self._session.set_state(SatelliteState.STREAMING)
         self._ms = 0
         self.pipelines += 1
+        if self.on_pipeline is not None:
+            self.on_pipeline()
         if detection is not None:
             await self._session.send(detection.event())
         await self._session.send(run.event())

@@ -33,6 +33,7 @@ Wire behaviour (what Home Assistant's `wyoming` integration expects from a satel
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import logging
 from typing import Any
 
@@ -45,6 +46,7 @@ from wyoming.ping import Ping, Pong
 from wyoming.pipeline import RunPipeline
 from wyoming.satellite import PauseSatellite, RunSatellite
 from wyoming.snd import Played
+from wyoming.timer import TimerFinished, TimerStarted
 from wyoming.tts import Synthesize
 from wyoming.vad import VoiceStarted, VoiceStopped
 from wyoming.wake import Detect, Detection
@@ -100,6 +102,16 @@ class Satellite:
         self.timers = TimerBoard(self.speaker.alarm.start)
         # Transcripts and replies are the user's words: INFO only when asked for.
         self._text_level = logging.INFO if config.behaviour.log_text else logging.DEBUG
+        self.observers: list[Callable[[str, dict[str, Any]], None]] = []
+        """MQTT: told of each event (`wake`, `pipeline`, `transcript`, `reply`, …), on the loop."""
+        self.stream.on_pipeline = lambda: self._emit("pipeline", {})
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        for observer in self.observers:
+            try:
+                observer(kind, data)
+            except Exception:
+                _LOGGER.exception("Observer of %s failed", kind)
 
     @property
     def driver(self) -> Peer | None:
@@ -189,10 +201,12 @@ class Satellite:
             await self.mode.server_heard_end()
         elif isinstance(value, Transcript):
             _LOGGER.log(self._text_level, "Transcript: %s", value.text)
+            self._emit("transcript", {"text": value.text})
             await self.mode.server_heard_end()
         elif isinstance(value, Synthesize):
             _LOGGER.log(self._text_level, "Reply: %s", value.text)
             self.session.remember_reply(value.text)
+            self._emit("reply", {"text": value.text})
         elif isinstance(value, AudioStart):
             await self._begin_reply(value.rate, value.width, value.channels)
         elif isinstance(value, AudioChunk):
@@ -201,12 +215,17 @@ class Satellite:
             await self._end_reply()
         elif isinstance(value, Error):
             _LOGGER.warning("Server error %s: %s", value.code, value.text)
+            self._emit("error", {"code": value.code, "text": value.text})
             if not (value.code or "").startswith("wake"):  # heard, not silence, for the user
                 self.speaker.chime("error")
             self.session.forget_reply()
             await self.mode.server_error()
         elif self.timers.handle(value):
-            pass
+            if isinstance(value, TimerStarted):
+                data = {"id": value.id, "name": value.name, "total_seconds": value.total_seconds}
+                self._emit("timer_started", data)
+            elif isinstance(value, TimerFinished):
+                self._emit("timer_finished", {"id": value.id})
         elif isinstance(value, RunPipeline):
             await self.mode.triggered(value)
         else:
@@ -223,6 +242,7 @@ class Satellite:
             if self.session.streaming and not self.mic.muted:
                 await self.stream.send(event.pcm)
         elif isinstance(event, WakeDetected):
+            self._emit("wake", {"wake_word": event.name, "score": round(float(event.score), 4)})
             await self.mode.wake_word(event, at)
         elif isinstance(event, SpeechStopped):
             await self.mode.end_stream(send_stop=True, listener_done=True)
@@ -253,6 +273,7 @@ class Satellite:
             await self.session.send(Played().event())  # no speaker: nothing to wait for
 
     async def _reply_finished(self, reply: Stream, current: bool) -> None:
+        self._emit("reply_played", {"outcome": reply.outcome, "seconds": round(reply.seconds, 3)})
         if reply.owner is not self.session.driver:
             return  # its driver was replaced or went away
         await self.session.send(Played().event())

@@ -19,6 +19,7 @@ own rule to that text (a reply ending in a question mark continues it) once it w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import enum
 import logging
 from typing import Protocol
@@ -62,6 +63,8 @@ class Session:
         self._paused_by_server = False
         self._pings_since_pause = 0
         self._reply_text: str | None = None
+        self.on_state: Callable[[SatelliteState], None] | None = None
+        """MQTT: told of each state change, on the loop."""
 
     @property
     def running(self) -> bool:
@@ -78,6 +81,8 @@ class Session:
         if state is not self.state:
             _LOGGER.debug("State %s -> %s", self.state, state)
             self.state = state
+            if self.on_state is not None:
+                self.on_state(state)
 
     async def send(self, event: Event) -> bool:
         """Send to the driver; False if there is none or it is gone."""
