@@ -31,6 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stt-uri", default=STT_URI, help=f"STT address (default {STT_URI})")
     parser.add_argument("--tts-uri", default=TTS_URI, help=f"TTS address (default {TTS_URI})")
     add_server_args(parser, None, metrics=True)
+    parser.add_argument(
+        "--mqtt-uri",
+        help="publish availability and request events to this broker: "
+        "mqtt://[user:password@]host[:port] (mqtts:// for TLS); off by default",
+    )
+    parser.add_argument("--mqtt-prefix", default="jarvis", help="topic prefix (default jarvis)")
+    parser.add_argument(
+        "--mqtt-id", default=None, help="node id in topics (default servers_<host name>)"
+    )
     add_arguments(parser)
     add_piper_args(parser, prefix="tts-")
     return parser
@@ -56,9 +65,21 @@ async def _run(args: argparse.Namespace) -> None:
         metrics.watch_whisper(stt_spec, stt)
         metrics.watch_piper(tts_spec, tts)
         http.append(metrics.http(args.metrics_uri))
+    mqtt = None
+    if args.mqtt_uri:
+        from wyoming_servers.mqtt import ServersMqtt
+
+        mqtt = ServersMqtt(args.mqtt_uri, args.mqtt_prefix, args.mqtt_id)
+        mqtt.watch(stt_spec)
+        mqtt.watch(tts_spec)
+        mqtt.start()
     await stt.start()
     _LOGGER.info("Models loaded in %.2f s", time.monotonic() - started)
-    await serve([stt_spec, tts_spec], http=http)
+    try:
+        await serve([stt_spec, tts_spec], http=http)
+    finally:
+        if mqtt is not None:
+            await mqtt.stop()
 
 
 def _name(zeroconf: str | None, kind: str) -> str | None:
