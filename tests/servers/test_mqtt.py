@@ -40,7 +40,9 @@ async def start(broker: Broker, *extra: str) -> ServerProcess:
 
 
 async def test_availability_and_request_events(broker: Broker) -> None:
-    servers = await start(broker, "--metrics-uri", "http://127.0.0.1:0")
+    servers = await start(
+        broker, "--metrics-uri", "http://127.0.0.1:0", "--max-buffered-seconds", "8"
+    )
     try:
         async with Subscriber(broker.port, f"{BASE}/#") as sub:
             assert await sub.wait_for(f"{BASE}/availability") == "online"
@@ -66,6 +68,14 @@ async def test_availability_and_request_events(broker: Broker) -> None:
                 error = await sub.wait_for(f"{BASE}/event/error")
             assert error["server"] == "whisper"
             assert error["code"]
+            # More audio held than --max-buffered-seconds: refused with busy.
+            async with client(servers.ports["whisper"]) as c:
+                fmt = {"rate": 16000, "width": 2, "channels": 1}
+                await c.send(AudioStart(**fmt).event())
+                await c.send(AudioChunk(audio=b"\0" * 16000 * 2 * 9, **fmt).event())
+                busy = await sub.wait_for(f"{BASE}/event/busy")
+            assert busy == {"server": "whisper"}
+            assert error["code"] != "busy"
             code = await asyncio.to_thread(servers.stop)
             assert code == 0, servers.log_text()
             await sub.wait_for(f"{BASE}/availability", lambda p: p == "offline")
