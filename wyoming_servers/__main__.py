@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import logging
 import time
 
+from wyoming_servers.mqtt import add_mqtt_args, serve_with_mqtt
 from wyoming_servers.piper.__main__ import add_piper_args, build_service, server_spec
 from wyoming_servers.piper.voices import VoiceError
-from wyoming_wire import serve
 from wyoming_wire.cli import add_server_args, limit_malloc_arenas, limits_from_args, run_main
 from wyoming_wire.zeroconf import default_service_name
 
@@ -31,15 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stt-uri", default=STT_URI, help=f"STT address (default {STT_URI})")
     parser.add_argument("--tts-uri", default=TTS_URI, help=f"TTS address (default {TTS_URI})")
     add_server_args(parser, None, metrics=True)
-    parser.add_argument(
-        "--mqtt-uri",
-        help="publish availability and request events to this broker: "
-        "mqtt://[user:password@]host[:port] (mqtts:// for TLS); off by default",
-    )
-    parser.add_argument("--mqtt-prefix", default="jarvis", help="topic prefix (default jarvis)")
-    parser.add_argument(
-        "--mqtt-id", default=None, help="node id in topics (default servers_<host name>)"
-    )
+    add_mqtt_args(parser)
     add_arguments(parser)
     add_piper_args(parser, prefix="tts-")
     return parser
@@ -65,21 +57,9 @@ async def _run(args: argparse.Namespace) -> None:
         metrics.watch_whisper(stt_spec, stt)
         metrics.watch_piper(tts_spec, tts)
         http.append(metrics.http(args.metrics_uri))
-    mqtt = None
-    if args.mqtt_uri:
-        from wyoming_servers.mqtt import ServersMqtt
-
-        mqtt = ServersMqtt(args.mqtt_uri, args.mqtt_prefix, args.mqtt_id)
-        mqtt.watch(stt_spec)
-        mqtt.watch(tts_spec)
-        mqtt.start()
     await stt.start()
     _LOGGER.info("Models loaded in %.2f s", time.monotonic() - started)
-    try:
-        await serve([stt_spec, tts_spec], http=http)
-    finally:
-        if mqtt is not None:
-            await mqtt.stop()
+    await serve_with_mqtt(args, [stt_spec, tts_spec], http)
 
 
 def _name(zeroconf: str | None, kind: str) -> str | None:

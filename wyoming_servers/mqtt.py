@@ -18,6 +18,7 @@ belongs to them, may publish them). Events are seen on the wire by a connection 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import re
@@ -27,8 +28,9 @@ from typing import Any
 
 from wyoming.event import Event
 
-from wyoming_wire import ServerSpec
+from wyoming_wire import ServerSpec, serve
 from wyoming_wire.handler import EventObserver
+from wyoming_wire.http import HttpSpec
 from wyoming_wire.mqtt import MqttLink, parse_mqtt_uri
 
 
@@ -36,6 +38,36 @@ def default_node_id() -> str:
     """`servers_<host name>`, lower case, [a-z0-9_]."""
     host = re.sub(r"[^a-z0-9_]+", "_", socket.gethostname().lower()).strip("_")
     return f"servers_{host or 'node'}"
+
+
+def add_mqtt_args(parser: argparse.ArgumentParser) -> None:
+    """`--mqtt-uri`, `--mqtt-prefix`, `--mqtt-id`."""
+    parser.add_argument(
+        "--mqtt-uri",
+        help="publish availability and request events to this broker: "
+        "mqtt://[user:password@]host[:port] (mqtts:// for TLS); off by default",
+    )
+    parser.add_argument("--mqtt-prefix", default="jarvis", help="topic prefix (default jarvis)")
+    parser.add_argument(
+        "--mqtt-id", default=None, help="node id in topics (default servers_<host name>)"
+    )
+
+
+async def serve_with_mqtt(
+    args: argparse.Namespace, specs: list[ServerSpec], http: list[HttpSpec]
+) -> None:
+    """`serve()` the servers, publishing their events when `--mqtt-uri` is given."""
+    mqtt = None
+    if args.mqtt_uri:
+        mqtt = ServersMqtt(args.mqtt_uri, args.mqtt_prefix, args.mqtt_id)
+        for spec in specs:
+            mqtt.watch(spec)
+        mqtt.start()
+    try:
+        await serve(specs, http=http)
+    finally:
+        if mqtt is not None:
+            await mqtt.stop()
 
 
 def _audio_seconds(event: Event, fmt: dict[str, Any]) -> float:

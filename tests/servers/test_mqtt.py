@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
 import pytest
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -81,3 +83,45 @@ async def test_availability_and_request_events(broker: Broker) -> None:
             await sub.wait_for(f"{BASE}/availability", lambda p: p == "offline")
     finally:
         await asyncio.to_thread(servers.finish)
+
+
+async def test_the_piper_server_alone_publishes_too(broker: Broker) -> None:
+    server = await asyncio.to_thread(
+        start_server,
+        "wyoming_servers.piper",
+        "--uri",
+        "tcp://127.0.0.1:0",
+        "--mqtt-uri",
+        f"mqtt://127.0.0.1:{broker.port}",
+        "--mqtt-id",
+        "piper_alone",
+        names=("piper",),
+    )
+    base = "jarvis/piper_alone"
+    try:
+        async with Subscriber(broker.port, f"{base}/#") as sub:
+            assert await sub.wait_for(f"{base}/availability") == "online"
+            await synthesize(server.ports["piper"], "Hello.")
+            assert (await sub.wait_for(f"{base}/event/synthesis"))["server"] == "piper"
+    finally:
+        await asyncio.to_thread(server.finish)
+
+
+def test_a_bad_mqtt_uri_is_refused_clearly() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wyoming_servers.piper",
+            "--uri",
+            "tcp://127.0.0.1:0",
+            "--mqtt-uri",
+            "http://broker",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "expected mqtt://host[:port]" in result.stderr

@@ -9,10 +9,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from wyoming_servers.models import JOE_VOICE
+from wyoming_servers.mqtt import add_mqtt_args, serve_with_mqtt
 from wyoming_servers.piper.handler import PiperEventHandler
 from wyoming_servers.piper.service import OUTPUT_RATES, TtsService
 from wyoming_servers.piper.voices import VoiceError, default_data_dirs
-from wyoming_wire import Limits, ServerSpec, serve
+from wyoming_wire import Limits, ServerSpec
 from wyoming_wire.cli import add_server_args, limit_malloc_arenas, limits_from_args, run_main
 
 DEFAULT_URI = "tcp://127.0.0.1:10200"
@@ -113,7 +114,7 @@ async def _main(args: argparse.Namespace) -> None:
         metrics = ServerMetrics()
         metrics.watch_piper(spec, service)
         http.append(metrics.http(args.metrics_uri))
-    await serve([spec], http=http)
+    await serve_with_mqtt(args, [spec], http)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="jarvis-piper", description="Piper text-to-speech Wyoming server (Jarvis)"
     )
     add_server_args(parser, DEFAULT_URI, metrics=True)
+    add_mqtt_args(parser)
     add_piper_args(parser)
     args = parser.parse_args(argv)
     limit_malloc_arenas()

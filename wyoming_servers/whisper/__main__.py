@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from wyoming_wire import serve
+from wyoming_servers.mqtt import add_mqtt_args, serve_with_mqtt
 from wyoming_wire.cli import add_server_args, limit_malloc_arenas, run_main
 
 from .service import DEFAULT_URI, WhisperService, add_arguments, options_from_args
@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
         "arrives.",
     )
     add_server_args(parser, DEFAULT_URI, metrics=True)
+    add_mqtt_args(parser)
     add_arguments(parser)
     args = parser.parse_args(argv)
     limit_malloc_arenas()
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics = ServerMetrics()
             metrics.watch_whisper(spec, service)
             http.append(metrics.http(args.metrics_uri))
-        await serve([spec], http=http)
+        await serve_with_mqtt(args, [spec], http)
 
     return run_main(
         run,
