@@ -11,6 +11,7 @@ Topics, under `<topic_prefix>/<id>/` (`jarvis/kitchen/` by default for a satelli
 | `command/mute` | – | `ON`/`OFF` (or `true`/`false`, or JSON `{"value": true, "id": "…"}`) |
 | `command/volume` | – | 0.0–1.0 (or JSON `{"value": 0.5, "id": "…"}`) |
 | `command/stop` | – | anything: stops the reply playing and the timer alarm |
+| `command/listen` | – | anything: starts a conversation (streams a command now, no wake word) |
 | `ack` | no | JSON `{"command", "id", "ok", "error"}`, one per command received |
 
 Commands are subscribed at QoS 1 on a persistent session (fixed client id
@@ -33,6 +34,8 @@ import logging
 import re
 from typing import Any
 
+from wyoming.pipeline import PipelineStage, RunPipeline
+
 from satellite.config import MqttSettings, SatelliteConfig
 from satellite.server.satellite import Satellite
 from wyoming_wire.mqtt import MqttLink, MqttTarget
@@ -40,7 +43,7 @@ from wyoming_wire.mqtt import MqttLink, MqttTarget
 _LOGGER = logging.getLogger(__name__)
 
 STATE_CHECK_S = 0.2
-COMMANDS = ("mute", "volume", "stop")
+COMMANDS = ("mute", "volume", "stop", "listen")
 _SEEN_IDS = 100
 
 
@@ -194,5 +197,22 @@ class SatelliteMqtt:
             sat.set_volume(_volume(value))
         elif name == "stop":
             await sat.speaker.interrupt()
+        elif name == "listen":
+            await self._listen()
         else:
             raise CommandError(f"unknown command {name!r}")
+
+    async def _listen(self) -> None:
+        """Start a conversation: stream a command now, as a remote trigger from HA would."""
+        sat = self.satellite
+        if not sat.session.running:
+            raise CommandError("no Home Assistant connection is running the satellite")
+        if sat.muted:
+            raise CommandError("the microphone is muted")
+        if sat.session.streaming:
+            raise CommandError("already listening")
+        if not sat.config.wake.local:
+            raise CommandError("Home Assistant listens for the wake word (wake.local false)")
+        await sat.mode.triggered(
+            RunPipeline(start_stage=PipelineStage.ASR, end_stage=PipelineStage.TTS)
+        )

@@ -152,6 +152,29 @@ async def test_commands_are_applied_and_acknowledged(tmp_path: Path, broker: Bro
     assert "MQTT command mute refused" not in sat.log_text()
 
 
+async def test_listen_starts_a_conversation(tmp_path: Path, broker: Broker) -> None:
+    sat = await start_satellite(tmp_path, broker)
+    try:
+        async with Subscriber(broker.port, f"{BASE}/#") as sub:
+            await sub.wait_for(f"{BASE}/availability", lambda p: p == "online")
+            refused = await command(sub, "listen", None, "l1")  # no HA yet
+            assert refused["ok"] is False
+            assert "no Home Assistant connection" in refused["error"]
+            async with Peer(sat.port) as peer:
+                await peer.send(RunSatellite().event())
+                await sub.wait_for(f"{BASE}/state", state_is(state="idle"))
+                assert (await command(sub, "listen", None, "l2"))["ok"]
+                run = await peer.next("run-pipeline")
+                assert run.data["start_stage"] == "asr"
+                assert run.data["end_stage"] == "tts"
+                await peer.next("audio-start")
+                await sub.wait_for(f"{BASE}/state", state_is(state="streaming"))
+                again = await command(sub, "listen", None, "l3")
+                assert (again["ok"], again["error"]) == (False, "already listening")
+    finally:
+        assert await sat.stop() == 0, sat.log_text()
+
+
 async def test_a_command_sent_while_offline_arrives_once(tmp_path: Path, broker: Broker) -> None:
     (tmp_path / "a").mkdir()
     first = await start_satellite(tmp_path / "a", broker)
