@@ -276,3 +276,25 @@ def test_mqtt_uri_and_backoff() -> None:
     with pytest.raises(ValueError, match="mqtt://"):
         parse_mqtt_uri("http://x")
     assert backoff_delays() == [1, 2, 4, 8, 16, 32, 60]
+
+
+def test_mqtt_settings(tmp_path: Path) -> None:
+    from satellite.config import ConfigError, load_config
+    from satellite.mqtt import base_topic, satellite_id
+
+    config = load_config(None, {"name": "Küche 2"})
+    assert config.mqtt.host == ""  # off by default
+    assert not config.mqtt.discovery
+    assert (satellite_id(config), base_topic(config)) == ("k_che_2", "jarvis/k_che_2")
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    config = load_config(
+        None, {"mqtt": {"host": "b", "password_file": str(secret), "id": "kitchen"}}
+    )
+    assert config.mqtt.password == "s3cret"
+    assert "s3cret" not in repr(config)
+    assert base_topic(config) == "jarvis/kitchen"
+    with pytest.raises(ConfigError, match="mqtt.topic_prefix"):
+        load_config(None, {"mqtt": {"topic_prefix": "a/#"}})
+    with pytest.raises(ConfigError, match="MQTT password file"):
+        load_config(None, {"mqtt": {"password_file": str(tmp_path / "missing")}})
