@@ -16,6 +16,7 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 
 from tests.servers.test_piper import (
     Client,
+    Received,
     ServerProcess,
     assert_valid_pcm,
     client,
@@ -79,8 +80,14 @@ def moved(before: Scrape, after: Scrape, name: str, **labels: str) -> float:
     return after.total(name, **labels) - before.total(name, **labels)
 
 
-async def _busy_then_done(port: int) -> None:
-    """A second request while the first is spoken: refused with busy, the first completes."""
+def _audio_s(received: Received) -> float:
+    return sum(len(c.audio or b"") / (c.width * c.channels * c.rate) for c in received.chunks)
+
+
+async def _busy_then_done(port: int) -> float:
+    """A second request while the first is spoken: refused with busy, the first completes.
+
+    Returns the seconds of audio received."""
     c = await Client.connect(port)
     try:
         await c.send(Synthesize(text=SPOKEN).event())
@@ -89,12 +96,13 @@ async def _busy_then_done(port: int) -> None:
         assert refused.error is not None and refused.error.code == "busy", refused.events
         rest = await c.receive("audio-stop")
         assert rest.error is None and rest.chunks
+        return _audio_s(refused) + _audio_s(rest)
     finally:
         await c.close()
 
 
-async def _stream(port: int) -> None:
-    """Home Assistant's streaming: start, chunks, the repeated full text, stop."""
+async def _stream(port: int) -> float:
+    """Home Assistant's streaming: start, chunks, the repeated full text, stop; audio seconds."""
     async with client(port) as c:
         await c.send(SynthesizeStart().event())
         for word in SPOKEN.split():
@@ -103,6 +111,7 @@ async def _stream(port: int) -> None:
         await c.send(SynthesizeStop().event())
         got = await c.receive("synthesize-stopped")
         assert got.error is None and got.chunks
+        return _audio_s(got)
 
 
 async def test_transcription_and_synthesis_move_the_metrics(
@@ -114,8 +123,8 @@ async def test_transcription_and_synthesis_move_the_metrics(
     assert_valid_pcm(spoken, 16000)
     heard = await transcribe_pcm(server.ports["whisper"], spoken.pcm, 16000)
     assert "kitchen" in heard.lower()
-    await _busy_then_done(server.ports["piper"])
-    await _stream(server.ports["piper"])
+    more_audio_s = await _busy_then_done(server.ports["piper"])
+    more_audio_s += await _stream(server.ports["piper"])
     after = scrape(port)
 
     # Requests by server and result.
@@ -147,7 +156,9 @@ async def test_transcription_and_synthesis_move_the_metrics(
     assert moved(before, after, "jarvis_audio_seconds_total", server="whisper") == pytest.approx(
         spoken.seconds, rel=0.01
     )
-    assert moved(before, after, "jarvis_audio_seconds_total", server="piper") > spoken.seconds * 3
+    assert moved(before, after, "jarvis_audio_seconds_total", server="piper") == pytest.approx(
+        spoken.seconds + more_audio_s, rel=0.02
+    )
     # Connections (from the wire library), queues, memory.
     assert moved(before, after, "jarvis_connections_accepted_total", server="whisper") == 1
     assert moved(before, after, "jarvis_connections_accepted_total", server="piper") == 3
