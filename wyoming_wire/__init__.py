@@ -11,6 +11,9 @@ It knows the Wyoming framing and nothing of either part (it imports neither):
 - `metrics`: Prometheus `/metrics` (own registry, connection counts) and `/health` on `http`
   (needs `prometheus_client`, in both parts' extras; imported only by their metrics modules).
 - `zeroconf`: `_wyoming._tcp.local.` advertisement.
+- `mqtt`: one MQTT connection that stays up (last will, persistent session, reconnect with
+  backoff, a non-blocking send queue; needs `aiomqtt`, in both parts' extras; imported only by
+  their MQTT modules).
 - `logs`: plain or JSON log lines, and `LogOnce` for messages an attacker could repeat.
 - `cli`: the flags every server shares and `run_main`, the console-script wrapper.
 
