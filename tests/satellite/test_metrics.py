@@ -79,7 +79,8 @@ async def test_a_command_moves_the_metrics_and_health_follows_the_driver(
     # The capture chain: frames of 10 ms processed, and what each cost.
     frames = after.value("jarvis_satellite_capture_frames_total")
     audio_s = len(utterance().pcm) / 2 / 48000
-    assert audio_s * 100 - 20 <= frames <= audio_s * 100 + 1
+    # The scrape may come a few frames before the chain has caught up with the last audio.
+    assert 0.9 * audio_s * 100 <= frames <= audio_s * 100 + 1
     cpu = after.value("jarvis_satellite_capture_cpu_seconds_total")
     assert 0 < cpu / frames < 0.005  # under 5 ms of CPU per 10 ms frame
     per_frame = after.value("jarvis_satellite_capture_cpu_seconds_per_frame")
