@@ -218,7 +218,10 @@ def test_satellite_listening_to_speaking_while_a_recording_plays(
     assert turn["where"] == "Office"
     assert "kitchen light" in turn["heard"].lower()
     assert turn["answer"] == "→ Turned off the light"
-    assert [stage for stage, _, _ in turn["bars"]] == ["speech", "stt", "intent", "tts"]
+    # "speech" shows only when HA's own VAD marked the end of speech; when the satellite's VAD
+    # ends the audio first (a race the satellite often wins), STT is one bar from its start.
+    stages = [stage for stage, _, _ in turn["bars"]]
+    assert stages in (["speech", "stt", "intent", "tts"], ["stt", "intent", "tts"]), stages
     for _, left, width in turn["bars"]:
         assert left >= 0 and width > 0 and left + width <= 100.01
     lefts = [left for _, left, _ in turn["bars"]]
