@@ -7,6 +7,8 @@ API (stable; the Wyoming satellite server builds on it)::
     listener.start_command()   # stream a command without a wake word (follow-up, remote wake)
     listener.cancel_command()
     listener.muted = True      # no audio leaves, no wake detection
+    listener.set_wake_word(detector)   # another model from the next frame (load it first)
+    listener.wake_threshold = 0.9      # detection threshold of the current model
     listener.finished          # the source ended (file consumed)
     listener.metrics()         # per-stage cost per 10 ms frame (ms, wall clock), CPU
                                # time per frame (cpu_ms), sample counters, drops
@@ -14,7 +16,9 @@ API (stable; the Wyoming satellite server builds on it)::
 
 `on_event` is called on the listener's processing thread with one of:
 
-- `WakeDetected(name, score, t)`: a local wake word; a command starts right away.
+- `WakeDetected(name, score, t, level_dbfs)`: a local wake word; a command starts right
+  away. `level_dbfs` is the raw microphone level of the speech over the wake word (before
+  auto gain), for choosing between satellites that heard the same word.
 - `CommandAudio(pcm, t)`: 16 kHz 16-bit mono command audio. After a wake word the
   first one carries the pre-roll (`preroll_s` of audio up to the detection, so
   "hey jarvis turn on..." said in one breath is complete), then one per 10 ms.
@@ -37,6 +41,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 import logging
+import math
 import threading
 import time
 
@@ -50,6 +55,7 @@ from .wakeword import WakeWordDetector, load_wake_word
 _LOGGER = logging.getLogger(__name__)
 CHUNK_S = CHUNK_SAMPLES / OUTPUT_RATE
 VAD_WARMUP_S = 1.0
+WAKE_LEVEL_FRAMES = 150  # the last 1.5 s of raw 10 ms frames: the wake word and a little more
 
 
 # Right after a wake word the VAD still hears the word for ~1 s. Speech up to the first pause
@@ -96,6 +102,7 @@ class WakeDetected:
     name: str
     score: float
     t: float
+    level_dbfs: float = -120.0  # raw speech level over the wake word (before auto gain)
 
 
 @dataclass(frozen=True)
@@ -192,6 +199,8 @@ class Listener:
         self._finished = False
         self._chunks_out = 0
         self._last_wake_t = -1e9
+        self._next_wake: WakeWordDetector | None = None
+        self._levels: deque[float] = deque(maxlen=WAKE_LEVEL_FRAMES)  # raw frames' mean square
         self._pending: Int16Array = np.zeros(0, dtype=np.int16)
         self._wake_ns = 0
         self._vad_ns = 0
@@ -217,8 +226,9 @@ class Listener:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         self.source.close()
-        if self._wake is not None:
-            self._wake.close()
+        for wake in (self._wake, self._next_wake):
+            if wake is not None:
+                wake.close()
 
     def start_command(self, *, preroll: bool = False) -> None:
         """Begin streaming a command now, without a wake word."""
@@ -237,6 +247,23 @@ class Listener:
     def wake_threshold(self) -> float | None:
         """Detection threshold in use (None without a local wake word)."""
         return None if self._wake is None else self._wake.threshold
+
+    @wake_threshold.setter
+    def wake_threshold(self, value: float) -> None:
+        if self._wake is not None:
+            self._wake.threshold = value
+
+    def set_wake_word(self, detector: WakeWordDetector) -> None:
+        """Listen for another (already loaded) model from the next frame; the old one is closed."""
+        self._next_wake = detector
+
+    def _wake_level_dbfs(self) -> float:
+        """Raw level of the loudest half of the last 1.5 s (the wake word), in dBFS."""
+        if not self._levels:
+            return -120.0
+        energies = sorted(self._levels)[len(self._levels) // 2 :]
+        mean = sum(energies) / len(energies)
+        return max(-120.0, 10 * math.log10(mean / 32768.0**2 + 1e-12))
 
     @property
     def wake_name(self) -> str | None:
@@ -308,12 +335,16 @@ class Listener:
         c0 = time.thread_time_ns()
         t0 = time.perf_counter_ns()
         self._handle_requests()
+        self._levels.append(float(np.mean(np.square(frame, dtype=np.float32))))
         for chunk in self._dsp.process(frame):
             self._process_chunk(chunk)
         self._frame_ns += time.perf_counter_ns() - t0
         self._frame_cpu_ns += time.thread_time_ns() - c0
 
     def _handle_requests(self) -> None:
+        if self._next_wake is not None and self._wake is not None:
+            old, self._wake, self._next_wake = self._wake, self._next_wake, None
+            old.close()
         while self._requests:
             kind, preroll = self._requests.popleft()
             if kind == "start":
@@ -361,7 +392,8 @@ class Listener:
             if score > self._wake.threshold and t - self._last_wake_t >= self.settings.refractory_s:
                 self._last_wake_t = t
                 detected = time.perf_counter()
-                self._emit(WakeDetected(self._wake.name, score, t))
+                level = self._wake_level_dbfs()
+                self._emit(WakeDetected(self._wake.name, score, t, level))
                 self._begin_command(preroll=True)
                 self.last_wake_latency_s = time.perf_counter() - detected
         else:
