@@ -75,6 +75,7 @@ class SpeakerSettings:
     file: str = ""  # WAV file to write instead of a device; "-" = raw PCM on stdout; "null"
     volume: float = 1.0
     max_queued_s: float = 120.0  # audio queued ahead of the speaker; a longer stream is refused
+    duck_db: float = -20.0  # media (music) gain while the satellite listens or speaks
 
 
 # The listening chain's own defaults are the satellite's defaults.
@@ -268,6 +269,7 @@ _VALIDATORS: dict[str, Any] = {
     "speaker.file": str,
     "speaker.volume": _number(float, 0.0, 1.0),
     "speaker.max_queued_s": _number(float, 1.0, 3600.0),
+    "speaker.duck_db": _number(float, -60.0, 0.0),
     "wake.word": vol.All(str, vol.Length(min=1)),
     "wake.engine": vol.In(WAKE_ENGINES),
     "wake.threshold": _number(float, 0.0, 1.0, optional=True),
