@@ -15,6 +15,8 @@ from .issues import async_clear_entry_issues, redact_url
 from .llm_api import async_register_llm_api
 from .memory_actions import async_setup_memory_actions
 from .runtime import JarvisConfigEntry, JarvisData
+from .satellite_runtime import SatelliteConfigEntry, is_satellite_entry
+from .satellite_setup import async_setup_satellite_entry, async_unload_satellite_entry
 from .server import create_client
 from .services import async_setup_services
 from .user_tools import async_setup_user_tools
@@ -34,7 +36,16 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     return True
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bool:
+async def async_setup_entry(
+    hass: HomeAssistant, entry: JarvisConfigEntry | SatelliteConfigEntry
+) -> bool:
+    """Set up an Ollama server entry (agents, health) or a satellite entry."""
+    if is_satellite_entry(entry):
+        return await async_setup_satellite_entry(hass, entry)  # type: ignore[arg-type]
+    return await _async_setup_server_entry(hass, entry)  # type: ignore[arg-type]
+
+
+async def _async_setup_server_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bool:
     """Set up Jarvis from a config entry: reach the server, then the agents and entities."""
     client = create_client(entry.data[CONF_URL])
     coordinator = JarvisCoordinator(hass, entry, client)
@@ -57,8 +68,16 @@ async def _async_update_listener(hass: HomeAssistant, entry: JarvisConfigEntry) 
     await hass.config_entries.async_reload(entry.entry_id)
 
 
-async def async_unload_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bool:
+async def async_unload_entry(
+    hass: HomeAssistant, entry: JarvisConfigEntry | SatelliteConfigEntry
+) -> bool:
     """Unload a config entry: entities, polling, client, and the issues it raised."""
+    if is_satellite_entry(entry):
+        return await async_unload_satellite_entry(hass, entry)  # type: ignore[arg-type]
+    return await _async_unload_server_entry(hass, entry)  # type: ignore[arg-type]
+
+
+async def _async_unload_server_entry(hass: HomeAssistant, entry: JarvisConfigEntry) -> bool:
     if not await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
         return False  # pragma: no cover - only when a platform refuses to unload
     await entry.runtime_data.client.close()  # type: ignore[no-untyped-call]

@@ -12,6 +12,7 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     ConfigSubentryData,
     ConfigSubentryFlow,
+    OptionsFlow,
     SubentryFlowResult,
 )
 from homeassistant.const import CONF_LLM_HASS_API, CONF_MODEL, CONF_NAME, CONF_PROMPT, CONF_URL
@@ -64,6 +65,13 @@ from .const import (
 from .entity import server_name
 from .prompts import default_prompt
 from .runtime import JarvisConfigEntry
+from .satellite_flow import (
+    SatelliteFlowMixin,
+    SatelliteOptionsFlow,
+    SatelliteUnreachable,
+    is_satellite,
+    parse_satellite_address,
+)
 from .server import (
     ModelPull,
     ServerError,
@@ -111,8 +119,12 @@ def model_selector(models: list[str]) -> SelectSelector:
     )
 
 
-class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Set up Jarvis: the Ollama server's URL, then the model of the first agent."""
+class JarvisConfigFlow(SatelliteFlowMixin, ConfigFlow, domain=DOMAIN):
+    """Set up Jarvis: the Ollama server's URL, then the model of the first agent.
+
+    Jarvis satellites are entries of their own (`satellite_flow`): discovered, or typed in the
+    user step as `tcp://host:port`.
+    """
 
     VERSION = 1
     MINOR_VERSION = 1
@@ -128,6 +140,12 @@ class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask for the URL of the Ollama server and check that Ollama answers there."""
         errors: dict[str, str] = {}
         if user_input is not None:
+            if (address := parse_satellite_address(user_input[CONF_URL])) is not None:
+                try:
+                    return await self.async_step_satellite_address(*address)
+                except SatelliteUnreachable as err:
+                    errors["base"] = err.reason
+                    return self._show_user_form(user_input, errors)
             try:
                 url = clean_url(user_input[CONF_URL])
                 self._async_abort_entries_match({CONF_URL: url})
@@ -137,6 +155,11 @@ class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 self._url = url
                 return await self.async_step_model()
+        return self._show_user_form(user_input, errors)
+
+    def _show_user_form(
+        self, user_input: dict[str, Any] | None, errors: dict[str, str]
+    ) -> ConfigFlowResult:
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(
@@ -246,8 +269,24 @@ class JarvisConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_supported_subentry_types(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
-        """Agents are subentries."""
+        """Agents are subentries (of server entries; satellites have none)."""
+        if is_satellite(config_entry):
+            return {}
         return {SUBENTRY_CONVERSATION: AgentSubentryFlow}
+
+    @classmethod
+    @callback
+    @override
+    def async_supports_options_flow(cls, config_entry: ConfigEntry) -> bool:
+        """Only satellites have options (arbitration)."""
+        return is_satellite(config_entry)
+
+    @staticmethod
+    @callback
+    @override
+    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+        """A satellite's options."""
+        return SatelliteOptionsFlow()
 
 
 class AgentSubentryFlow(ConfigSubentryFlow):

@@ -52,3 +52,15 @@ RETRY_INTERVAL_MAX = 120.0  # ... up to this
 
 # Devices.
 MANUFACTURER = "Ollama"
+
+# Satellites: each Jarvis satellite is its own config entry (entry data "kind" = "satellite").
+CONF_ENTRY_KIND = "kind"
+ENTRY_KIND_SATELLITE = "satellite"
+CONF_SATELLITE_ID = "satellite_id"
+CONF_PAIRING_SECRET = "pairing_secret"
+CONF_ARBITRATION = "arbitration"  # option: one room answers a wake word heard by several
+DEFAULT_ARBITRATION = True
+DEFAULT_SATELLITE_PORT = 10700
+SATELLITE_MANUFACTURER = "Jarvis"
+ZEROCONF_JARVIS_PROPERTY = "jarvis"  # TXT property that marks a Jarvis satellite
+ZEROCONF_JARVIS_SATELLITE = "satellite"

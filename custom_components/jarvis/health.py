@@ -115,7 +115,9 @@ async def _async_server(hass: HomeAssistant, entry: JarvisConfigEntry) -> dict[s
 async def async_health_report(hass: HomeAssistant) -> dict[str, Any]:
     """The report of every enabled Jarvis entry, its server checked now."""
     entries: list[JarvisConfigEntry] = [
-        entry for entry in hass.config_entries.async_entries(DOMAIN) if not entry.disabled_by
+        entry
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if not entry.disabled_by and CONF_URL in entry.data  # satellites have no server
     ]
     servers = list(await asyncio.gather(*(_async_server(hass, entry) for entry in entries)))
     healthy = bool(servers) and all(server["reachable"] for server in servers)

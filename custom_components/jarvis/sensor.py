@@ -19,6 +19,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .const import SUBENTRY_CONVERSATION
 from .entity import JarvisAgentEntity
 from .runtime import JarvisConfigEntry, ResponseStats
+from .satellite_runtime import is_satellite_entry
+from .satellite_sensor import async_setup_satellite_sensors
 
 PARALLEL_UPDATES = 0  # pushed by the agent, nothing to poll
 
@@ -72,7 +74,10 @@ async def async_setup_entry(
     entry: JarvisConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the sensors of each agent, on the agent's device."""
+    """Add the sensors of each agent, on the agent's device (or a satellite's sensors)."""
+    if is_satellite_entry(entry):
+        await async_setup_satellite_sensors(hass, entry, async_add_entities)  # type: ignore[arg-type]
+        return
     for subentry in entry.subentries.values():
         if subentry.subentry_type != SUBENTRY_CONVERSATION:
             continue
