@@ -143,6 +143,9 @@ class MqttSettings:
     id: str = ""  # in topics and the client id; "" = the name, lower case, [a-z0-9_]
     discovery: bool = False  # Home Assistant MQTT discovery (off: the Jarvis integration's device)
     discovery_prefix: str = "homeassistant"
+    announce_tts_uri: str = ""  # Wyoming TTS for `command/announce` (tcp://HOST:10200); "" = off
+    announce_voice: str = ""  # "" = the TTS server's default voice
+    announce_max_chars: int = 400  # longer announcement texts are refused
 
 
 def _default_name() -> str:
@@ -303,6 +306,12 @@ _VALIDATORS: dict[str, Any] = {
     "mqtt.id": vol.All(str, vol.Match(r"^[A-Za-z0-9_-]*$"), vol.Length(max=64)),
     "mqtt.discovery": bool,
     "mqtt.discovery_prefix": vol.All(str, vol.Match(r"^[^#+]+$"), vol.Length(min=1, max=100)),
+    "mqtt.announce_tts_uri": vol.All(
+        str,
+        vol.Match(r"^(tcp://.+:[0-9]+|unix://.+)?$", msg="expected tcp://HOST:PORT or unix://PATH"),
+    ),
+    "mqtt.announce_voice": vol.All(str, vol.Length(max=200)),
+    "mqtt.announce_max_chars": _number(int, 1, 5000),
 }
 
 

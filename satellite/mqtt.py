@@ -12,7 +12,9 @@ Topics, under `<topic_prefix>/<id>/` (`jarvis/kitchen/` by default for a satelli
 | `command/volume` | – | 0.0–1.0 (or JSON `{"value": 0.5, "id": "…"}`) |
 | `command/stop` | – | anything: stops the reply playing and the timer alarm |
 | `command/listen` | – | anything: starts a conversation (streams a command now, no wake word) |
-| `ack` | no | JSON `{"command", "id", "ok", "error"}`, one per command received |
+| `command/announce` | – | the text to speak (or JSON `{"text": "…", "id": "…"}`): spoken by the `[mqtt] announce_tts_uri` TTS server, played like a reply (`satellite.announce`) |
+| `event/announce_played` | no | JSON `{"outcome", "seconds"}`: an announcement heard (`played`) or `stopped` |
+| `ack` | no | JSON `{"command", "id", "ok", "error"}`, one per command received (`announce`: once its speech is queued, with `seconds`) |
 
 Commands are subscribed at QoS 1 on a persistent session (fixed client id
 `jarvis-satellite-<id>`, clean session off): a command sent while the satellite is offline is
@@ -36,6 +38,7 @@ from typing import Any
 
 from wyoming.pipeline import PipelineStage, RunPipeline
 
+from satellite.announce import AnnounceError, Announcer
 from satellite.config import MqttSettings, SatelliteConfig
 from satellite.server.satellite import Satellite
 from wyoming_wire.mqtt import MqttLink, MqttTarget
@@ -43,8 +46,9 @@ from wyoming_wire.mqtt import MqttLink, MqttTarget
 _LOGGER = logging.getLogger(__name__)
 
 STATE_CHECK_S = 0.2
-COMMANDS = ("mute", "volume", "stop", "listen")
+COMMANDS = ("mute", "volume", "stop", "listen", "announce")
 _SEEN_IDS = 100
+MAX_PENDING_ANNOUNCEMENTS = 3
 
 
 def satellite_id(config: SatelliteConfig) -> str:
@@ -74,6 +78,20 @@ def _parse(payload: bytes) -> tuple[Any, str | None]:
         command_id = data.get("id")
         return data.get("value"), str(command_id) if command_id is not None else None
     return data, None
+
+
+def _parse_text(payload: bytes) -> tuple[Any, str | None]:
+    """(text, id) of an announcement: plain text, or JSON `{"text": …, "id": …}`."""
+    raw = payload.decode("utf-8", errors="replace")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return raw, None
+    if isinstance(data, dict):
+        command_id = data.get("id")
+        text = data.get("text", data.get("value"))
+        return text, str(command_id) if command_id is not None else None
+    return data if isinstance(data, str) else raw, None
 
 
 def _bool(value: Any) -> bool:
@@ -122,6 +140,10 @@ class SatelliteMqtt:
         )
         self._last_state: dict[str, Any] | None = None
         self._seen: deque[str] = deque(maxlen=_SEEN_IDS)
+        self.announcer = Announcer(
+            satellite.speaker, self.settings, log_text=config.behaviour.log_text
+        )
+        self._announcing: set[asyncio.Task[None]] = set()
         satellite.observers.append(self._event)
         satellite.session.on_state = lambda _state: self._check_state()
 
@@ -147,9 +169,11 @@ class SatelliteMqtt:
                 await asyncio.sleep(STATE_CHECK_S)
                 self._check_state()
         finally:
-            link.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await link
+            for task in [*self._announcing, link]:
+                task.cancel()
+            for task in [*self._announcing, link]:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     def _check_state(self) -> None:
         state = self.state()
@@ -173,7 +197,7 @@ class SatelliteMqtt:
 
     async def _message(self, topic: str, payload: bytes) -> None:
         name = topic.rsplit("/", 1)[-1]
-        value, command_id = _parse(payload)
+        value, command_id = _parse_text(payload) if name == "announce" else _parse(payload)
         ack: dict[str, Any] = {"command": name, "id": command_id, "ok": True, "error": None}
         if command_id is not None and command_id in self._seen:
             ack["duplicate"] = True
@@ -181,12 +205,51 @@ class SatelliteMqtt:
             if command_id is not None:
                 self._seen.append(command_id)
             try:
+                if name == "announce":
+                    self._start_announcement(value, ack)
+                    return  # acknowledged once its speech is queued (or has failed)
                 await self._apply(name, value)
             except CommandError as err:
-                ack.update(ok=False, error=str(err))
-                _LOGGER.warning("MQTT command %s refused: %s", name, err)
+                self._refused(ack, err)
         self.link.publish(f"{self.base}/ack", ack)
         self._check_state()
+
+    def _refused(self, ack: dict[str, Any], err: Exception) -> None:
+        ack.update(ok=False, error=str(err))
+        _LOGGER.warning("MQTT command %s refused: %s", ack["command"], err)
+
+    # --- announcements ---------------------------------------------------------------------
+
+    def _start_announcement(self, value: Any, ack: dict[str, Any]) -> None:
+        """Check at once, synthesize and play in the background (the link keeps reading)."""
+        if not isinstance(value, str):
+            raise CommandError('expected the text, or {"text": "…"}')
+        try:
+            text = self.announcer.check(value)
+        except AnnounceError as err:
+            raise CommandError(str(err)) from None
+        if len(self._announcing) >= MAX_PENDING_ANNOUNCEMENTS:
+            raise CommandError(
+                f"{MAX_PENDING_ANNOUNCEMENTS} announcements are being prepared already"
+            )
+        task = asyncio.get_running_loop().create_task(
+            self._announce(text, ack), name="mqtt announce"
+        )
+        self._announcing.add(task)
+        task.add_done_callback(self._announcing.discard)
+
+    async def _announce(self, text: str, ack: dict[str, Any]) -> None:
+        _LOGGER.info("MQTT command announce")
+        try:
+            ack["seconds"] = round(await self.announcer.announce(text, self._announced), 3)
+        except AnnounceError as err:
+            self._refused(ack, err)
+        self.link.publish(f"{self.base}/ack", ack)
+        self._check_state()
+
+    def _announced(self, outcome: str, seconds: float) -> None:
+        data = {"outcome": outcome, "seconds": round(seconds, 3)}
+        self.link.publish(f"{self.base}/event/announce_played", data)
 
     async def _apply(self, name: str, value: Any) -> None:
         sat = self.satellite

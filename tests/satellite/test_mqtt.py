@@ -234,7 +234,7 @@ async def test_no_discovery_by_default(tmp_path: Path, broker: Broker) -> None:
 async def test_discovery_payloads_pass_home_assistants_schemas(tmp_path: Path) -> None:
     """Each config passes HA's own MQTT discovery schema with no key dropped; templates render."""
     pytest.importorskip("homeassistant.components.mqtt")
-    from homeassistant.components.mqtt import number, sensor, switch
+    from homeassistant.components.mqtt import notify, number, sensor, switch
     from homeassistant.core import HomeAssistant
 
     hass = HomeAssistant(str(tmp_path))  # templates validate against the running instance
@@ -245,21 +245,30 @@ async def test_discovery_payloads_pass_home_assistants_schemas(tmp_path: Path) -
     from satellite.mqtt_discovery import discovery_configs
 
     config = SatelliteConfig(name="Test satellite", area="Kitchen")
+    assert len(discovery_configs(config, BASE)) == 3  # no announce entity without a TTS server
+    config.mqtt.announce_tts_uri = "tcp://127.0.0.1:10200"
     configs = discovery_configs(config, BASE)
-    schemas = {"sensor": sensor, "switch": switch, "number": number}
+    schemas = {"sensor": sensor, "switch": switch, "number": number, "notify": notify}
+    assert sorted(topic.split("/")[1] for topic in configs) == sorted(schemas)
     device_ids = set()
     for topic, payload in configs.items():
         component = topic.split("/")[1]
         validated = schemas[component].DISCOVERY_SCHEMA(dict(payload))
         assert set(payload) <= set(validated), f"{topic}: HA drops {set(payload) - set(validated)}"
-        assert validated["state_topic"] == f"{BASE}/state"
         assert validated["availability_topic"] == f"{BASE}/availability"
         device_ids.add(tuple(validated["device"]["identifiers"]))
-        template = validated["value_template"]
-        template.hass = hass
-        assert str(template.async_render_with_possible_json_value(state)) == rendered[component]
+        if component == "notify":  # HA's notify.send_message publishes the message as is
+            assert validated["command_topic"] == f"{BASE}/command/announce"
+            assert "state_topic" not in validated
+        else:
+            assert validated["state_topic"] == f"{BASE}/state"
+            template = validated["value_template"]
+            template.hass = hass
+            rendering = template.async_render_with_possible_json_value(state)
+            assert str(rendering) == rendered[component]
         if component != "sensor":
             assert validated["command_topic"].startswith(f"{BASE}/command/")
+            assert validated["qos"] == 1  # kept by the broker for an offline satellite
     assert device_ids == {("jarvis_satellite_test_satellite",)}  # one device
 
 
