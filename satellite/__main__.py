@@ -135,6 +135,7 @@ async def serve(config: SatelliteConfig) -> int:
 
     from satellite.server import LIMITS, SatelliteConnection
     from satellite.server.build import build_satellite
+    from satellite.server.info import VERSION
     from wyoming_wire import Endpoint, ServerSpec, serve as serve_wyoming
     from wyoming_wire.zeroconf import mac_name
 
@@ -155,13 +156,21 @@ async def serve(config: SatelliteConfig) -> int:
         print(f"READY {endpoints[0].host}:{endpoints[0].port}", file=out, flush=True)
 
     host = f"[{config.server.host}]" if ":" in config.server.host else config.server.host
+    service = config.server.zeroconf_name or mac_name()
     spec = ServerSpec(
         uri=f"tcp://{host}:{config.server.port}",
         handler_factory=partial(SatelliteConnection, satellite=satellite),
         name="satellite",
         limits=LIMITS,
-        zeroconf=(config.server.zeroconf_name or mac_name()) if config.server.zeroconf else None,
-        zeroconf_properties={"name": config.name, "kind": "satellite"},
+        zeroconf=service if config.server.zeroconf else None,
+        # `jarvis` marks a Jarvis satellite for the Jarvis integration's discovery.
+        zeroconf_properties={
+            "name": config.name,
+            "kind": "satellite",
+            "jarvis": "satellite",
+            "id": service,
+            "version": VERSION or "0",
+        },
     )
     with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
         loop.add_signal_handler(signal.SIGUSR1, toggle_mute)
@@ -169,17 +178,22 @@ async def serve(config: SatelliteConfig) -> int:
     try:
         await satellite.start()
         http = []
+        link = None
+        if config.mqtt.host:
+            from satellite.mqtt import SatelliteMqtt
+
+            satellite_mqtt = SatelliteMqtt(satellite, config)
+            link = satellite_mqtt.link
+            mqtt = loop.create_task(satellite_mqtt.run(), name="mqtt")
         if config.server.metrics_port:
             from satellite.metrics import SatelliteMetrics, metrics_uri
 
             metrics = SatelliteMetrics(satellite, spec)
+            if link is not None:
+                metrics.watch_mqtt(link)
             uri = metrics_uri(config.server.metrics_host, config.server.metrics_port)
             http.append(metrics.http(uri))
         watcher = loop.create_task(_watch_source(satellite, config, stop))
-        if config.mqtt.host:
-            from satellite.mqtt import SatelliteMqtt
-
-            mqtt = loop.create_task(SatelliteMqtt(satellite, config).run(), name="mqtt")
         await serve_wyoming([spec], stop=stop, on_ready=ready, http=http)
         mic_failed = watcher.done() and watcher.result()
         watcher.cancel()

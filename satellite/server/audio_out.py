@@ -48,6 +48,42 @@ class PlayerLike(Protocol):
     def close(self) -> None:
         """Stop and join the player thread."""
 
+    # The media channel (see `satellite.playback`).
+    duck_db: float
+
+    @property
+    def media_state(self) -> str:
+        """The media state: "idle", "playing" or "paused"."""
+
+    @property
+    def media_buffered_s(self) -> float:
+        """Seconds of media buffered."""
+
+    @property
+    def ducked(self) -> bool:
+        """Media is turned down."""
+
+    def duck(self, on: bool) -> None:
+        """Turn media down or back up (ramped)."""
+
+    def media_start(self, rate: int, width: int, channels: int) -> None:
+        """A new media stream."""
+
+    def media_pcm(self, pcm: bytes, rate: int, width: int, channels: int) -> None:
+        """Buffer media PCM (QueueFull past the cap)."""
+
+    def media_end(self) -> None:
+        """Play out what is buffered."""
+
+    def media_pause(self) -> None:
+        """Hold the media."""
+
+    def media_resume(self) -> None:
+        """Go on."""
+
+    def media_stop(self) -> None:
+        """Stop now, drop the buffer."""
+
 
 def format_problem(rate: int, width: int, channels: int) -> str | None:
     """Why an audio format cannot be played, or None if it can."""

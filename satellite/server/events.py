@@ -3,7 +3,8 @@
 `parse()` turns a Wyoming event into a value whose every field has the right type, range and
 length (the wyoming library's dataclass, or `Control` for the local control event), or raises
 `RequestError` (code `bad-request`): the peer gets an `error` and nothing changes, not even who
-drives. Unknown fields are ignored (newer Home Assistant versions may add some); the control
+drives. The `jarvis-*` events (control, wake decision, media) are this project's own (README,
+"Jarvis satellite protocol"). Unknown fields are ignored (newer Home Assistant versions may add some); the control
 event is ours, so an unknown key there is refused (a typo). `kind_of()` sorts event types for
 access control: open to all (discovery), pairing, control, or driving.
 """
@@ -34,6 +35,15 @@ from wyoming_wire import RequestError
 
 CONTROL_TYPE = "jarvis-satellite-control"
 STATE_TYPE = "jarvis-satellite-state"
+CLAIM_TYPE = "jarvis-wake-claim"  # satellite -> arbitrating driver
+DECISION_TYPE = "jarvis-wake-decision"
+MEDIA_START_TYPE = "jarvis-media-start"
+MEDIA_CHUNK_TYPE = "jarvis-media-chunk"
+MEDIA_STOP_TYPE = "jarvis-media-stop"
+MEDIA_CONTROL_TYPE = "jarvis-media-control"
+SENSITIVITIES = ("low", "default", "high")
+MEDIA_ACTIONS = ("pause", "resume", "stop")
+MAX_CLAIM_ID = 64
 
 MAX_ID = 100  # timer ids (HA: 26-character ULIDs)
 MAX_NAME = 200  # timer, wake word, voice and language names
@@ -62,19 +72,73 @@ def kind_of(event_type: str) -> Kind:
         return Kind.OPEN
     if event_type in PAIR_TYPES:
         return Kind.PAIRING
-    if event_type == CONTROL_TYPE:
+    if event_type in (CONTROL_TYPE, DECISION_TYPE):
         return Kind.CONTROL
     return Kind.DRIVE
 
 
 @dataclass(frozen=True)
 class Control:
-    """The local control event: change mute/volume, stop an alarm, forget the driver."""
+    """The control event: what to change (None or False = leave as it is).
+
+    Mute, volume, wake word and its sensitivity, follow-ups, the stop word, stop what plays,
+    stop the alarm, forget the driver, state pushes, wake arbitration.
+    """
 
     muted: bool | None = None
     volume: float | None = None
     stop_alarm: bool = False
     forget_driver: bool = False
+    wake_word: str | None = None
+    wake_sensitivity: str | None = None
+    follow_up: bool | None = None
+    stop_word: bool | None = None
+    stop: bool = False
+    subscribe: bool | None = None
+    arbitration: bool | None = None
+
+
+@dataclass(frozen=True)
+class WakeDecision:
+    """The arbitrating driver's answer to a wake claim: run the pipeline, or drop it."""
+
+    id: str
+    run: bool
+
+
+@dataclass(frozen=True)
+class MediaStart:
+    """A new media stream (music) in this PCM format."""
+
+    rate: int
+    width: int
+    channels: int
+
+
+@dataclass(frozen=True)
+class MediaChunk:
+    """Media PCM."""
+
+    rate: int
+    width: int
+    channels: int
+    audio: bytes
+
+
+@dataclass(frozen=True)
+class MediaStop:
+    """End of the media stream: play out what is buffered."""
+
+
+@dataclass(frozen=True)
+class MediaControl:
+    """Pause, resume or stop (flush) the media."""
+
+    action: str
+
+
+Value = Eventable | Control | WakeDecision | MediaStart | MediaChunk | MediaStop | MediaControl
+"""What `parse()` returns for a known event."""
 
 
 class _Bad(Exception):
@@ -238,16 +302,57 @@ def _timer_updated(event: Event) -> TimerUpdated:
     return TimerUpdated(**f)
 
 
+def _one_of(choices: tuple[str, ...]) -> Check:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise _Bad(f"must be one of {', '.join(choices)}, got {value!r:.40}")
+        return str(value)
+
+    return check
+
+
+_CONTROL_FIELDS: dict[str, Check] = {
+    "muted": _bool,
+    "volume": _number(0.0, 1.0),
+    "stop_alarm": _bool,
+    "forget_driver": _bool,
+    "wake_word": _str(MAX_NAME, 1),
+    "wake_sensitivity": _one_of(SENSITIVITIES),
+    "follow_up": _bool,
+    "stop_word": _bool,
+    "stop": _bool,
+    "subscribe": _bool,
+    "arbitration": _bool,
+}
+
+
 def _control(event: Event) -> Control:
-    known = {"muted", "volume", "stop_alarm", "forget_driver"}
-    if unknown := sorted(set(event.data) - known):
-        raise _Bad(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
-    f = _fields(
-        event.data,
-        {},
-        {"muted": _bool, "volume": _number(0.0, 1.0), "stop_alarm": _bool, "forget_driver": _bool},
-    )
-    return Control(f["muted"], f["volume"], bool(f["stop_alarm"]), bool(f["forget_driver"]))
+    if unknown := sorted(set(event.data) - set(_CONTROL_FIELDS)):
+        known = ", ".join(sorted(_CONTROL_FIELDS))
+        raise _Bad(f"unknown field {unknown[0]!r} (known: {known})")
+    f = _fields(event.data, {}, _CONTROL_FIELDS)
+    for flag in ("stop_alarm", "forget_driver", "stop"):
+        f[flag] = bool(f[flag])
+    return Control(**f)
+
+
+def _decision(event: Event) -> WakeDecision:
+    f = _fields(event.data, {"id": _str(MAX_CLAIM_ID, 1), "run": _bool}, {})
+    return WakeDecision(f["id"], f["run"])
+
+
+def _media_start(event: Event) -> MediaStart:
+    f = _audio_format(event.data)
+    return MediaStart(f["rate"], f["width"], f["channels"])
+
+
+def _media_chunk(event: Event) -> MediaChunk:
+    chunk = _audio_chunk(event)
+    return MediaChunk(chunk.rate, chunk.width, chunk.channels, chunk.audio)
+
+
+def _media_control(event: Event) -> MediaControl:
+    return MediaControl(_fields(event.data, {"action": _one_of(MEDIA_ACTIONS)}, {})["action"])
 
 
 def _error(event: Event) -> Error:
@@ -275,7 +380,7 @@ def _only(key: str, check: Check) -> Callable[[Mapping[str, Any]], Any]:
 
 _TIMESTAMP_OF = _only("timestamp", _TIMESTAMP)
 
-_PARSERS: dict[str, Callable[[Event], Eventable | Control]] = {
+_PARSERS: dict[str, Callable[[Event], Value]] = {
     "describe": lambda e: Describe(),
     "ping": lambda e: Ping(text=_only("text", _str(1000))(e.data)),
     "run-satellite": lambda e: RunSatellite(),
@@ -301,12 +406,17 @@ _PARSERS: dict[str, Callable[[Event], Eventable | Control]] = {
     "timer-cancelled": lambda e: TimerCancelled(id=_fields(e.data, {"id": _ID}, {})["id"]),
     "timer-finished": lambda e: TimerFinished(id=_fields(e.data, {"id": _ID}, {})["id"]),
     CONTROL_TYPE: _control,
+    DECISION_TYPE: _decision,
+    MEDIA_START_TYPE: _media_start,
+    MEDIA_CHUNK_TYPE: _media_chunk,
+    MEDIA_STOP_TYPE: lambda e: MediaStop(),
+    MEDIA_CONTROL_TYPE: _media_control,
     REQUEST_TYPE: _pairing(PairRequest.from_event),
     RESPONSE_TYPE: _pairing(PairResponse.from_event),
 }
 
 
-def parse(event: Event) -> Eventable | Control | None:
+def parse(event: Event) -> Value | None:
     """The checked value of an event; None for a type the satellite ignores (pong, info, …).
 
     Raises RequestError (code `bad-request`) naming the event type and the bad field.

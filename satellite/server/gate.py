@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from wyoming.event import Event, Eventable
+from wyoming.event import Event
 
 from satellite.config import ServerSettings
 from wyoming_wire import RequestError
 
 from .access import Access, state_path
-from .events import Control, Kind, kind_of, parse
+from .events import Kind, Value, kind_of, parse
 
 
 class NotAllowed(Exception):
@@ -66,7 +66,7 @@ class Gate:
         """Read the remembered driver (in a thread)."""
         await asyncio.to_thread(self._access.load)
 
-    async def admit(self, event: Event, host: str, *, paired: bool) -> Eventable | Control | None:
+    async def admit(self, event: Event, host: str, *, paired: bool) -> Value | None:
         """The checked value of `event` from `host` (None: a type the satellite ignores).
 
         Raises NotAllowed if `host` may not send it, RequestError if it is malformed.

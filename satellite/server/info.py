@@ -39,9 +39,12 @@ def wake_phrase(model: str) -> str:
     return stem.replace("_", " ").strip()
 
 
-def build_info(config: SatelliteConfig) -> Info:
-    """Describe this satellite the way Home Assistant's wyoming integration reads it."""
-    wake_name = config.wake.word
+def build_info(config: SatelliteConfig, wake_word: str | None = None) -> Info:
+    """Describe this satellite the way Home Assistant's wyoming integration reads it.
+
+    `wake_word`: the one listened for now, when it was changed at run time.
+    """
+    wake_name = wake_word or config.wake.word
     wake: list[WakeProgram] = []
     if config.wake.local:
         wake.append(

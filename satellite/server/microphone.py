@@ -41,6 +41,16 @@ class ListenerLike(Protocol):
         """Abandon the command being streamed."""
 
     @property
+    def wake_threshold(self) -> float | None:
+        """Detection threshold of the wake word (settable; None in remote wake mode)."""
+
+    @wake_threshold.setter
+    def wake_threshold(self, value: float) -> None: ...
+
+    def set_wake_word(self, detector: Any) -> None:
+        """Listen for another (loaded) wake word model from the next frame."""
+
+    @property
     def finished(self) -> bool:
         """The source ended."""
 
@@ -66,7 +76,7 @@ class Microphone:
         self._queue: asyncio.Queue[tuple[ListenEvent, float]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.wake_words = 0
-        self.last_wake: dict[str, Any] | None = None  # name, score, at_s
+        self.last_wake: dict[str, Any] | None = None  # name, score, level_dbfs, at, at_s
         self.on_wake: Callable[[WakeDetected], None] | None = None
         """Metrics: told of each wake word heard, on the loop."""
         self.last_speech_stopped_s: float | None = None
@@ -147,7 +157,9 @@ class Microphone:
             self.last_wake = {
                 "name": event.name,
                 "score": round(event.score, 3),
-                "at_s": round(event.t, 3),
+                "level_dbfs": round(event.level_dbfs, 1),
+                "at": round(time.time(), 3),  # epoch seconds
+                "at_s": round(event.t, 3),  # on the audio clock
             }
             if self.on_wake is not None:
                 self.on_wake(event)

@@ -29,18 +29,26 @@ Wire behaviour (what Home Assistant's `wyoming` integration expects from a satel
 - Continued conversation: HA's wyoming integration has no event for it; it runs HA's
   own rule on the reply text it sends in `synthesize` (a reply ending in a question mark
   continues the conversation) and reopens the mic after `played`.
+
+The Jarvis integration adds its own events (README, "Jarvis satellite protocol"): the control
+event's wake word, sensitivity, follow-up, stop word, stop, state pushes (`state_push`) and
+wake arbitration (`arbitration`); media (`media`) mixed under the voice and ducked while the
+satellite wakes, listens, waits for or plays a reply, chimes or rings.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+import contextlib
 import logging
+import time
 from typing import Any
 
 from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
-from wyoming.event import Event, Eventable
+from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.ping import Ping, Pong
 from wyoming.pipeline import RunPipeline
@@ -65,16 +73,30 @@ from satellite.timers import TimerBoard
 from .audio_out import AudioOut
 from .chimes import resolve_chimes
 from .command_stream import CommandStream
-from .events import STATE_TYPE, Control
+from .events import (
+    STATE_TYPE,
+    Control,
+    MediaChunk,
+    MediaControl,
+    MediaStart,
+    MediaStop,
+    Value,
+    WakeDecision,
+)
 from .gate import Gate
 from .info import build_info
 from .microphone import ListenerLike, MakeListener, Microphone
 from .session import Peer, SatelliteState, Session
 from .speaker import Speaker, Stream
+from .state_push import StatePush
+from .wake_control import WakeControl
 from .wake_modes import wake_mode
 
 _LOGGER = logging.getLogger(__name__)
 __all__ = ["ListenerLike", "Peer", "Satellite", "SatelliteState"]
+
+DUCK_CHECK_S = 0.05  # how often the media's ducking is brought up to date
+REPLY_WAIT_S = 20.0  # a pipeline that never answers stops ducking the media after this
 
 
 class Satellite:
@@ -95,7 +117,10 @@ class Satellite:
         self.session = Session()
         self.mic = Microphone(make_listener, muted=config.behaviour.muted)
         self.speaker = Speaker(
-            audio_out, resolve_chimes(config.sounds), config.behaviour.timer_alarm_s
+            audio_out,
+            resolve_chimes(config.sounds),
+            config.behaviour.timer_alarm_s,
+            config.speaker.duck_db,
         )
         self.stream = CommandStream(self.session)
         self.mode = wake_mode(config, self.session, self.stream, self.mic, self.speaker)
@@ -104,7 +129,17 @@ class Satellite:
         self._text_level = logging.INFO if config.behaviour.log_text else logging.DEBUG
         self.observers: list[Callable[[str, dict[str, Any]], None]] = []
         """MQTT: told of each event (`wake`, `pipeline`, `transcript`, `reply`, …), on the loop."""
-        self.stream.on_pipeline = lambda: self._emit("pipeline", {})
+        self.stream.on_pipeline = self._pipeline_started
+        self.wake = WakeControl(config, self.mic)
+        self.stop_word = bool(getattr(config.behaviour, "stop_word", False))
+        self.push = StatePush(self.status)
+        self._reply_due: float | None = None  # monotonic deadline of the awaited reply
+        self._ducker: asyncio.Task[None] | None = None
+
+    def _pipeline_started(self) -> None:
+        self._emit("pipeline", {})
+        if self.config.wake.local:
+            self._reply_due = time.monotonic() + REPLY_WAIT_S
 
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         for observer in self.observers:
@@ -134,10 +169,19 @@ class Satellite:
         """Build and start the listener (models load in an executor thread)."""
         await self.gate.load()
         await self.mic.start(self._heard)
+        self.wake.started()
+        self._ducker = asyncio.get_running_loop().create_task(
+            self._keep_ducking(), name="satellite ducking"
+        )
         _LOGGER.info("Listening (wake word %s)", self.config.wake.word)
 
     async def stop(self) -> None:
         """Stop listening and playing; close the driving connection."""
+        if self._ducker is not None:
+            self._ducker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ducker
+        await self.push.close()
         await self.mode.close()
         await self.speaker.alarm.stop()
         await self.mic.stop()
@@ -146,9 +190,7 @@ class Satellite:
 
     # --- connections ---------------------------------------------------------------------
 
-    async def handle_event(
-        self, peer: Peer, event_type: str, value: Eventable | Control | None
-    ) -> None:
+    async def handle_event(self, peer: Peer, event_type: str, value: Value | None) -> None:
         """Handle one checked event (`events.parse`) from a connection allowed to send it."""
         if isinstance(value, Describe):
             await peer.send(self.info.event())
@@ -160,6 +202,8 @@ class Satellite:
                 await self._server_ready()
         elif isinstance(value, Control):
             await self._control(peer, value)
+        elif isinstance(value, WakeDecision):
+            await self.mode.decided(value)
         elif value is None:
             _LOGGER.debug("Ignored event from %s: %s", peer.name, event_type)
         else:
@@ -175,17 +219,22 @@ class Satellite:
 
     def connection_lost(self, peer: Peer) -> None:
         """A connection closed; if it was driving, go back to waiting for one."""
+        self.push.forget(peer)
+        self.mode.arbitration.peer_lost(peer)
         if not self.session.driver_lost(peer):
             return
         self.speaker.drop()
+        self.speaker.media.stop()
         if self.session.streaming:
             self.mic.cancel_command()
         self.session.reset()
 
     # --- events from Home Assistant ------------------------------------------------------
 
-    async def _from_driver(self, value: Eventable) -> None:
-        if isinstance(value, RunSatellite):
+    async def _from_driver(self, value: Value) -> None:
+        if isinstance(value, MediaStart | MediaChunk | MediaStop | MediaControl):
+            await self._media(value)
+        elif isinstance(value, RunSatellite):
             await self._server_ready()
         elif isinstance(value, PauseSatellite):
             _LOGGER.info("Paused by the server")
@@ -195,6 +244,8 @@ class Satellite:
             _LOGGER.debug("Server: %s", type(value).__name__)
         elif isinstance(value, Detection):
             _LOGGER.info("Server detected wake word %s", value.name)
+            self._reply_due = time.monotonic() + REPLY_WAIT_S
+            self.speaker.media.duck(True)
             await self.speaker.interrupt()
             self.speaker.chime("wake")
         elif isinstance(value, VoiceStopped):
@@ -219,6 +270,7 @@ class Satellite:
             if not (value.code or "").startswith("wake"):  # heard, not silence, for the user
                 self.speaker.chime("error")
             self.session.forget_reply()
+            self._reply_due = None
             await self.mode.server_error()
         elif self.timers.handle(value):
             if isinstance(value, TimerStarted):
@@ -231,6 +283,20 @@ class Satellite:
         else:
             _LOGGER.debug("Unexpected event from the server: %s", type(value).__name__)
 
+    async def _media(self, value: MediaStart | MediaChunk | MediaStop | MediaControl) -> None:
+        media = self.speaker.media
+        error = None
+        if isinstance(value, MediaStart):
+            error = media.start(value)
+        elif isinstance(value, MediaChunk):
+            error = media.add(value)
+        elif isinstance(value, MediaStop):
+            media.end()
+        else:
+            media.control(value.action)
+        if error is not None:
+            await self.session.send(error.event())
+
     async def _server_ready(self) -> None:
         self.session.run()
         await self.mode.server_ready()
@@ -239,16 +305,43 @@ class Satellite:
 
     async def _heard(self, event: ListenEvent, at: float) -> None:
         if isinstance(event, CommandAudio | StreamAudio):
+            if self.mode.keep(event.pcm):
+                return  # a wake claim waits for the driver's decision
             if self.session.streaming and not self.mic.muted:
                 await self.stream.send(event.pcm)
         elif isinstance(event, WakeDetected):
             self._emit("wake", {"wake_word": event.name, "score": round(float(event.score), 4)})
+            if self.session.running and not self.mic.muted:
+                self.speaker.media.duck(True)  # at once, not at the next check
             await self.mode.wake_word(event, at)
         elif isinstance(event, SpeechStopped):
-            await self.mode.end_stream(send_stop=True, listener_done=True)
+            if not self.mode.command_ended():
+                await self.mode.end_stream(send_stop=True, listener_done=True)
         elif isinstance(event, CommandTimeout):
             _LOGGER.info("Command ended: %s", event.reason.replace("_", " "))
-            await self.mode.end_stream(send_stop=True, listener_done=True)
+            if not self.mode.command_ended():
+                await self.mode.end_stream(send_stop=True, listener_done=True)
+
+    # --- media ducking --------------------------------------------------------------------
+
+    def wants_duck(self) -> bool:
+        """Media is turned down: wake claim, command, awaited or playing reply, chime, alarm."""
+        if self._reply_due is not None and time.monotonic() > self._reply_due:
+            self._reply_due = None
+        speaker = self.speaker
+        return (
+            self.mode.busy
+            or self._reply_due is not None
+            or speaker.streaming
+            or speaker.chiming > 0
+            or speaker.alarm.ringing
+        )
+
+    async def _keep_ducking(self) -> None:
+        while True:
+            await asyncio.sleep(DUCK_CHECK_S)
+            if self.speaker.media.state != "idle":
+                self.speaker.media.duck(self.wants_duck())
 
     # --- replies -------------------------------------------------------------------------
 
@@ -274,6 +367,8 @@ class Satellite:
 
     async def _reply_finished(self, reply: Stream, current: bool) -> None:
         self._emit("reply_played", {"outcome": reply.outcome, "seconds": round(reply.seconds, 3)})
+        if current:
+            self._reply_due = None
         if reply.owner is not self.session.driver:
             return  # its driver was replaced or went away
         await self.session.send(Played().event())
@@ -323,18 +418,52 @@ class Satellite:
             "bad_events": self.gate.bad_events,
             "refused": self.gate.refused,
             "replies_refused": self.speaker.replies_refused,
+            "wake_word": self.wake.word,
+            "wake_words_available": list(self.wake.available),
+            "wake_sensitivity": self.wake.sensitivity,
+            "follow_up": self.config.behaviour.follow_up,
+            "stop_word": self.stop_word,
+            "arbitration": self.mode.arbitration.enabled,
+            "claims": dict(self.mode.arbitration.counts),
+            "media": self.speaker.media.status(),
+            "chain_ms_per_frame": round(self.mic.metrics().get("cpu_ms", 0.0), 4),
         }
 
     async def _control(self, peer: Peer, control: Control) -> None:
-        """Local control (`jarvis-satellite control`): mute, volume, alarm, trusted driver."""
+        """The control event (`jarvis-satellite control`, the Jarvis integration).
+
+        Everything is checked before anything changes; the answer is the full state.
+        """
         if control.forget_driver:
             self.gate.check_forget_driver()
+        self.wake.check(control.wake_word)
         if control.muted is not None:
             await self.set_muted(control.muted)
         if control.volume is not None:
             self.set_volume(control.volume)
         if control.stop_alarm:
             await self.speaker.alarm.stop()
+        if control.stop:
+            _LOGGER.info("Stop: reply, announcement, media and alarm")
+            await self.speaker.interrupt()
+            self.speaker.media.stop()
+        if control.wake_sensitivity is not None:
+            self.wake.set_sensitivity(control.wake_sensitivity)
+        if control.wake_word is not None:
+            await self.wake.set_word(control.wake_word)
+            self.info = build_info(self.config, self.wake.word)
+        if control.follow_up is not None:
+            self.config.behaviour.follow_up = control.follow_up  # read by the wake mode
+        if control.stop_word is not None:
+            self.stop_word = control.stop_word
+        if control.arbitration is not None:
+            arbitration = self.mode.arbitration
+            if control.arbitration:
+                arbitration.peer = peer
+            elif arbitration.peer is peer:
+                arbitration.peer = None
         if control.forget_driver:
             await self.gate.forget_driver()
+        if control.subscribe is not None:
+            self.push.subscribe(peer, control.subscribe)
         await peer.send(Event(type=STATE_TYPE, data=self.status()))

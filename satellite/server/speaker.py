@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 import contextlib
 import logging
+from pathlib import Path
 from typing import Any
 
 from wyoming.audio import AudioChunk
@@ -29,6 +30,7 @@ from satellite.playback import QueueFull
 from .alarm import Alarm, alarm_tone
 from .audio_out import AudioOut, format_problem
 from .chimes import ChimeName, Chimes
+from .media import Media
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -120,10 +122,14 @@ class Stream:
 class Speaker:
     """Streams from the driver, chimes and the timer alarm, on one `AudioOut` (or none)."""
 
-    def __init__(self, out: AudioOut | None, chimes: Chimes, alarm_s: float) -> None:
+    def __init__(
+        self, out: AudioOut | None, chimes: Chimes, alarm_s: float, duck_db: float = -20.0
+    ) -> None:
         """`out` None = no speaker; `alarm_s` = how long a finished timer rings (0 = never)."""
         self._out = out
+        self.media = Media(out, duck_db)
         self.chimes = chimes
+        self.chiming = 0  # chimes queued or playing
         self.alarm = Alarm(self._ring_once, alarm_s)
         self._stream: Stream | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -236,7 +242,14 @@ class Speaker:
         """Play a chime (after what is queued); no-op when it is off or there is no speaker."""
         path = self.chimes.path(name)
         if path is not None and self._out is not None:
-            self._spawn(self._out.play_wav(path), "satellite chime")
+            self._spawn(self._chime(self._out, path), "satellite chime")
+
+    async def _chime(self, out: AudioOut, path: Path) -> None:
+        self.chiming += 1
+        try:
+            await out.play_wav(path)
+        finally:
+            self.chiming -= 1
 
     async def _ring_once(self) -> None:
         if self._out is None:
@@ -261,6 +274,7 @@ class Speaker:
     async def close(self) -> None:
         """Silence everything and release the player (joins its thread)."""
         await self.alarm.stop()
+        self.media.stop()
         self.drop()
         for task in list(self._tasks):
             task.cancel()

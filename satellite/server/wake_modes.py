@@ -5,7 +5,9 @@
   `audio-chunk`s (the pre-roll first), and `audio-stop` at the end of speech (own VAD) or when
   the server says `voice-stopped` / `transcript` / `error`. The server's own `run-pipeline`
   (remote trigger, `supports_trigger`) and a reply that asks a question (follow-up) open the
-  microphone without the wake word.
+  microphone without the wake word. With an arbitrating driver (`arbitration`), a wake word is
+  first claimed (`jarvis-wake-claim`) and its command audio kept until the driver's decision:
+  run → the path above with the kept audio; lose → dropped silently (no chime, no events).
 - `RemoteWake`: Home Assistant's wake word engine listens. Once the server is ready the
   satellite runs one pipeline (wake → tts, restart_on_end) and streams all audio; HA restarts
   it after each command, and the satellite asks again after an `error` (HA does not).
@@ -29,7 +31,9 @@ from wyoming.wake import Detection
 from satellite.config import SatelliteConfig
 from satellite.listening import WakeDetected
 
+from .arbitration import Arbitration, Claim
 from .command_stream import CommandStream
+from .events import WakeDecision
 from .microphone import Microphone
 from .session import SatelliteState, Session
 from .speaker import Speaker
@@ -56,6 +60,27 @@ class WakeMode(ABC):
         self.stream = stream
         self.mic = mic
         self.speaker = speaker
+        self.arbitration = Arbitration(self._claim_decided)
+
+    @property
+    def busy(self) -> bool:
+        """A command is claimed or streaming (the media is ducked)."""
+        return False
+
+    def keep(self, pcm: bytes) -> bool:
+        """Command audio kept for a wake claim (True: it is kept, not streamed now)."""
+        return self.arbitration.keep(pcm)
+
+    def command_ended(self) -> bool:
+        """The listener ended the command while a claim waits (True: noted for later)."""
+        return self.arbitration.command_ended()
+
+    async def decided(self, decision: WakeDecision) -> None:
+        """The arbitrating driver's decision on a wake claim."""
+        await self.arbitration.decided(decision)
+
+    async def _claim_decided(self, claim: Claim, run: bool) -> None:
+        """Only local wake words are claimed."""
 
     @abstractmethod
     async def server_ready(self) -> None:
@@ -96,10 +121,22 @@ class WakeMode(ABC):
 
     async def close(self) -> None:
         """Shutting down: cancel anything scheduled."""
+        self.arbitration.close()
 
 
 class LocalWake(WakeMode):
     """The wake word is heard on the device: one pipeline (asr → …) per command."""
+
+    @property
+    def busy(self) -> bool:
+        """A wake word is claimed, or a command streams."""
+        return self.arbitration.pending or self.session.streaming
+
+    async def end_stream(self, *, send_stop: bool, listener_done: bool = False) -> None:
+        """Stop sending command audio; a claim waiting for its decision is dropped."""
+        if self.arbitration.drop() is not None:
+            self._ignore_wake(cancel=not listener_done)
+        await super().end_stream(send_stop=send_stop, listener_done=listener_done)
 
     async def server_ready(self) -> None:
         """Nothing to start: a command streams when the wake word is heard."""
@@ -123,22 +160,41 @@ class LocalWake(WakeMode):
             _LOGGER.info("%s: wake word ignored", why)
             self._ignore_wake()
             return
-        if self.session.streaming:
-            return  # already streaming a command
+        if self.session.streaming or self.arbitration.claim is not None:
+            return  # already streaming (or claiming) a command
         if self.speaker.replying and not self.config.behaviour.barge_in:
             # Without barge-in, a wake word heard during a reply is most likely the
             # reply itself (no echo cancellation): ignore it.
             _LOGGER.info("Replying: wake word ignored")
             self._ignore_wake()
             return
+        if self.arbitration.enabled:
+            await self.arbitration.open(event)  # the driver decides which room answers
+            return
+        await self._answer(event.name)
+
+    async def _answer(self, wake_word: str) -> None:
         await self.speaker.interrupt()
         self.session.forget_reply()
         self.speaker.chime("wake")
-        await self._start_command(event.name)
+        await self._start_command(wake_word)
 
-    def _ignore_wake(self) -> None:
+    async def _claim_decided(self, claim: Claim, run: bool) -> None:
+        """Run the pipeline with the audio kept meanwhile, or drop it silently."""
+        if not run or not self.session.running or self.mic.muted:
+            claim.audio.clear()
+            self._ignore_wake(cancel=not claim.ended)
+            return
+        await self._answer(claim.name)
+        while claim.audio:  # audio heard while flushing is appended: the loop sends it too
+            await self.stream.send(claim.audio.pop(0))
+        if claim.ended:
+            await self.end_stream(send_stop=True, listener_done=True)
+
+    def _ignore_wake(self, *, cancel: bool = True) -> None:
         self.stream.wake_ignored()
-        self.mic.cancel_command()
+        if cancel:
+            self.mic.cancel_command()
 
     async def triggered(self, run: RunPipeline) -> None:
         """Remote trigger (`supports_trigger`): stream a command now, without the wake word."""
