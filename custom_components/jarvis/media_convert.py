@@ -59,13 +59,13 @@ def resolve_source(hass: HomeAssistant, url: str) -> Source:
     parts = urlsplit(url)
     if parts.path == PREANNOUNCE_URL:
         return str(PREANNOUNCE_FILE)
-    if parts.scheme in ("", "file"):
+    if parts.scheme == "file":
         path = unquote(parts.path)
         if not hass.config.is_allowed_path(path):
             raise HomeAssistantError(f"{path} is not in allowlist_external_dirs")
         return path
     if parts.scheme not in ("http", "https"):
-        raise HomeAssistantError(f"Cannot play {parts.scheme} URLs")
+        raise HomeAssistantError(f"Cannot play {parts.scheme or 'relative'} URLs: {url}")
     return url
 
 

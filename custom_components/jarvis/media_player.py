@@ -117,7 +117,12 @@ class SatelliteMediaPlayer(SatelliteEntity, MediaPlayerEntity):
             )
         if media_source.is_media_source_id(media_id):
             media_id = (await media_source.async_resolve_media(self.hass, media_id, None)).url
-        url = async_process_play_media_url(self.hass, media_id)
+        # file:// URLs are read locally (allowlist_external_dirs); the rest as HA serves them.
+        url = (
+            media_id
+            if media_id.startswith("file:")
+            else (async_process_play_media_url(self.hass, media_id))
+        )
         source = resolve_source(self.hass, url)  # refuses what may not be read, at once
         await self._async_cancel()
         self._resumed.set()

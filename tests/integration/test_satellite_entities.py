@@ -1,0 +1,231 @@
+"""A Jarvis satellite's entities drive a real satellite process, and follow it when it goes.
+
+HA side: the Jarvis integration with its real platforms (switch, number, select, sensor,
+media player, assist satellite, event). Satellite side: `python -m satellite` on loopback.
+What the satellite does is read from the satellite itself (its control state, its log, the
+WAV sink of its speaker), not from HA.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+import io
+import math
+from pathlib import Path
+import wave
+
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+import numpy as np
+import pytest
+
+from tests.satellite.satellite_process import utterance
+
+from .satellite_helpers import (
+    SatelliteProcess,
+    add_satellite,
+    entity_of,
+    satellite_status,
+    start_satellite,
+    wait_for,
+    wait_log,
+)
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+
+@pytest.fixture
+async def satellite(tmp_path: Path) -> AsyncIterator[SatelliteProcess]:
+    """A running satellite."""
+    proc = await start_satellite(tmp_path)
+    yield proc
+    await proc.stop()
+
+
+async def say_all(sat: SatelliteProcess, pcm: bytes) -> None:
+    """Say `pcm` and wait until the satellite's capture has taken all of it."""
+    start = (await satellite_status(sat.port))["listener"].get("samples_in", 0.0)
+    samples = len(pcm) // 2
+    await sat.say(pcm)
+    for _ in range(300):
+        status = await satellite_status(sat.port)
+        if status["listener"].get("samples_in", 0.0) >= start + samples - 4800:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the satellite did not take the audio: {status['listener']}")
+
+
+def tone_wav(path: Path, seconds: float, rate: int = 16000) -> Path:
+    """A 440 Hz tone as a WAV file."""
+    n = int(seconds * rate)
+    samples = (9000 * np.sin(2 * math.pi * 440 * np.arange(n) / rate)).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(samples.tobytes())
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+async def test_controls_change_what_the_satellite_does(
+    hass: HomeAssistant, satellite: SatelliteProcess
+) -> None:
+    entry = await add_satellite(hass, satellite.port)
+    volume = entity_of(hass, entry, "number", "volume")
+    mute = entity_of(hass, entry, "switch", "muted")
+
+    await hass.services.async_call(
+        "number", "set_value", {"entity_id": volume, "value": 30}, blocking=True
+    )
+    assert (await satellite_status(satellite.port))["volume"] == pytest.approx(0.3)
+    await wait_for(lambda: hass.states.get(volume).state == "30")
+
+    await hass.services.async_call("switch", "turn_on", {"entity_id": mute}, blocking=True)
+    assert (await satellite_status(satellite.port))["muted"] is True
+    await wait_for(lambda: hass.states.get(mute).state == "on")
+    # Muted, "hey jarvis, turn on the living room lamp" starts nothing.
+    pcm = utterance().pcm
+    await say_all(satellite, pcm)
+    assert (await satellite_status(satellite.port))["pipelines"] == 0
+    await hass.services.async_call("switch", "turn_off", {"entity_id": mute}, blocking=True)
+    assert (await satellite_status(satellite.port))["muted"] is False
+    # Unmuted, the same recording starts a command.
+    await satellite.say(pcm)
+    await wait_log(satellite, "State idle -> streaming")
+
+    # The media player's volume is the satellite's too.
+    player = entity_of(hass, entry, "media_player")
+    await hass.services.async_call(
+        "media_player", "volume_set", {"entity_id": player, "volume_level": 0.55}, blocking=True
+    )
+    assert (await satellite_status(satellite.port))["volume"] == pytest.approx(0.55)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_wake_settings_follow_up_and_stop_word_are_set_on_the_satellite(
+    hass: HomeAssistant, satellite: SatelliteProcess
+) -> None:
+    entry = await add_satellite(hass, satellite.port)
+    sensitivity = entity_of(hass, entry, "select", "wake_sensitivity")
+    await hass.services.async_call(
+        "select", "select_option", {"entity_id": sensitivity, "option": "high"}, blocking=True
+    )
+    assert (await satellite_status(satellite.port))["wake_sensitivity"] == "high"
+    await wait_for(lambda: hass.states.get(sensitivity).state == "high")
+
+    for key in ("follow_up", "stop_word"):
+        switch = entity_of(hass, entry, "switch", key)
+        before = (await satellite_status(satellite.port))[key]
+        service = "turn_off" if before else "turn_on"
+        await hass.services.async_call("switch", service, {"entity_id": switch}, blocking=True)
+        assert (await satellite_status(satellite.port))[key] is (not before)
+        await wait_for(
+            lambda s=switch, b=before: hass.states.get(s).state == ("off" if b else "on")
+        )
+
+    wake_word = entity_of(hass, entry, "select", "wake_word")
+    options = hass.states.get(wake_word).attributes["options"]
+    current = hass.states.get(wake_word).state
+    assert current in options
+    others = [o for o in options if o != current]
+    if others:  # switch to another bundled model and back
+        await hass.services.async_call(
+            "select", "select_option", {"entity_id": wake_word, "option": others[0]}, blocking=True
+        )
+        assert (await satellite_status(satellite.port))["wake_word"] == others[0]
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_entities_go_unavailable_while_the_satellite_is_gone_and_recover(
+    hass: HomeAssistant, satellite: SatelliteProcess, tmp_path: Path
+) -> None:
+    entry = await add_satellite(hass, satellite.port)
+    volume = entity_of(hass, entry, "number", "volume")
+    assist = entity_of(hass, entry, "assist_satellite")
+    connection = entity_of(hass, entry, "sensor", "connection")
+    assert hass.states.get(connection).state == "connected"
+    assert hass.states.get(assist).state == "idle"
+
+    port = satellite.port
+    await satellite.stop()
+    await wait_for(lambda: hass.states.get(volume).state == STATE_UNAVAILABLE)
+    assert hass.states.get(assist).state == STATE_UNAVAILABLE
+    assert hass.states.get(connection).state == "disconnected"  # the sensor says why
+
+    again = await start_satellite(tmp_path, "--server-port", str(port), name="again")
+    try:
+        await wait_for(lambda: hass.states.get(volume).state != STATE_UNAVAILABLE, 40, again)
+        assert hass.states.get(connection).state == "connected"
+        assert hass.states.get(assist).state == "idle"
+        # It drives the new process: controls reach it.
+        await hass.services.async_call(
+            "number", "set_value", {"entity_id": volume, "value": 70}, blocking=True
+        )
+        assert (await satellite_status(port))["volume"] == pytest.approx(0.7)
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await again.stop()
+
+
+async def test_announce_plays_on_the_satellite_speaker(
+    hass: HomeAssistant, satellite: SatelliteProcess, tmp_path: Path
+) -> None:
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    entry = await add_satellite(hass, satellite.port)
+    assist = entity_of(hass, entry, "assist_satellite")
+    media = tone_wav(tmp_path / "announce.wav", 2.0)
+    await hass.services.async_call(
+        "assist_satellite",
+        "announce",
+        {"media_id": media.as_uri(), "preannounce": False},
+        target={"entity_id": assist},
+        blocking=True,
+    )
+    # The call returns once the satellite says it was played (it ends idle again).
+    assert satellite.played_seconds() >= 1.95
+    assert hass.states.get(assist).state == "idle"
+    # With the preannounce sound, it comes first: more audio than the media alone.
+    before = satellite.played_seconds()
+    await hass.services.async_call(
+        "assist_satellite",
+        "announce",
+        {"media_id": media.as_uri()},
+        target={"entity_id": assist},
+        blocking=True,
+    )
+    assert satellite.played_seconds() - before >= 2.3
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_media_player_plays_a_file_on_the_satellite_speaker(
+    hass: HomeAssistant, satellite: SatelliteProcess, tmp_path: Path
+) -> None:
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    entry = await add_satellite(hass, satellite.port)
+    player = entity_of(hass, entry, "media_player")
+    media = tone_wav(tmp_path / "music.wav", 3.0, rate=44100)
+    await hass.services.async_call(
+        "media_player",
+        "play_media",
+        {"entity_id": player, "media_content_id": media.as_uri(), "media_content_type": "music"},
+        blocking=True,
+    )
+    await wait_for(lambda: hass.states.get(player).state == "playing", 10, satellite)
+    await wait_for(lambda: satellite.played_seconds() >= 2.5, 20, satellite)
+    await wait_for(lambda: hass.states.get(player).state == "idle", 20, satellite)
+    # A path outside allowlist_external_dirs is refused.
+    with pytest.raises(Exception, match="allowlist"):
+        await hass.services.async_call(
+            "media_player",
+            "play_media",
+            {
+                "entity_id": player,
+                "media_content_id": "file:///etc/passwd",
+                "media_content_type": "music",
+            },
+            blocking=True,
+        )
+    assert await hass.config_entries.async_unload(entry.entry_id)
