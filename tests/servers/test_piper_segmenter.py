@@ -54,13 +54,33 @@ def test_sentence_level_would_wait_for_the_whole_sentence() -> None:
     assert out[0][1].text == "Sure, I can help with that."
 
 
-def test_phrase_boundary_when_no_punctuation_comes() -> None:
+def test_first_piece_is_a_short_phrase_before_the_verb() -> None:
     out = _stream("The living room lights are now off and the heating is set to low.")
     count, first = out[0]
-    assert first == Piece("The living room lights are now off", PHRASE)
-    assert count == 9  # "and" needed to be complete
+    assert first == Piece("The living room lights", PHRASE)
+    assert count == 6  # "are" needed to be complete ("area" would not be a boundary)
     assert first.synth_text.endswith(",")  # spoken as a continuation, not a sentence end
-    assert out[1][1].text == "and the heating is set to low."
+    assert out[1][1].text == "are now off and the heating is set to low."
+
+
+def test_first_piece_in_french() -> None:
+    out = _stream("La lumière du salon est allumée et le chauffage est réglé sur vingt degrés.")
+    assert out[0][1] == Piece("La lumière du salon", PHRASE)
+    assert out[1][1].text == "est allumée et le chauffage est réglé sur vingt degrés."
+
+
+def test_phrase_boundary_later_needs_a_conjunction_or_preposition() -> None:
+    seg = Segmenter()
+    assert seg.push("Okay, ", eager=True) == [Piece("Okay,", CLAUSE)]
+    pieces = seg.push("the living room lights are now off and the heating is low. ", eager=True)
+    assert pieces[0] == Piece("the living room lights are now off", PHRASE)  # not before "are"
+    assert pieces[1] == Piece("and the heating is low.", SENTENCE)
+
+
+def test_first_piece_waits_for_three_words() -> None:
+    seg = Segmenter()
+    pieces = seg.push("It is set to low and the fan is off. ", eager=True)
+    assert pieces[0] == Piece("It is set", PHRASE)  # not "It" before "is"
 
 
 def test_numbers_and_abbreviations_are_not_breaks() -> None:
@@ -73,7 +93,7 @@ def test_numbers_and_abbreviations_are_not_breaks() -> None:
     ("chunks", "expected"),
     [
         (["It costs 1,", "000 dollars."], ["It costs 1,000 dollars."]),
-        (["Pi is 3.", "14 or so."], ["Pi is 3.14 or so."]),
+        (["Pi is 3.", "14 or so."], ["Pi is 3.14", "or so."]),  # 3.14 kept whole
         (["Hello", ",", " world", "."], ["Hello,", "world."]),
         (["Line one\n", "Line two"], ["Line one", "Line two"]),
         (["  ", "\n"], []),

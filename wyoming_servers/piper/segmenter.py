@@ -3,6 +3,9 @@
 A piece ends at a sentence end (always), at clause punctuation (`, ; : —`) and, while the caller is
 `eager` (no audio out yet, or the listener is about to run out of audio), at a phrase boundary:
 before a conjunction/preposition once enough words arrived, or after `HARD_MAX_WORDS` words.
+The first piece of a request is cut sooner still: once `FIRST_PHRASE_WORDS` words wait, also
+before a verb that follows its subject ("The living room lights | are now off"), so the first
+audio is a short phrase Piper renders in a few tens of milliseconds. English and French.
 Each piece carries the pause a listener expects after it.
 
 Cost bounds (a LAN peer chooses the text): a piece never exceeds `MAX_PIECE_CHARS` (cut at the
@@ -26,6 +29,8 @@ PAUSE_S = {SENTENCE: 0.22, CLAUSE: 0.14, PHRASE: 0.05, END: 0.0}
 
 EAGER_PHRASE_WORDS = 4
 """While eager, a phrase boundary counts once this many words are waiting."""
+FIRST_PHRASE_WORDS = 3
+"""For the first piece of a request, a phrase boundary counts once this many words are waiting."""
 HARD_MAX_WORDS = 10
 """While eager, cut after this many words even without a boundary."""
 CALM_CLAUSE_WORDS = 6
@@ -67,6 +72,61 @@ _PHRASE_STARTERS = frozenset(
         "although",
         "though",
         "whereas",
+        # French
+        "et",
+        "mais",
+        "ou",
+        "donc",
+        "car",
+        "qui",
+        "quand",
+        "lorsque",
+        "si",
+        "avec",
+        "pour",
+        "dans",
+        "sur",
+        "pendant",
+        "depuis",
+        "puis",
+        "parce",
+        "sans",
+        "jusqu'à",
+    ]
+)
+_FIRST_STARTERS = _PHRASE_STARTERS | frozenset(
+    [
+        # a verb or infinitive after its subject: "Your next meeting | is at ten"
+        "is",
+        "are",
+        "was",
+        "were",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "has",
+        "have",
+        "had",
+        "to",
+        "that",
+        "by",
+        "about",
+        "into",
+        "during",
+        # French: "La lumière du salon | est allumée"
+        "est",
+        "sont",
+        "sera",
+        "seront",
+        "était",
+        "va",
+        "vont",
+        "à",
+        "au",
+        "aux",
+        "vers",
     ]
 )
 _ABBREVIATIONS = frozenset(
@@ -143,6 +203,7 @@ class Segmenter:
         self._buf = ""
         self._run = 0  # length of the whitespace-free run the text ends with
         self.sentences_only = sentences_only
+        self._first = True  # no piece cut yet
         self.dropped = 0
         """Characters dropped: over-long runs, long stretches of symbols only."""
 
@@ -196,6 +257,7 @@ class Segmenter:
     def _take(self, end: int, kind: str) -> Piece:
         text = " ".join(self._buf[:end].split())
         self._buf = self._buf[end:].lstrip()
+        self._first = False
         return Piece(text, kind)
 
     def _cut(self, eager: bool) -> Piece | None:
@@ -208,6 +270,9 @@ class Segmenter:
     def _scan(self, eager: bool) -> Piece | None:
         if self.sentences_only:
             eager = False
+        first = eager and self._first
+        starters = _FIRST_STARTERS if first else _PHRASE_STARTERS
+        phrase_words = FIRST_PHRASE_WORDS if first else EAGER_PHRASE_WORDS
         words = _WORD.finditer(self._buf)  # lazy: only one piece's worth is looked at
         match, count, length = next(words, None), 0, 0
         gaps: dict[str, tuple[int, int]] = {}  # last gap of each kind: (end, piece length)
@@ -227,7 +292,7 @@ class Segmenter:
                 next_word is not None
                 and after is not None
                 and after.end() < len(self._buf)
-                and next_word.lower().strip("\"'(") in _PHRASE_STARTERS
+                and next_word.lower().strip("\"'(") in starters
             )
             if followed:  # where a forced cut could go
                 gaps[PHRASE] = (match.end(), length)
@@ -240,7 +305,7 @@ class Segmenter:
             ):
                 kind = None
             if kind is None and eager and next_word is not None:
-                if (count >= EAGER_PHRASE_WORDS and starter) or count >= HARD_MAX_WORDS:
+                if (count >= phrase_words and starter) or count >= HARD_MAX_WORDS:
                     kind = PHRASE
             if kind is not None and any(ch.isalnum() for ch in self._buf[: match.end()]):
                 return self._take(match.end(), kind)

@@ -142,6 +142,9 @@ class LoadedVoice:
         # No memory arena: tensors of a long sentence go back to the system after each piece
         # instead of staying reserved (keeps STT + TTS together under 500 MB).
         options.enable_cpu_mem_arena = False
+        # Threads wait on the OS instead of spinning: on a busy machine (other servers, HA)
+        # spinning threads fight for the cores and a short phrase takes 1.5x longer.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         with entry.config.open(encoding="utf-8") as fh:
             config = PiperConfig.from_dict(json.load(fh))
         session = onnxruntime.InferenceSession(
