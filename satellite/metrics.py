@@ -25,13 +25,16 @@ wake words and their delay to the first audio sent are observed as they happen.
 | `jarvis_satellite_listening` | gauge | 1 while the capture chain runs |
 | `jarvis_satellite_timers` | gauge | timers running |
 
-plus `jarvis_connections_*{server="satellite"}` and `process_*` (`wyoming_wire.metrics`).
+plus `jarvis_connections_*{server="satellite"}` and `process_*` (`wyoming_wire.metrics`), and
+with `[mqtt] host` set the broker link's `jarvis_mqtt_*` (connected, reconnects, errors, last
+error time). `/health` reports the link under `mqtt` (its last error's text included); the broker
+being away does not make the satellite degraded: it goes on serving Home Assistant.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -42,7 +45,16 @@ from satellite.server.satellite import Satellite
 from satellite.server.session import SatelliteState
 from wyoming_wire import ServerSpec
 from wyoming_wire.http import HttpSpec
-from wyoming_wire.metrics import ConnectionCollector, connections_report, metrics_http, new_registry
+from wyoming_wire.metrics import (
+    ConnectionCollector,
+    connections_report,
+    metrics_http,
+    new_registry,
+    watch_mqtt,
+)
+
+if TYPE_CHECKING:
+    from wyoming_wire.mqtt import MqttLink
 
 WAKE_SCORE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 1.0)
 WAKE_TO_AUDIO_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -87,6 +99,7 @@ class SatelliteMetrics:
             self.wake_score.labels(wake_word)
         registry.register(ConnectionCollector([spec]))
         registry.register(_SatelliteCollector(satellite))
+        self._mqtt: MqttLink | None = None
         satellite.mic.on_wake = self._wake
         satellite.stream.on_wake_to_audio = self.wake_to_audio.observe
 
@@ -95,6 +108,11 @@ class SatelliteMetrics:
         """The local wake word's model name (None: Home Assistant listens for it)."""
         name = getattr(self.satellite.listener, "wake_name", None)
         return name if isinstance(name, str) else None
+
+    def watch_mqtt(self, link: MqttLink) -> None:
+        """Report the MQTT link's state (`jarvis_mqtt_*`, `/health` `mqtt`)."""
+        self._mqtt = link
+        watch_mqtt(self.registry, link)
 
     def _wake(self, event: WakeDetected) -> None:
         self.wake_detections.labels(event.name).inc()
@@ -110,7 +128,7 @@ class SatelliteMetrics:
             problems.append("not listening for Home Assistant")
         if satellite.driver is None:
             problems.append("no Home Assistant connection drives it")
-        return {
+        report: dict[str, Any] = {
             "status": "degraded" if problems else "ok",
             "problems": problems,
             "loaded": {"wake_word": self.wake_word, "local_wake": satellite.config.wake.local},
@@ -120,6 +138,9 @@ class SatelliteMetrics:
             "muted": satellite.muted,
             "connections": connections_report([self.spec])[self.spec.name],
         }
+        if self._mqtt is not None:
+            report["mqtt"] = self._mqtt.report()
+        return report
 
     def http(self, uri: str) -> HttpSpec:
         """`/metrics` and `/health` on `uri`."""

@@ -50,6 +50,7 @@ async def _run(args: argparse.Namespace) -> None:
     stt_spec = stt.server_spec(args.stt_uri, _name(zeroconf, "whisper"))
     tts_spec = server_spec(tts, args.tts_uri, _name(zeroconf, "piper"), limits_from_args(args))
     http = []
+    metrics = None
     if args.metrics_uri:
         from wyoming_servers.metrics import ServerMetrics
 
@@ -59,7 +60,7 @@ async def _run(args: argparse.Namespace) -> None:
         http.append(metrics.http(args.metrics_uri))
     await stt.start()
     _LOGGER.info("Models loaded in %.2f s", time.monotonic() - started)
-    await serve_with_mqtt(args, [stt_spec, tts_spec], http)
+    await serve_with_mqtt(args, [stt_spec, tts_spec], http, metrics)
 
 
 def _name(zeroconf: str | None, kind: str) -> str | None:

@@ -25,7 +25,10 @@ Metrics (label `server`: `whisper` or `piper`):
 | `jarvis_jobs_running{server}` | gauge | jobs on a worker now |
 | `jarvis_workers{server}` | gauge | workers (decodes or syntheses at once) |
 
-plus `jarvis_connections_*{server}` and `process_*` (`wyoming_wire.metrics`).
+plus `jarvis_connections_*{server}` and `process_*` (`wyoming_wire.metrics`), and with
+`--mqtt-uri` the broker link's `jarvis_mqtt_*` (connected, reconnects, errors, last error time).
+`/health` reports the link under `mqtt` (its last error's text included); the broker being away
+does not make the servers degraded: they go on serving speech.
 """
 
 from __future__ import annotations
@@ -44,11 +47,18 @@ from wyoming.event import Event
 from wyoming_wire import ServerSpec
 from wyoming_wire.handler import READ_LOOP_ERROR_CODES
 from wyoming_wire.http import HttpSpec
-from wyoming_wire.metrics import ConnectionCollector, connections_report, metrics_http, new_registry
+from wyoming_wire.metrics import (
+    ConnectionCollector,
+    connections_report,
+    metrics_http,
+    new_registry,
+    watch_mqtt,
+)
 
 if TYPE_CHECKING:
     from wyoming_servers.piper.service import TtsService
     from wyoming_servers.whisper.service import WhisperService
+    from wyoming_wire.mqtt import MqttLink
 
 RESULTS = ("ok", "busy", "error", "cancelled")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0,
@@ -126,6 +136,7 @@ class ServerMetrics:
         )
         self._watched: list[_Watched] = []
         self._specs: list[ServerSpec] = []
+        self._mqtt: MqttLink | None = None
         registry.register(ConnectionCollector(self._specs))
         registry.register(_QueueCollector(self._watched))
 
@@ -197,6 +208,11 @@ class ServerMetrics:
         self._add(spec, queue, loaded, (TTS_FIRST, TTS_TOTAL))
         return spec
 
+    def watch_mqtt(self, link: MqttLink) -> None:
+        """Report the MQTT link's state (`jarvis_mqtt_*`, `/health` `mqtt`)."""
+        self._mqtt = link
+        watch_mqtt(self.registry, link)
+
     # --- requests (called by the observers) --------------------------------------------------
 
     def ended(self, server: str, result: str) -> None:
@@ -240,7 +256,10 @@ class ServerMetrics:
                 },
             }
         ok = all(server["status"] == "ok" for server in servers.values())
-        return {"status": "ok" if ok else "degraded", "servers": servers}
+        report: dict[str, Any] = {"status": "ok" if ok else "degraded", "servers": servers}
+        if self._mqtt is not None:
+            report["mqtt"] = self._mqtt.report()
+        return report
 
     def http(self, uri: str) -> HttpSpec:
         """`/metrics` and `/health` on `uri`."""

@@ -11,6 +11,11 @@ Topics, under `<prefix>/<node id>/` (`--mqtt-prefix`, default `jarvis`; `--mqtt-
 | `event/busy` | no | `{"server"}`: a request refused with `busy` |
 | `event/error` | no | `{"server", "code"}`: any other `error` sent |
 
+Login: `mqtt://user@host` (or `--mqtt-username`) with `--mqtt-password-file PATH` (the
+password on the file's first line; never logged, never in the process list as a password in the
+URI would be). With `--metrics-uri` too, the link's state is in `/metrics` (`jarvis_mqtt_*`) and
+`/health` (`mqtt`).
+
 No text leaves the process: transcripts and replies are the users' words (the satellite, which
 belongs to them, may publish them). Events are seen on the wire by a connection observer
 (`wyoming_wire`), chained after the metrics' one when both are on.
@@ -24,14 +29,17 @@ import contextlib
 import re
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wyoming.event import Event
 
 from wyoming_wire import ServerSpec, serve
 from wyoming_wire.handler import EventObserver
 from wyoming_wire.http import HttpSpec
-from wyoming_wire.mqtt import MqttLink, parse_mqtt_uri
+from wyoming_wire.mqtt import MqttLink, MqttTarget, parse_mqtt_uri, read_password_file
+
+if TYPE_CHECKING:
+    from wyoming_servers.metrics import ServerMetrics
 
 
 def default_node_id() -> str:
@@ -41,11 +49,21 @@ def default_node_id() -> str:
 
 
 def add_mqtt_args(parser: argparse.ArgumentParser) -> None:
-    """`--mqtt-uri`, `--mqtt-prefix`, `--mqtt-id`."""
+    """`--mqtt-uri`, `--mqtt-username`, `--mqtt-password-file`, `--mqtt-prefix`, `--mqtt-id`."""
     parser.add_argument(
         "--mqtt-uri",
         help="publish availability and request events to this broker: "
-        "mqtt://[user:password@]host[:port] (mqtts:// for TLS); off by default",
+        "mqtt://[user@]host[:port] (mqtts:// for TLS); off by default",
+    )
+    parser.add_argument(
+        "--mqtt-username", default=None, help="broker login (default: the URI's user, if any)"
+    )
+    parser.add_argument(
+        "--mqtt-password-file",
+        default=None,
+        metavar="PATH",
+        help="file holding the broker password (first line; keep it readable only by the "
+        "server's user); replaces a password in the URI",
     )
     parser.add_argument("--mqtt-prefix", default="jarvis", help="topic prefix (default jarvis)")
     parser.add_argument(
@@ -53,15 +71,35 @@ def add_mqtt_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def mqtt_target(args: argparse.Namespace) -> MqttTarget:
+    """The broker and login the flags ask for; ValueError with a clear message if unusable."""
+    target = parse_mqtt_uri(args.mqtt_uri)
+    if args.mqtt_username:
+        target.username = args.mqtt_username
+    if args.mqtt_password_file:
+        target.password = read_password_file(args.mqtt_password_file)
+    if target.password and not target.username:
+        raise ValueError("an MQTT password needs a user name (mqtt://user@host or --mqtt-username)")
+    return target
+
+
 async def serve_with_mqtt(
-    args: argparse.Namespace, specs: list[ServerSpec], http: list[HttpSpec]
+    args: argparse.Namespace,
+    specs: list[ServerSpec],
+    http: list[HttpSpec],
+    metrics: ServerMetrics | None = None,
 ) -> None:
-    """`serve()` the servers, publishing their events when `--mqtt-uri` is given."""
+    """`serve()` the servers, publishing their events when `--mqtt-uri` is given.
+
+    `metrics`: also report the broker link there (`jarvis_mqtt_*`, `/health`).
+    """
     mqtt = None
     if args.mqtt_uri:
-        mqtt = ServersMqtt(args.mqtt_uri, args.mqtt_prefix, args.mqtt_id)
+        mqtt = ServersMqtt(mqtt_target(args), args.mqtt_prefix, args.mqtt_id)
         for spec in specs:
             mqtt.watch(spec)
+        if metrics is not None:
+            metrics.watch_mqtt(mqtt.link)
         mqtt.start()
     try:
         await serve(specs, http=http)
@@ -84,12 +122,14 @@ def _audio_seconds(event: Event, fmt: dict[str, Any]) -> float:
 class ServersMqtt:
     """Availability and request events of the speech servers in this process."""
 
-    def __init__(self, uri: str, prefix: str = "jarvis", node_id: str | None = None) -> None:
-        """`uri`: `mqtt://[user:password@]host[:port]` (`mqtts://` for TLS)."""
+    def __init__(
+        self, broker: str | MqttTarget, prefix: str = "jarvis", node_id: str | None = None
+    ) -> None:
+        """`broker`: a target, or `mqtt://[user:password@]host[:port]` (`mqtts://` for TLS)."""
         self.node_id = node_id or default_node_id()
         self.base = f"{prefix.rstrip('/')}/{self.node_id}"
         self.link = MqttLink(
-            parse_mqtt_uri(uri),
+            parse_mqtt_uri(broker) if isinstance(broker, str) else broker,
             client_id=f"jarvis-{self.node_id}",
             availability_topic=f"{self.base}/availability",
             subscriptions=[],

@@ -9,6 +9,17 @@ and, through `ConnectionCollector`, the connections of its Wyoming listeners:
 - `jarvis_connections_refused_total{server}`: connections closed at once (over the caps);
 - `jarvis_connections_evicted_total{server}`: silent connections closed to make room.
 
+With an MQTT link (`watch_mqtt`, only when MQTT is configured), its state too
+(`MqttCollector`, read from `wyoming_wire.mqtt.MqttLink`):
+
+- `jarvis_mqtt_connected`: 1 while connected to the broker;
+- `jarvis_mqtt_connections_total`: successful connections (the first one included);
+- `jarvis_mqtt_reconnects_total`: connections after the first;
+- `jarvis_mqtt_connection_errors_total`: failed connection attempts and lost connections;
+- `jarvis_mqtt_last_error_timestamp_seconds`: when the last of those happened (0: never; its
+  text is in `/health`, `mqtt.last_error`);
+- `jarvis_mqtt_dropped_messages_total`: messages not sent (broker away, or the queue full).
+
 `metrics_http` serves the registry on `/metrics` (text format) and a JSON `/health` report
 (200 when ok, 503 when degraded) with `wyoming_wire.http`.
 """
@@ -17,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -31,6 +42,9 @@ from prometheus_client.registry import Collector
 
 from .http import HttpResponse, HttpSpec
 from .server import ServerSpec
+
+if TYPE_CHECKING:
+    from .mqtt import MqttLink
 
 Health = Callable[[], dict[str, Any]]
 """A health report: a dict with at least `status` ("ok" or "degraded")."""
@@ -76,6 +90,53 @@ class ConnectionCollector(Collector):
             refused.add_metric([spec.name], stats.refused)
             evicted.add_metric([spec.name], stats.evicted)
         yield from (opened, accepted, refused, evicted)
+
+
+class MqttCollector(Collector):
+    """The state of an MQTT link, read when scraped."""
+
+    def __init__(self, link: MqttLink) -> None:
+        """Report on `link`."""
+        self._link = link
+
+    def collect(self) -> Iterator[Metric]:
+        """One sample per metric."""
+        link = self._link
+        yield GaugeMetricFamily(
+            "jarvis_mqtt_connected",
+            "1 while connected to the MQTT broker",
+            value=float(link.connected),
+        )
+        yield CounterMetricFamily(
+            "jarvis_mqtt_connections",
+            "Successful connections to the MQTT broker",
+            value=link.connections,
+        )
+        yield CounterMetricFamily(
+            "jarvis_mqtt_reconnects",
+            "Connections to the MQTT broker after the first one",
+            value=link.reconnects,
+        )
+        yield CounterMetricFamily(
+            "jarvis_mqtt_connection_errors",
+            "Failed connection attempts to the MQTT broker and lost connections",
+            value=link.errors,
+        )
+        yield GaugeMetricFamily(
+            "jarvis_mqtt_last_error_timestamp_seconds",
+            "When the last MQTT connection error happened (0: never)",
+            value=link.last_error_at or 0.0,
+        )
+        yield CounterMetricFamily(
+            "jarvis_mqtt_dropped_messages",
+            "MQTT messages not sent: broker away, or the send queue full",
+            value=link.dropped,
+        )
+
+
+def watch_mqtt(registry: CollectorRegistry, link: MqttLink) -> None:
+    """Add the link's metrics to `registry`."""
+    registry.register(MqttCollector(link))
 
 
 def connections_report(specs: Sequence[ServerSpec]) -> dict[str, Any]:

@@ -8,7 +8,10 @@ last will, calls `on_connected()` (re-publish state), subscribes, and hands ever
 `on_message()`. When the broker goes away it waits 1 s, then doubles up to 60 s, and starts
 over. `publish()` never blocks the caller: the message is queued and sent by the link's own
 task; while disconnected, non-retained messages are dropped (retained state is re-published by
-`on_connected`).
+`on_connected`). The link keeps its own figures for metrics and health reports (`report()`):
+connected or not, connections, reconnects, failed attempts, the last error and when.
+
+The password (from a URI or a password file) is never logged and not in the target's repr.
 
 Needs `aiomqtt` (in both parts' extras); imported only by their MQTT modules.
 """
@@ -18,9 +21,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import json
 import logging
+from pathlib import Path
+import time
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -40,8 +45,13 @@ class MqttTarget:
     host: str
     port: int = 1883
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never logged
     tls: bool = False
+
+    def __str__(self) -> str:
+        """`host:port` (no credentials)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
 
 def parse_mqtt_uri(uri: str) -> MqttTarget:
@@ -57,6 +67,18 @@ def parse_mqtt_uri(uri: str) -> MqttTarget:
         password=unquote(parts.password) if parts.password else None,
         tls=tls,
     )
+
+
+def read_password_file(path: str | Path) -> str:
+    """An MQTT password kept in a file (surrounding whitespace stripped); ValueError if unusable."""
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as err:
+        why = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+        raise ValueError(f"cannot read the MQTT password file {path}: {why}") from err
+    if not text:
+        raise ValueError(f"the MQTT password file {path} is empty")
+    return text
 
 
 def backoff_delays(first: float = BACKOFF_FIRST_S, most: float = BACKOFF_MAX_S) -> list[float]:
@@ -102,7 +124,35 @@ class MqttLink:
         self._queue: asyncio.Queue[_Out] = asyncio.Queue(MAX_QUEUED)
         self.connected = False
         self.connections = 0  # successful connections so far
+        self.errors = 0  # failed connection attempts and lost connections
         self.dropped = 0  # messages not sent (queue full, or not connected)
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None  # time.time() of the last error
+        self.connected_since: float | None = None  # time.time() of the current connection
+
+    @property
+    def reconnects(self) -> int:
+        """Connections after the first one."""
+        return max(0, self.connections - 1)
+
+    def report(self) -> dict[str, Any]:
+        """The link's state for a health report (no credentials)."""
+        now = time.time()
+        return {
+            "broker": str(self.target),
+            "connected": self.connected,
+            "connected_for_s": (
+                round(now - self.connected_since, 1) if self.connected_since is not None else None
+            ),
+            "connections": self.connections,
+            "reconnects": self.reconnects,
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "last_error_age_s": (
+                round(now - self.last_error_at, 1) if self.last_error_at is not None else None
+            ),
+            "dropped_messages": self.dropped,
+        }
 
     def publish(self, topic: str, payload: Any, *, qos: int = 1, retain: bool = False) -> None:
         """Queue a message (a dict/list is sent as JSON); never blocks."""
@@ -126,16 +176,15 @@ class MqttLink:
                 delay = delays[min(attempt, len(delays) - 1)]
                 if self.connected or attempt == 0:
                     _LOGGER.warning(
-                        "MQTT broker %s:%s: %s; retrying in %.0f s",
-                        self.target.host,
-                        self.target.port,
-                        err,
-                        delay,
+                        "MQTT broker %s: %s; retrying in %.0f s", self.target, err, delay
                     )
                 else:
                     _LOGGER.debug("MQTT reconnect failed: %s; retrying in %.0f s", err, delay)
                 attempt = 0 if self.connected else attempt + 1
                 self.connected = False
+                self.connected_since = None
+                self.errors += 1
+                self.last_error, self.last_error_at = str(err) or type(err).__name__, time.time()
                 await asyncio.sleep(delay)
 
     async def _session(self) -> None:
@@ -154,7 +203,8 @@ class MqttLink:
         async with client:
             self.connected = True
             self.connections += 1
-            _LOGGER.info("MQTT connected to %s:%s", target.host, target.port)
+            self.connected_since = time.time()
+            _LOGGER.info("MQTT connected to %s", target)
             await client.publish(self.availability_topic, "online", qos=1, retain=True)
             for topic in self.subscriptions:
                 await client.subscribe(topic, qos=1)

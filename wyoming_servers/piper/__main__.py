@@ -108,13 +108,14 @@ async def _main(args: argparse.Namespace) -> None:
     await service.preload()
     spec = server_spec(service, args.uri, args.zeroconf, limits_from_args(args))
     http = []
+    metrics = None
     if args.metrics_uri:
         from wyoming_servers.metrics import ServerMetrics
 
         metrics = ServerMetrics()
         metrics.watch_piper(spec, service)
         http.append(metrics.http(args.metrics_uri))
-    await serve_with_mqtt(args, [spec], http)
+    await serve_with_mqtt(args, [spec], http, metrics)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,13 +29,14 @@ def main(argv: list[str] | None = None) -> int:
         await service.start()
         spec = service.server_spec(args.uri, args.zeroconf)
         http = []
+        metrics = None
         if args.metrics_uri:
             from wyoming_servers.metrics import ServerMetrics
 
             metrics = ServerMetrics()
             metrics.watch_whisper(spec, service)
             http.append(metrics.http(args.metrics_uri))
-        await serve_with_mqtt(args, [spec], http)
+        await serve_with_mqtt(args, [spec], http, metrics)
 
     return run_main(
         run,
