@@ -6,6 +6,9 @@ opens a window of `WINDOW_S`; when it closes, the best claim in it (highest scor
 loudest speech at the mic) runs and every other one is dropped. A claim that arrives after the
 window closed but within `LATE_S` of its opening is the same utterance heard late: dropped too.
 A claim after that opens a new window. One Arbiter per Home Assistant (`hass.data`).
+
+Wake scores saturate near 1.0 for a clear wake word, so scores within the same `SCORE_STEP`
+count as equal and the speech level at the mic (the nearest satellite) decides.
 """
 
 from __future__ import annotations
@@ -24,17 +27,23 @@ _LOGGER = logging.getLogger(__name__)
 
 WINDOW_S = 0.050
 LATE_S = 0.200
+SCORE_STEP = 0.05
 DATA_ARBITER: HassKey[Arbiter] = HassKey("jarvis_arbiter")
 
 
-@dataclass(order=True)
+@dataclass
 class Claim:
-    """One satellite's claim to answer (ordered by evidence: score, then level)."""
+    """One satellite's claim to answer."""
 
     score: float
     level_dbfs: float
-    source: str = field(compare=False)
-    decided: asyncio.Future[bool] = field(compare=False, repr=False)
+    source: str
+    decided: asyncio.Future[bool] = field(repr=False)
+
+    @property
+    def evidence(self) -> tuple[int, float]:
+        """What ranks claims: the score (in steps of `SCORE_STEP`), then the speech level."""
+        return math.floor(self.score / SCORE_STEP + 1e-9), self.level_dbfs
 
 
 def _number(value: Any, default: float) -> float:
@@ -78,7 +87,7 @@ class Arbiter:
         claims, self._claims = self._claims, []
         if not claims:
             return
-        best = max(claims)
+        best = max(claims, key=lambda claim: claim.evidence)
         for claim in claims:
             self._record(claim, run=claim is best)
         _LOGGER.debug(
