@@ -17,6 +17,7 @@ import wave
 
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, intent
 import numpy as np
 import pytest
 
@@ -228,4 +229,67 @@ async def test_media_player_plays_a_file_on_the_satellite_speaker(
             },
             blocking=True,
         )
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_wake_word_event_score_and_ducked_music(
+    hass: HomeAssistant, satellite: SatelliteProcess, tmp_path: Path
+) -> None:
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    entry = await add_satellite(hass, satellite.port)
+    player = entity_of(hass, entry, "media_player")
+    event = entity_of(hass, entry, "event", "wake_word_detected")
+    score = entity_of(hass, entry, "sensor", "last_wake_score")
+    assert hass.states.get(event).state == "unknown"  # nothing heard yet
+    media = tone_wav(tmp_path / "music.wav", 12.0, rate=22050)
+    await hass.services.async_call(
+        "media_player",
+        "play_media",
+        {"entity_id": player, "media_content_id": media.as_uri(), "media_content_type": "music"},
+        blocking=True,
+    )
+    await wait_for(lambda: satellite.played_seconds() >= 1.0, 20, satellite)
+    assert (await satellite_status(satellite.port))["media"]["ducked"] is False
+
+    # "Hey Jarvis" during the music: it is ducked while the satellite listens, ...
+    await satellite.say(utterance().pcm)
+    await wait_for(lambda: hass.states.get(event).state != "unknown", 30, satellite)
+    fired = hass.states.get(event)
+    assert fired.attributes["event_type"] == "detected"
+    assert fired.attributes["name"] == "hey_jarvis"
+    assert float(hass.states.get(score).state) == pytest.approx(fired.attributes["score"])
+    assert float(hass.states.get(score).state) > 0.5
+    ducked = False
+    for _ in range(100):
+        status = await satellite_status(satellite.port)
+        ducked = ducked or status["media"]["ducked"]
+        if ducked and status["state"] != "streaming" and not status["media"]["ducked"]:
+            break  # ... and back up once the command is over
+        await asyncio.sleep(0.1)
+    assert ducked
+    assert status["media"]["ducked"] is False
+    assert status["media"]["state"] == "playing"
+    assert hass.states.get(player).state == "playing"
+    await hass.services.async_call(
+        "media_player", "media_stop", {"entity_id": player}, blocking=True
+    )
+    await wait_for(lambda: hass.states.get(player).state == "idle", 10, satellite)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_timers_of_the_device_ring_on_the_satellite(
+    hass: HomeAssistant, satellite: SatelliteProcess
+) -> None:
+    entry = await add_satellite(hass, satellite.port)
+    device = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)[0]
+    await intent.async_handle(
+        hass,
+        "test",
+        intent.INTENT_START_TIMER,
+        {"seconds": {"value": 1}, "name": {"value": "tea"}},
+        device_id=device.id,
+    )
+    await wait_log(satellite, "started: 1 s (tea)")
+    await wait_log(satellite, "finished (tea)")
+    await wait_for(lambda: satellite.played_seconds() > 0.3)
     assert await hass.config_entries.async_unload(entry.entry_id)
