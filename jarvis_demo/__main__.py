@@ -2,8 +2,8 @@
 
 A real Home Assistant (throwaway config) with a demo home, Jarvis as its conversation agent,
 HA's own Wyoming integration using our STT/TTS servers and a satellite whose microphone is a
-recording ("hey jarvis, turn off the kitchen light" unless --input is given), or the real
-microphone with --mic.
+recording ("hey jarvis, turn off the kitchen light" unless --input is given; with --language fr,
+"hey jarvis" + a recorded "allume la lumière"), or the real microphone with --mic.
 """
 
 from __future__ import annotations
@@ -20,12 +20,16 @@ import tempfile
 
 from homeassistant.const import RESTART_EXIT_CODE
 
+from audio_clips import clip
+
 from .progress import Progress
 from .report import RequestReport, pipeline_texts
 from .stack import HOST, Stack, StackOptions, default_ollama_url, run_events
-from .utterance import async_speak, write_utterance
+from .utterance import async_speak, read_wav_mono16k, write_utterance
 
 DEFAULT_COMMAND = "Turn off the kitchen light."
+FRENCH_COMMAND = "french/stp_fr_allume_la_lumiere.wav"
+"""A person saying "allume la lumière" (audio_clips): the light of the satellite's room."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,6 +48,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Ollama server for what local intents do not handle (default: $OLLAMA_HOST)",
     )
     parser.add_argument("--model", default="llama3.2", help="Ollama model (default llama3.2)")
+    parser.add_argument(
+        "--language",
+        choices=("en", "fr"),
+        default="en",
+        help="HA's language and the pipeline's (fr: multilingual Whisper base, French intents)",
+    )
+    parser.add_argument(
+        "--voice",
+        metavar="NAME|PATH",
+        help="Piper voice for the replies: an .onnx path or a voice name in "
+        "~/.cache/jarvis/models/piper (default: the bundled en_US-joe-medium, or there a voice "
+        "of --language if one is installed)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder with the logs")
     parser.add_argument(
         "--ui",
@@ -71,16 +88,32 @@ async def run(args: argparse.Namespace) -> int:
     steps = 5 if args.mic or args.ui else 6
     progress = Progress(steps)
     stack = Stack(
-        StackOptions(work, args.ollama_url, args.model, live_mic=args.mic, ui=args.ui),
+        StackOptions(
+            work,
+            args.ollama_url,
+            args.model,
+            language=args.language,
+            live_mic=args.mic,
+            ui=args.ui,
+            tts_voice=args.voice,
+        ),
         progress=progress,
     )
     report: RequestReport | None = None
     served = False  # --ui ran until stopped
     try:
         await stack.async_start()
+        if stack.reply_voice is not None:
+            print(f"Reply voice: {stack.reply_voice.describe(args.language)}", file=sys.stderr)
         if args.mic:
             return await _listen_forever(stack, progress)
         wav = args.input
+        if wav is None and args.language == "fr":
+            wav = work / "utterance.wav"
+            async with progress.step("Recording: 'hey jarvis' + 'allume la lumière' (a person)"):
+                write_utterance(wav, read_wav_mono16k(clip(FRENCH_COMMAND)))
+                # The command turns the light of the satellite's room on: switch it off first.
+                await stack.async_turn_off_satellite_room_light()
         if wav is None:
             wav = work / "utterance.wav"
             async with progress.step(f"Recording: 'hey jarvis' + '{DEFAULT_COMMAND}'"):

@@ -34,9 +34,11 @@ from .report import RequestReport, StateChange, pipeline_stage_times, pipeline_t
 from .ui import UI_CONFIGURATION, UiAccess, async_setup_ui, write_ui_storage
 from .utterance import read_wav_mono16k
 from .voice import (
+    ReplyVoice,
     async_add_jarvis,
     async_add_wyoming_service,
     async_create_pipeline,
+    async_reply_voice,
     async_wait_for_entity,
     entity_of,
 )
@@ -73,6 +75,13 @@ class StackOptions:
     # Not the kitchen: for a command on its own room HA answers with a chime, not speech.
     satellite_area: str = ROOMS[3].name
     ui: bool = False  # HA's frontend with the Jarvis card on its dashboard (`--ui`)
+    stt_model: str | None = None  # default: bundled tiny.en for English, multilingual base else
+    tts_voice: str | None = None  # Piper voice name or .onnx path (default: the bundled joe)
+
+    @property
+    def whisper_model(self) -> str:
+        """The Whisper model the STT server loads."""
+        return self.stt_model or ("tiny.en" if self.language == "en" else "base")
 
 
 @dataclass
@@ -95,6 +104,7 @@ class Stack:
     http_port: int = 0  # HA's API, when the stack started HA itself
     jarvis_entry: ConfigEntry | None = None
     ui: UiAccess | None = None  # how to open the dashboard, with options.ui
+    reply_voice: ReplyVoice | None = None  # the Piper voice the pipeline speaks with
     _reader: asyncio.Task[None] | None = None
 
     # --- start -----------------------------------------------------------------------------
@@ -125,19 +135,26 @@ class Stack:
             "--tts-uri",
             f"tcp://{HOST}:{self.tts_port}",
         ]
+        args += ["--model", self.options.whisper_model, "--language", self.options.language]
+        if self.options.tts_voice:
+            args += ["--tts-voice", self.options.tts_voice]
         env: dict[str, str] = {}
-        if self.owns_hass and self.http_port:
+        if self.owns_hass and self.http_port and self.options.language == "en":
             # The STT server biases Whisper with the home's room and device names, read from HA.
+            # Not in French: the demo home's names are English, and as a prompt they turned a
+            # French "allume la lumière" into "Light power." (multilingual base).
             args += ["--ha-url", f"http://{HOST}:{self.http_port}"]
             env["HA_TOKEN"] = await self._async_speech_token()
         self.servers = Child(
             "speech servers",
-            python_module("wyoming_servers", *args, "--language", self.options.language),
+            python_module("wyoming_servers", *args),
             work / "speech-servers.log",
             env=env,
         )
         await self.servers.async_start()
-        async with self.progress.step("Loading speech models (faster-whisper tiny.en, Piper joe)"):
+        voice = Path(self.options.tts_voice).name if self.options.tts_voice else "joe"
+        models = f"faster-whisper {self.options.whisper_model}, Piper {voice}"
+        async with self.progress.step(f"Loading speech models ({models})"):
             await self.servers.async_wait_ready(HOST, self.stt_port, timeout=180)
             await self.servers.async_wait_ready(HOST, self.tts_port, timeout=60)
 
@@ -277,12 +294,16 @@ class Stack:
         tts_entry = await async_add_wyoming_service(hass, HOST, self.tts_port)
         jarvis = await async_add_jarvis(hass, self.options.ollama_url, self.options.model)
         self.jarvis_entry = jarvis
+        self.reply_voice = await async_reply_voice(
+            HOST, self.tts_port, self.options.language, hass.config.country
+        )
         pipeline = await async_create_pipeline(
             hass,
             conversation_engine=entity_of(hass, jarvis, "conversation"),
             stt_engine=entity_of(hass, stt_entry, "stt"),
             tts_engine=entity_of(hass, tts_entry, "tts"),
             language=self.options.language,
+            tts_language=self.reply_voice.language,
         )
         self.pipeline_id = pipeline.id
         sat_entry = await async_add_wyoming_service(hass, HOST, sat_port)
@@ -304,6 +325,15 @@ class Stack:
                 return
             await asyncio.sleep(0.1)
         raise TimeoutError(f"HA did not start the satellite; see {self.satellite.log_path}")
+
+    async def async_turn_off_satellite_room_light(self) -> str:
+        """Switch off the light of the satellite's room (as a user would first); its entity id."""
+        assert self.hass is not None
+        room = next(r for r in ROOMS if r.name == self.options.satellite_area)
+        await self.hass.services.async_call(
+            "light", "turn_off", {"entity_id": room.light_entity_id}, blocking=True
+        )
+        return room.light_entity_id
 
     # --- one request ------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from homeassistant.components import stt
@@ -14,12 +15,55 @@ from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util.language import matches
+from wyoming.client import AsyncTcpClient
+from wyoming.info import Describe, Info
 
 from custom_components.jarvis.config_flow import DEFAULT_AGENT_OPTIONS
 
 
 class DemoSetupError(RuntimeError):
     """A step of wiring the demo home failed; the message says which."""
+
+
+@dataclass(frozen=True)
+class ReplyVoice:
+    """The Piper voice that speaks the replies, and whether it speaks the home's language."""
+
+    name: str
+    language: str
+    native: bool
+
+    def describe(self, language: str) -> str:
+        """One line for the terminal."""
+        if self.native:
+            return f"{self.name} ({self.language})"
+        return (
+            f"{self.name} ({self.language}): no installed Piper voice speaks {language!r}, so "
+            "the replies are read with this voice's accent (README: adding a voice)"
+        )
+
+
+async def async_reply_voice(host: str, port: int, language: str, country: str | None) -> ReplyVoice:
+    """The TTS server's voice for `language` (asked with `describe`), else its default voice."""
+    async with asyncio.timeout(10), AsyncTcpClient(host, port) as client:
+        await client.write_event(Describe().event())
+        while (event := await client.read_event()) is not None and not Info.is_type(event.type):
+            pass
+    if event is None:
+        raise DemoSetupError(f"the TTS server at {host}:{port} did not describe itself")
+    voices = [
+        (voice.name, lang)
+        for program in Info.from_event(event).tts
+        for voice in program.voices
+        for lang in voice.languages
+    ]
+    if not voices:
+        raise DemoSetupError(f"the TTS server at {host}:{port} has no voice")
+    for name, lang in voices:
+        if matches(language, [lang], country):
+            return ReplyVoice(name, lang, native=True)
+    name, lang = voices[0]
+    return ReplyVoice(name, lang, native=False)
 
 
 async def async_add_wyoming_service(hass: HomeAssistant, host: str, port: int) -> ConfigEntry:
@@ -93,6 +137,7 @@ async def async_create_pipeline(
     stt_engine: str,
     tts_engine: str,
     language: str = "en",
+    tts_language: str | None = None,
     name: str = "Jarvis",
 ) -> Pipeline:
     """Create the Assist pipeline and make it the preferred one (satellites use it)."""
@@ -103,7 +148,8 @@ async def async_create_pipeline(
     # Engines name their languages in their own way ("en", "en_US"): pick the best match.
     country = hass.config.country
     stt_language = next(iter(matches(language, stt_entity.supported_languages, country)), None)
-    tts_language = next(iter(matches(language, tts_entity.supported_languages, country)), None)
+    if tts_language is None:  # else a voice of another language was chosen (ReplyVoice)
+        tts_language = next(iter(matches(language, tts_entity.supported_languages, country)), None)
     if stt_language is None or tts_language is None:
         raise DemoSetupError(f"the speech servers do not speak {language!r}")
     store = hass.data[KEY_ASSIST_PIPELINE].pipeline_store
