@@ -15,6 +15,8 @@ from .const import DOMAIN
 from .issues import redact_url
 from .memory import async_get_memory
 from .runtime import JarvisConfigEntry
+from .satellite_diagnostics import satellite_diagnostics
+from .satellite_runtime import is_satellite_entry
 from .user_tools import DATA_USER_TOOLS
 
 # The persona may hold personal details (names, habits); the URL may carry credentials.
@@ -24,7 +26,9 @@ TO_REDACT = {CONF_PROMPT}
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: JarvisConfigEntry
 ) -> dict[str, Any]:
-    """What support needs to understand a Jarvis set-up."""
+    """What support needs to understand a Jarvis set-up (a server, or a satellite)."""
+    if is_satellite_entry(entry):
+        return satellite_diagnostics(hass, entry)  # type: ignore[arg-type]
     data = entry.runtime_data
     coordinator = data.coordinator
     status = coordinator.data

@@ -10,12 +10,14 @@ entry already driving it is disabled (it can be enabled again once the Jarvis en
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from homeassistant.config_entries import (
     SOURCE_IGNORE,
+    SOURCE_REAUTH,
     ConfigEntry,
     ConfigEntryDisabler,
     ConfigFlowResult,
@@ -161,6 +163,13 @@ class SatelliteFlowMixin(_Base):
             return await self.async_step_pair()
         return await self._async_create_satellite(None)
 
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """The satellite refuses the stored pairing code (it was changed there): ask again."""
+        entry = self._get_reauth_entry()
+        self._sat_host, self._sat_port = entry_data[CONF_HOST], entry_data[CONF_PORT]
+        self._sat_name = entry.title
+        return await self.async_step_pair()
+
     async def async_step_pair(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for the satellite's pairing code and prove it."""
         errors: dict[str, str] = {}
@@ -171,6 +180,10 @@ class SatelliteFlowMixin(_Base):
             except SatelliteUnreachable as err:
                 errors["base"] = err.reason
             else:
+                if self.source == SOURCE_REAUTH:
+                    return self.async_update_reload_and_abort(
+                        self._get_reauth_entry(), data_updates={CONF_PAIRING_SECRET: code}
+                    )
                 return await self._async_create_satellite(code)
         return self.async_show_form(
             step_id="pair",

@@ -27,7 +27,7 @@ from wyoming.info import Describe, Info
 from wyoming.ping import Ping, Pong
 from wyoming.satellite import PauseSatellite, RunSatellite
 
-from .satellite_pairing import PairingError, async_pair
+from .satellite_pairing import NOT_CONFIGURED, PairingError, async_pair
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ PING_INTERVAL_S = 5.0
 SILENCE_TIMEOUT_S = 3 * PING_INTERVAL_S  # nothing heard for this long: the link is dead
 BACKOFF_MIN_S = 1.0
 BACKOFF_MAX_S = 15.0
+REFUSED_CODES = frozenset({"pairing-failed", "satellite-unproven"})
 
 type EventHandler = Callable[[Event], None]
 type ClaimHandler = Callable[[dict[str, Any]], Awaitable[bool]]
@@ -71,6 +72,7 @@ class SatelliteLink:
         self.last_error: str | None = None
         self.on_event: EventHandler | None = None  # the assist satellite's handler
         self.on_claim: ClaimHandler | None = None  # arbitration: True = this one runs
+        self.on_auth_failed: Callable[[], None] | None = None  # the pairing code is refused
         self._client: AsyncTcpClient | None = None
         self._listeners: list[CALLBACK_TYPE] = []
         self._task: asyncio.Task[None] | None = None
@@ -148,6 +150,9 @@ class SatelliteLink:
                 await self._async_serve()
             except (OSError, ConnectionError, TimeoutError, PairingError) as err:
                 self.last_error = str(err) or type(err).__name__
+                if isinstance(err, PairingError) and err.code in REFUSED_CODES:
+                    if self.on_auth_failed is not None:
+                        self.on_auth_failed()
                 if not self._logged_down:
                     _LOGGER.warning(
                         "Satellite at %s:%s is unavailable: %s", self.host, self.port, err
@@ -165,7 +170,12 @@ class SatelliteLink:
             await client.connect()
         self._client = client
         if self.pairing_code:
-            await async_pair(client, self.pairing_code)
+            try:
+                await async_pair(client, self.pairing_code)
+            except PairingError as err:
+                if err.code != NOT_CONFIGURED:
+                    raise
+                _LOGGER.debug("Satellite at %s:%s no longer asks to pair", self.host, self.port)
         await client.write_event(RunSatellite().event())
         await client.write_event(Describe().event())
         await self._async_ask_state(subscribe=True)

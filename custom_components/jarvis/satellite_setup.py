@@ -41,6 +41,7 @@ async def async_setup_satellite_entry(hass: HomeAssistant, entry: SatelliteConfi
         return await arbiter.async_claim(source, data)
 
     link.on_claim = claim
+    link.on_auth_failed = lambda: entry.async_start_reauth(hass)
     connected = asyncio.Event()
     remove = link.async_add_listener(
         lambda: connected.set() if link.connected and link.info is not None else None

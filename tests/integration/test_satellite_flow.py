@@ -17,6 +17,10 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.jarvis.const import (
     CONF_ARBITRATION,
@@ -26,7 +30,7 @@ from custom_components.jarvis.const import (
     ENTRY_KIND_SATELLITE,
 )
 
-from .satellite_helpers import SatelliteProcess, add_satellite, start_satellite
+from .satellite_helpers import SatelliteProcess, add_satellite, start_satellite, wait_for
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -204,3 +208,79 @@ async def test_options_turn_arbitration_off(
     assert entry.options == {CONF_ARBITRATION: False}
     assert entry.runtime_data.link.arbitration is False  # reloaded with the new option
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_changed_pairing_code_asks_for_the_new_one(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    sat = await start_satellite(tmp_path, "--server-pairing-secret", "the first pairing code")
+    port = sat.port
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Test satellite",
+        unique_id=f"127.0.0.1:{port}",
+        data={
+            CONF_ENTRY_KIND: ENTRY_KIND_SATELLITE,
+            CONF_HOST: "127.0.0.1",
+            CONF_PORT: port,
+            CONF_PAIRING_SECRET: "the first pairing code",
+        },
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.runtime_data.link.connected
+    await sat.stop()
+    # The satellite comes back with another code: HA asks the user for it.
+    sat = await start_satellite(
+        tmp_path,
+        "--server-pairing-secret",
+        "the second pairing code",
+        "--server-port",
+        str(port),
+        name="new",
+    )
+    try:
+        await wait_for(lambda: hass.config_entries.flow.async_progress_by_handler(DOMAIN), 40, sat)
+        flow = hass.config_entries.flow.async_progress_by_handler(DOMAIN)[0]
+        assert flow["context"]["source"] == config_entries.SOURCE_REAUTH
+        assert flow["step_id"] == "pair"
+        result = await hass.config_entries.flow.async_configure(
+            flow["flow_id"], {CONF_PAIRING_SECRET: "the second pairing code"}
+        )
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "reauth_successful"
+        await hass.async_block_till_done()
+        assert entry.data[CONF_PAIRING_SECRET] == "the second pairing code"
+        await wait_for(lambda: entry.runtime_data.link.connected, 20, sat)
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await sat.stop()
+
+
+async def test_diagnostics_show_the_link_and_hide_the_pairing_code(
+    hass: HomeAssistant, tmp_path: Path, hass_client: ClientSessionGenerator
+) -> None:
+    sat = await start_satellite(tmp_path, "--server-pairing-secret", "a pairing code of 24 chars")
+    try:
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title="Test satellite",
+            unique_id="kitchen",
+            data={
+                CONF_ENTRY_KIND: ENTRY_KIND_SATELLITE,
+                CONF_HOST: "127.0.0.1",
+                CONF_PORT: sat.port,
+                CONF_PAIRING_SECRET: "a pairing code of 24 chars",
+            },
+        )
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        diag = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+        assert "a pairing code of 24 chars" not in str(diag)
+        assert diag["entry"]["data"][CONF_PAIRING_SECRET] == "**REDACTED**"
+        assert diag["link"]["connected"] is True
+        assert diag["info"]["satellite"]["name"] == "Test satellite"
+        assert diag["state"]["access"] == {"mode": "pairing"}
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await sat.stop()
