@@ -8,7 +8,7 @@ recording, and HA wired to all of them through HA's own config flows.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 import subprocess
@@ -38,8 +38,10 @@ class SpeechServers:
     log: Path
 
 
-def start_speech_servers(log: Path, stt_port: int, tts_port: int) -> subprocess.Popen[bytes]:
-    """Start the STT+TTS process and wait until both answer `describe`."""
+def start_speech_servers(
+    log: Path, stt_port: int, tts_port: int, extra: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """Start the STT+TTS process (`extra`: more options) and wait until both answer `describe`."""
     with log.open("ab") as out:
         process = subprocess.Popen(
             [
@@ -50,6 +52,7 @@ def start_speech_servers(log: Path, stt_port: int, tts_port: int) -> subprocess.
                 f"tcp://{HOST}:{stt_port}",
                 "--tts-uri",
                 f"tcp://{HOST}:{tts_port}",
+                *extra,
             ],
             stdout=out,
             stderr=out,
@@ -80,20 +83,27 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-@pytest.fixture(scope="session")
-def speech_servers(tmp_path_factory: pytest.TempPathFactory) -> Generator[SpeechServers]:
-    """Our STT and TTS servers on the bundled models, for the whole session."""
+def run_speech_servers(
+    tmp_path_factory: pytest.TempPathFactory, extra: Sequence[str] = ()
+) -> Generator[SpeechServers]:
+    """Start the speech servers (before any test's socket guard is lifted), stop them after."""
     log = tmp_path_factory.mktemp("speech") / "speech-servers.log"
     # Set up before the first test's socket guard is lifted: allow loopback here too.
     pytest_socket.enable_socket()
     try:
         stt_port, tts_port = free_port(), free_port()
-        process = start_speech_servers(log, stt_port, tts_port)
+        process = start_speech_servers(log, stt_port, tts_port, extra)
     finally:
         pytest_socket.socket_allow_hosts(["127.0.0.1"])
         pytest_socket.disable_socket(allow_unix_socket=True)
     yield SpeechServers(stt_port, tts_port, process, log)
     stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def speech_servers(tmp_path_factory: pytest.TempPathFactory) -> Generator[SpeechServers]:
+    """Our STT and TTS servers on the bundled models, for the whole session."""
+    yield from run_speech_servers(tmp_path_factory)
 
 
 @pytest.fixture(autouse=True)
@@ -135,9 +145,16 @@ async def make_stack(
     progress_log = (tmp_path / "progress.log").open("w")
     started: list[Stack] = []
 
-    async def make(stt_port: int, tts_port: int) -> Stack:
+    async def make(stt_port: int, tts_port: int, language: str = "en") -> Stack:
+        options = StackOptions(
+            tmp_path,
+            fake_ollama.url,
+            TEST_MODEL,
+            language=language,
+            speech_ports=(stt_port, tts_port),
+        )
         running = Stack(
-            StackOptions(tmp_path, fake_ollama.url, TEST_MODEL, speech_ports=(stt_port, tts_port)),
+            options,
             progress=Progress(3, stream=progress_log),
             hass=hass,
         )
