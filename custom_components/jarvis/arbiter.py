@@ -2,13 +2,15 @@
 
 Satellites with arbitration on do not start a pipeline on a wake word; they send a claim
 (`jarvis-wake-claim`: id, name, score, level_dbfs) and wait for the decision. The first claim
-opens a window of `WINDOW_S`; when it closes, the best claim in it (highest score, then the
-loudest speech at the mic) runs and every other one is dropped. A claim that arrives after the
+opens a window of `WINDOW_S`; when it closes, the best claim in it runs and every other one is
+dropped. A claim that arrives after the
 window closed but within `LATE_S` of its opening is the same utterance heard late: dropped too.
 A claim after that opens a new window. One Arbiter per Home Assistant (`hass.data`).
 
-Wake scores saturate near 1.0 for a clear wake word, so scores within the same `SCORE_STEP`
-count as equal and the speech level at the mic (the nearest satellite) decides.
+The best claim: the loudest speech at the mic (the room nearest the speaker), levels in steps of
+`LEVEL_STEP_DB` counting as equal; then the higher wake score; then the louder. The level comes
+first because the wake score is the first one over the threshold and says little about which
+room heard best (0.970 at 0 dB, 0.991 at -6 dB, 0.988 at -12 dB on the same recording).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ _LOGGER = logging.getLogger(__name__)
 
 WINDOW_S = 0.050
 LATE_S = 0.200
-SCORE_STEP = 0.05
+LEVEL_STEP_DB = 3.0
 DATA_ARBITER: HassKey[Arbiter] = HassKey("jarvis_arbiter")
 
 
@@ -41,9 +43,9 @@ class Claim:
     decided: asyncio.Future[bool] = field(repr=False)
 
     @property
-    def evidence(self) -> tuple[int, float]:
-        """What ranks claims: the score (in steps of `SCORE_STEP`), then the speech level."""
-        return math.floor(self.score / SCORE_STEP + 1e-9), self.level_dbfs
+    def evidence(self) -> tuple[int, float, float]:
+        """What ranks claims: the level (in steps of `LEVEL_STEP_DB`), the score, the level."""
+        return math.floor(self.level_dbfs / LEVEL_STEP_DB), self.score, self.level_dbfs
 
 
 def _number(value: Any, default: float) -> float:
