@@ -22,7 +22,7 @@ import pytest_socket
 from jarvis_demo.processes import free_port
 from jarvis_demo.voice import async_add_wyoming_service, async_create_pipeline, entity_of
 from tests.e2e.conftest import start_speech_servers, stop_process
-from tests.satellite.satellite_process import command_only
+from tests.satellite.satellite_process import command_only, utterance
 from tests.servers.whisper_client import normalise, transcribe_pcm
 
 from .fake_ollama import FakeOllama, text_reply
@@ -31,6 +31,7 @@ from .satellite_helpers import (
     add_satellite,
     entity_of as satellite_entity,
     start_satellite,
+    wait_for,
     wait_log,
 )
 
@@ -165,4 +166,57 @@ async def test_start_conversation_hands_the_answer_to_the_agent_with_the_start_m
     messages = request["messages"]
     assert heard(messages[-1]["content"], SAID) >= 0.8
     assert any("It is getting dark." in str(m.get("content")) for m in messages[:-1])
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_wake_word_command_reply_and_follow_up_in_one_conversation(
+    hass: HomeAssistant,
+    speech_ports: tuple[int, int],
+    satellite: SatelliteProcess,
+    setup_jarvis: MockConfigEntry,
+    fake_ollama: FakeOllama,
+) -> None:
+    await wire_pipeline(hass, speech_ports, entity_of(hass, setup_jarvis, "conversation"))
+    fake_ollama.queue(text_reply("Which lamp do you mean?"), text_reply("The lamp is on."))
+    entry = await add_satellite(hass, satellite.port)
+    assist = satellite_entity(hass, entry, "assist_satellite")
+
+    await satellite.say(utterance().pcm)  # "hey jarvis, turn on the living room lamp"
+    # The reply asks back: the satellite listens again without the wake word.
+    await wait_log(satellite, "The reply asks a question: listening again", timeout=60)
+    reply = satellite.speaker_audio().tobytes()
+    spoken = await transcribe_pcm(speech_ports[0], reply, 22050)
+    assert heard(spoken, "which lamp do you mean") >= 0.5, spoken
+    await satellite.say(command_only())
+    await wait_log(satellite, "Reply played", count=2, timeout=60)
+    await wait_for(lambda: hass.states.get(assist).state == "idle")
+    first, second = fake_ollama.conversation_requests[-2:]
+    assert heard(first["messages"][-1]["content"], SAID) >= 0.8
+    assert heard(second["messages"][-1]["content"], SAID) >= 0.8
+    # The follow-up continued the same conversation: the question is in its history.
+    assert any("Which lamp do you mean?" in str(m.get("content")) for m in second["messages"])
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_media_player_speaks_tts_from_a_media_source(
+    hass: HomeAssistant, speech_ports: tuple[int, int], satellite: SatelliteProcess
+) -> None:
+    assert await async_setup_component(hass, "conversation", {})
+    assert await async_setup_component(hass, "media_source", {})  # default_config has it
+    await wire_pipeline(hass, speech_ports, "conversation.home_assistant")
+    entry = await add_satellite(hass, satellite.port)
+    player = satellite_entity(hass, entry, "media_player")
+    tts_entity = next(state.entity_id for state in hass.states.async_all("tts"))
+    media_id = f"media-source://tts/{tts_entity}?message=The+washing+machine+is+done"
+    await hass.services.async_call(
+        "media_player",
+        "play_media",
+        {"entity_id": player, "media_content_id": media_id, "media_content_type": "music"},
+        blocking=True,
+    )
+    await wait_for(lambda: satellite.played_seconds() > 1.0, 30, satellite)
+    await wait_for(lambda: hass.states.get(player).state == "idle", 30, satellite)
+    played = satellite.speaker_audio().tobytes()
+    spoken = await transcribe_pcm(speech_ports[0], played, 22050)
+    assert heard(spoken, "the washing machine is done") >= 0.8, spoken
     assert await hass.config_entries.async_unload(entry.entry_id)
