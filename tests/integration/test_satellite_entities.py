@@ -302,3 +302,42 @@ async def test_timers_of_the_device_ring_on_the_satellite(
     await wait_log(satellite, "finished (tea)")
     await wait_for(lambda: satellite.played_seconds() > 0.3)
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_media_player_pause_resume_and_stop(
+    hass: HomeAssistant, satellite: SatelliteProcess, tmp_path: Path
+) -> None:
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    entry = await add_satellite(hass, satellite.port)
+    player = entity_of(hass, entry, "media_player")
+    media = tone_wav(tmp_path / "music.wav", 20.0, rate=22050)
+    await hass.services.async_call(
+        "media_player",
+        "play_media",
+        {"entity_id": player, "media_content_id": media.as_uri(), "media_content_type": "music"},
+        blocking=True,
+    )
+    await wait_for(lambda: satellite.played_seconds() >= 1.0, 20, satellite)
+
+    await hass.services.async_call(
+        "media_player", "media_pause", {"entity_id": player}, blocking=True
+    )
+    await wait_for(lambda: hass.states.get(player).state == "paused", 10, satellite)
+    assert (await satellite_status(satellite.port))["media"]["state"] == "paused"
+    held = satellite.played_seconds()
+    await asyncio.sleep(1.0)
+    # Paused: the speaker plays no more of the music (at most a block already written).
+    assert satellite.played_seconds() - held < 0.3
+
+    await hass.services.async_call(
+        "media_player", "media_play", {"entity_id": player}, blocking=True
+    )
+    await wait_for(lambda: hass.states.get(player).state == "playing", 10, satellite)
+    await wait_for(lambda: satellite.played_seconds() >= held + 1.0, 20, satellite)
+
+    await hass.services.async_call(
+        "media_player", "media_stop", {"entity_id": player}, blocking=True
+    )
+    await wait_for(lambda: hass.states.get(player).state == "idle", 10, satellite)
+    assert (await satellite_status(satellite.port))["media"]["state"] == "idle"
+    assert await hass.config_entries.async_unload(entry.entry_id)
