@@ -38,6 +38,8 @@ SYNTHESIS_TIMEOUT_S = 30.0
 """From `synthesize` sent to `audio-stop` received."""
 MAX_AUDIO_S = 120.0
 """Longest announcement accepted from the TTS server."""
+MAX_AUDIO_BYTES = 24 * 1024 * 1024
+"""Most audio kept in memory for one announcement, whatever format the server claims."""
 LIMITS = Limits(max_payload_bytes=1024 * 1024, max_data_bytes=64 * 1024, body_timeout_s=10.0)
 
 
@@ -51,6 +53,7 @@ class Speech:
 
     chunks: list[AudioChunk] = field(default_factory=list)
     seconds: float = 0.0
+    size: int = 0  # bytes
 
 
 def _chunk_seconds(chunk: AudioChunk) -> float:
@@ -123,7 +126,8 @@ async def _read_speech(reader: asyncio.StreamReader) -> Speech:
                     "an audio-chunk without rate, width or channels", "bad-data"
                 ) from None
             speech.seconds += _chunk_seconds(chunk)
-            if speech.seconds > MAX_AUDIO_S:
+            speech.size += len(chunk.audio)
+            if speech.seconds > MAX_AUDIO_S or speech.size > MAX_AUDIO_BYTES:
                 raise AnnounceError(f"the speech is longer than {MAX_AUDIO_S:g} s")
             speech.chunks.append(chunk)
         elif AudioStop.is_type(event.type):

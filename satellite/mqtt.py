@@ -244,6 +244,9 @@ class SatelliteMqtt:
             ack["seconds"] = round(await self.announcer.announce(text, self._announced), 3)
         except AnnounceError as err:
             self._refused(ack, err)
+        except Exception:  # a bug must not lose the acknowledgement
+            _LOGGER.exception("Announcement failed")
+            ack.update(ok=False, error="internal error (see the satellite's log)")
         self.link.publish(f"{self.base}/ack", ack)
         self._check_state()
 

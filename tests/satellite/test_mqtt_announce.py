@@ -119,6 +119,24 @@ async def test_an_announcement_sent_while_offline_is_spoken_once(
     await first.stop()
 
 
+@pytest.mark.servers_extra
+async def test_an_error_of_the_tts_server_is_in_the_ack(
+    tmp_path: Path, broker: Broker, piper_port: int
+) -> None:
+    tts = f"tcp://127.0.0.1:{piper_port}"
+    extra = ("--mqtt-announce-tts-uri", tts, "--mqtt-announce-voice", "no_such_voice")
+    sat = await start_satellite(tmp_path, broker, *extra)
+    try:
+        async with Subscriber(broker.port, f"{BASE}/#") as sub:
+            await sub.wait_for(f"{BASE}/availability", lambda p: p == "online")
+            ack = await announce(sub, {"text": "Hello", "id": "v1"}, "v1")
+            assert ack["ok"] is False
+            assert ack["error"].startswith("the TTS server refused: voice 'no_such_voice'")
+    finally:
+        assert await sat.stop() == 0, sat.log_text()
+    assert sat.played_seconds() == 0
+
+
 async def test_announce_without_a_tts_server_is_refused(tmp_path: Path, broker: Broker) -> None:
     sat = await start_satellite(tmp_path, broker)
     try:
