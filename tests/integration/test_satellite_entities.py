@@ -9,10 +9,11 @@ WAV sink of its speaker), not from HA.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 import io
 import math
 from pathlib import Path
+from typing import Any
 import wave
 
 from homeassistant.const import STATE_UNAVAILABLE
@@ -42,6 +43,15 @@ async def satellite(tmp_path: Path) -> AsyncIterator[SatelliteProcess]:
     proc = await start_satellite(tmp_path)
     yield proc
     await proc.stop()
+
+
+async def wait_status(
+    sat: SatelliteProcess, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20.0
+) -> None:
+    """Poll the satellite's own state until `predicate` holds."""
+    async with asyncio.timeout(timeout):
+        while not predicate(await satellite_status(sat.port)):
+            await asyncio.sleep(0.1)
 
 
 async def say_all(sat: SatelliteProcess, pcm: bytes) -> None:
@@ -134,7 +144,8 @@ async def test_wake_settings_follow_up_and_stop_word_are_set_on_the_satellite(
     await hass.services.async_call(
         "select", "select_option", {"entity_id": wake_word, "option": "okay_nabu"}, blocking=True
     )
-    assert (await satellite_status(satellite.port))["wake_word"] == "okay_nabu"
+    # The satellite loads the model in the background: its state says when it is in use.
+    await wait_status(satellite, lambda st: st["wake_word"] == "okay_nabu")
     await wait_for(lambda: hass.states.get(wake_word).state == "okay_nabu")
     pcm = utterance().pcm
     await say_all(satellite, pcm)
@@ -144,6 +155,7 @@ async def test_wake_settings_follow_up_and_stop_word_are_set_on_the_satellite(
     await hass.services.async_call(
         "select", "select_option", {"entity_id": wake_word, "option": "hey_jarvis"}, blocking=True
     )
+    await wait_status(satellite, lambda st: st["wake_word"] == "hey_jarvis")
     await say_all(satellite, pcm)
     await wait_log(satellite, "State idle -> streaming")
     assert await hass.config_entries.async_unload(entry.entry_id)
