@@ -106,6 +106,9 @@ class ListenSection:
     auto_gain: int = _CHAIN.auto_gain  # 0 = off, else target speech level in dB below full scale
     noise_suppression: int = _CHAIN.noise_suppression  # 0 (off) - 4
     highpass_hz: float = _CHAIN.highpass_hz  # 0 = off
+    # Echo cancellation, the speaker's output as reference (runs only while it plays).
+    echo_cancel: bool = _CHAIN.echo_cancel
+    echo_delay_ms: int = _CHAIN.echo_delay_ms  # speaker -> mic delay hint; 0 = estimated
 
 
 @dataclass
@@ -287,6 +290,8 @@ _VALIDATORS: dict[str, Any] = {
     "listen.auto_gain": _number(int, 0, 31),
     "listen.noise_suppression": _number(int, 0, 4),
     "listen.highpass_hz": _number(float, 0.0, 1000.0),
+    "listen.echo_cancel": bool,
+    "listen.echo_delay_ms": _number(int, 0, 500),
     "sounds.wake": str,
     "sounds.done": str,
     "sounds.timer": str,

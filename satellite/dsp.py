@@ -4,6 +4,8 @@ Order (chosen by measurement, see bench/satellite.py):
 
 1. streaming soxr resampling capture rate -> 16 kHz (linear, so doing it first is
    equivalent to filtering at 48 kHz, and every later stage touches 3x fewer samples);
+1b. echo cancellation (`satellite.echo`, when the satellite has a speaker): before anything
+   nonlinear (auto gain) so the echo path stays linear for the canceller;
 2. DC removal / high-pass: a 2nd-order Butterworth applied per 10 ms block as one
    matrix product (exact IIR output, no Python per-sample loop);
 3. noise suppression + auto gain: webrtc-noise-gain or pyspeex-noise (both work on
@@ -22,13 +24,16 @@ from dataclasses import dataclass, field
 import math
 import struct
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import soxr
 
 from .audio.base import Int16Array
+
+if TYPE_CHECKING:
+    from .echo import EchoCanceller
 
 OUTPUT_RATE = 16000
 CHUNK_SAMPLES = 160  # 10 ms at 16 kHz
@@ -198,8 +203,14 @@ def make_noise_processor(settings: DspSettings) -> NoiseProcessor | None:
 class CaptureDsp:
     """The capture chain for one stream at `input_rate`."""
 
-    def __init__(self, input_rate: int, settings: DspSettings | None = None) -> None:
-        """Set up the resampler, the high-pass filter and the noise engine."""
+    def __init__(
+        self,
+        input_rate: int,
+        settings: DspSettings | None = None,
+        *,
+        echo: EchoCanceller | None = None,
+    ) -> None:
+        """Set up the resampler, the echo canceller, the high-pass filter and the noise engine."""
         if input_rate < 8000 or input_rate % 100:
             raise ValueError(f"Unsupported capture rate {input_rate} Hz")
         self.settings = settings or DspSettings()
@@ -214,6 +225,7 @@ class CaptureDsp:
         if self.settings.highpass_hz > 0:
             self._highpass = highpass_biquad(self.settings.highpass_hz, OUTPUT_RATE, CHUNK_SAMPLES)
         self._noise = make_noise_processor(self.settings)
+        self.echo = echo
         self._pending: npt.NDArray[np.float32] = np.zeros(0, dtype=np.float32)
         self.timings = StageTimings()
         self.samples_in = 0
@@ -250,6 +262,13 @@ class CaptureDsp:
         out: list[bytes] = []
         for i in range(count):
             block = floats[i * CHUNK_SAMPLES : (i + 1) * CHUNK_SAMPLES]
+            if self.echo is not None:
+                t_echo = time.perf_counter_ns()
+                raw = np.clip(np.rint(block), -32768, 32767).astype(np.int16).tobytes()
+                cleaned = np.frombuffer(self.echo.process(raw), dtype=np.int16)
+                block = cleaned.astype(np.float32)
+                spent = time.perf_counter_ns() - t_echo
+                self.timings.extra["echo"] = self.timings.extra.get("echo", 0) + spent
             t0 = time.perf_counter_ns()
             if self._highpass is not None:
                 filtered = self._highpass.process(block.astype(np.float64))

@@ -48,7 +48,9 @@ import time
 import numpy as np
 
 from .audio.base import AudioSource, Int16Array
+from .audio.reference import ReferenceTimeline, speaker_reference
 from .dsp import CHUNK_SAMPLES, OUTPUT_RATE, CaptureDsp, DspSettings
+from .echo import EchoCanceller
 from .vad import Endpointer, EndpointEvent, SpeechDetector
 from .wakeword import WakeWordDetector, load_wake_word
 
@@ -84,6 +86,10 @@ class ListenSettings:
     noise_suppression: int = 0  # 0-4; off by default: it hurt wake detection (bench)
     highpass_hz: float = 80.0  # 0 = off
     local_wake: bool = True  # False = remote wake word: stream all audio
+    # Echo cancellation with what the speaker plays as reference (issue 15); it runs only
+    # while the speaker plays, so it costs nothing on a satellite without one.
+    echo_cancel: bool = True
+    echo_delay_ms: int = 0  # hint of the speaker -> mic delay; 0 = estimated
 
     def dsp_settings(self) -> DspSettings:
         """The DSP part of these settings."""
@@ -158,6 +164,19 @@ class FrameInfo:
     command_active: bool
 
 
+def _echo_canceller(
+    settings: ListenSettings, reference: ReferenceTimeline | None
+) -> EchoCanceller | None:
+    """The echo canceller when it is on and installed (the speaker's timeline by default)."""
+    if not settings.echo_cancel:
+        return None
+    try:
+        return EchoCanceller(reference or speaker_reference(), delay_ms=settings.echo_delay_ms)
+    except (ImportError, OSError) as err:
+        _LOGGER.warning("No echo cancellation (aec-audio-processing not usable: %s)", err)
+        return None
+
+
 class Listener:
     """Runs the listening chain on its own thread."""
 
@@ -168,6 +187,7 @@ class Listener:
         on_event: Callable[[ListenEvent], None],
         *,
         on_frame: Callable[[FrameInfo], None] | None = None,
+        reference: ReferenceTimeline | None = None,
     ) -> None:
         """Load the models (errors in the settings raise here)."""
         self.source = source
@@ -175,7 +195,9 @@ class Listener:
         self._on_event = on_event
         self._on_frame = on_frame
         self.muted = False
-        self._dsp = CaptureDsp(source.sample_rate, settings.dsp_settings())
+        self._dsp = CaptureDsp(
+            source.sample_rate, settings.dsp_settings(), echo=_echo_canceller(settings, reference)
+        )
         self._wake: WakeWordDetector | None = None
         if settings.local_wake:
             self._wake = load_wake_word(
@@ -296,6 +318,10 @@ class Listener:
         out["samples_in"] = float(self._dsp.samples_in)
         out["samples_out"] = float(self._dsp.samples_out)
         out["dropped_samples"] = float(self.source.dropped_samples)
+        echo = self._dsp.echo
+        out["echo_cancel"] = float(echo is not None)
+        if echo is not None:
+            out.update(echo.metrics())
         return out
 
     # -- processing thread ----------------------------------------------------

@@ -9,11 +9,15 @@ whichever backend is used.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 Int16Array = npt.NDArray[np.int16]
+
+if TYPE_CHECKING:
+    from .reference import ReferenceTimeline
 
 
 class AudioSource(ABC):
@@ -45,24 +49,65 @@ class AudioSource(ABC):
 
 
 class AudioSink(ABC):
-    """Int16 audio going out at `sample_rate` with `channels` channels."""
+    """Int16 audio going out at `sample_rate` with `channels` channels.
+
+    A sink that drives a speaker (`drives_speaker`) records every block written into
+    `reference` (the process's speaker timeline unless set otherwise): the echo canceller's
+    reference. Subclasses implement `_write`/`_abort`.
+    """
 
     sample_rate: int = 48000
     channels: int = 1
+    drives_speaker: bool = False
+    _reference: ReferenceTimeline | None = None
+    _reference_set = False
+
+    @property
+    def reference(self) -> ReferenceTimeline | None:
+        """Where written blocks are recorded (None: not a speaker the microphone hears)."""
+        if not self._reference_set:
+            self.reference = None
+            if self.drives_speaker:
+                from .reference import speaker_reference
+
+                self.reference = speaker_reference()
+        return self._reference
+
+    @reference.setter
+    def reference(self, timeline: ReferenceTimeline | None) -> None:
+        if self._reference is not None:
+            self._reference.sinks -= 1
+        self._reference, self._reference_set = timeline, True
+        if timeline is not None:
+            timeline.sinks += 1
 
     @abstractmethod
     def open(self) -> None:
         """Get ready to play."""
 
-    @abstractmethod
     def write(self, samples: Int16Array) -> None:
         """Play (frames, channels) samples; blocks while the sink is full."""
+        reference = self.reference
+        if reference is not None:
+            reference.record(samples, self.sample_rate)
+        self._write(samples)
+
+    @abstractmethod
+    def _write(self, samples: Int16Array) -> None:
+        """Hand the samples to the device."""
 
     def drain(self) -> None:
         """Block until everything written has been played."""
 
     def abort(self) -> None:
         """Drop whatever is queued and not yet played (barge-in)."""
+        self._abort()
+        reference = self.reference
+        if reference is not None:
+            reference.cut()
+
+    def _abort(self) -> None:
+        """Drop what the device has queued."""
 
     @abstractmethod
     def close(self) -> None:

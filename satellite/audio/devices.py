@@ -194,6 +194,8 @@ class SoundDeviceSource(AudioSource):
 class SoundDeviceSink(AudioSink):
     """Speaker output at the device's rate."""
 
+    drives_speaker = True  # the microphone hears it: recorded as the echo reference
+
     def __init__(
         self,
         device: int | str | None = None,
@@ -235,7 +237,7 @@ class SoundDeviceSink(AudioSink):
                     f"{self.sample_rate} Hz: {err}"
                 ) from err
 
-    def write(self, samples: Int16Array) -> None:
+    def _write(self, samples: Int16Array) -> None:
         """Queue samples, waiting for room."""
         if self._stream is None:
             self.open()
@@ -249,7 +251,7 @@ class SoundDeviceSink(AudioSink):
         """Wait until the queue has been handed to the device."""
         self._ring.wait_empty(timeout=5.0)
 
-    def abort(self) -> None:
+    def _abort(self) -> None:
         """Drop what is queued."""
         self._ring.clear()
 

@@ -205,7 +205,7 @@ class WavFileSink(AudioSink):
         wav.setframerate(self.sample_rate)
         self._wav = wav
 
-    def write(self, samples: Int16Array) -> None:
+    def _write(self, samples: Int16Array) -> None:
         """Append frames."""
         if self._wav is None:
             self.open()
@@ -223,6 +223,8 @@ class WavFileSink(AudioSink):
 class RawPcmSink(AudioSink):
     """Raw s16le PCM to a binary stream (e.g. `sys.stdout.buffer | aplay`)."""
 
+    drives_speaker = True  # the microphone hears it: recorded as the echo reference
+
     def __init__(self, stream: BinaryIO, rate: int = 48000, channels: int = 1) -> None:
         """Wrap the stream (the caller owns it)."""
         self.stream = stream
@@ -232,7 +234,7 @@ class RawPcmSink(AudioSink):
     def open(self) -> None:
         """Nothing to open."""
 
-    def write(self, samples: Int16Array) -> None:
+    def _write(self, samples: Int16Array) -> None:
         """Write and flush."""
         self.stream.write(samples.astype("<i2").tobytes())
         self.stream.flush()
@@ -255,14 +257,14 @@ class NullSink(AudioSink):
     def open(self) -> None:
         """Nothing to open."""
 
-    def write(self, samples: Int16Array) -> None:
+    def _write(self, samples: Int16Array) -> None:
         """Count (and wait the playing time in real-time mode)."""
         self._aborted.clear()
         self.frames_written += len(samples)
         if self.realtime:
             self._aborted.wait(len(samples) / self.sample_rate)
 
-    def abort(self) -> None:
+    def _abort(self) -> None:
         """Cut a real-time write short."""
         self._aborted.set()
 

@@ -1,0 +1,237 @@
+"""A simulated room: what the satellite's speaker plays comes back into its microphone.
+
+Used by the echo tests and `bench/echo.py` (no sound card needed)::
+
+    room = Room(rate=48000, duration_s=20, echo=EchoPath(delay_s=0.03, rt60_s=0.3))
+    room.add_voice(clip, at_s=5.0, rate=16000, level_dbfs=-30)   # the user, at the mic
+    sink, source = RoomSink(room), RoomSource(room)             # the satellite's audio
+    listener = Listener(source, settings, on_event, reference=room.reference)
+
+The microphone hears: the user's voice, plus the speaker output through the echo path
+(latency, speaker nonlinearity, level, and a room impulse response: exponentially decaying
+noise with the given RT60 after a direct path), plus a little noise. Time is the
+microphone's: `room.clock()` is the seconds of audio it has delivered, and the speaker plays
+what was written to the sink from `max(end of the last block, now)`, exactly as the
+reference timeline (`room.reference`, on the same clock) records it, so the simulation is
+sample-exact and repeatable. `realtime=True` paces the microphone like a sound card (for
+tests where the satellite must react: barge-in, the stop word); otherwise it runs as fast as
+the listener reads, and `RoomSink(room, buffer_s=None)` takes everything written at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import threading
+import time
+
+import numpy as np
+import numpy.typing as npt
+import soxr
+
+from .base import AudioSink, AudioSource, Int16Array
+from .reference import ReferenceTimeline
+
+Float64Array = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class EchoPath:
+    """From the speaker's samples to the microphone's."""
+
+    delay_s: float = 0.03  # sound card latency + flight time
+    rt60_s: float = 0.3  # reverberation time of the room
+    gain_db: float = -6.0  # speaker -> mic level (unit-energy response)
+    drive: float = 0.5  # speaker nonlinearity: tanh soft clipping; 0 = linear
+    direct_ratio: float = 0.5  # share of the energy in the direct path
+    seed: int = 1
+
+    def impulse_response(self, rate: int) -> Float64Array:
+        """Delay, direct path and an exponentially decaying diffuse tail, unit energy."""
+        rng = np.random.default_rng(self.seed)
+        tail_n = max(1, round(self.rt60_s * rate))
+        t = np.arange(tail_n) / rate
+        tail = rng.standard_normal(tail_n) * np.exp(-6.9 * t / max(self.rt60_s, 1e-3))
+        tail[: round(0.002 * rate)] = 0.0  # first reflections come a little later
+        tail *= np.sqrt((1 - self.direct_ratio) / max(1e-12, float(np.sum(tail**2))))
+        rir = np.zeros(round(self.delay_s * rate) + tail_n)
+        start = round(self.delay_s * rate)
+        rir[start : start + tail_n] = tail
+        rir[start] += np.sqrt(self.direct_ratio)
+        gained: Float64Array = rir * 10 ** (self.gain_db / 20)
+        return gained
+
+
+def to_rate(samples: npt.NDArray[np.generic], rate: int, target: int) -> Float64Array:
+    """Mono samples at `rate` as float64 at `target`."""
+    floats = np.asarray(samples, dtype=np.float64)
+    if floats.ndim == 2:
+        floats = floats.mean(axis=1)
+    if rate != target:
+        floats = soxr.resample(floats, rate, target)
+    return floats
+
+
+def rms_dbfs(samples: npt.NDArray[np.generic]) -> float:
+    """RMS level in dB relative to int16 full scale."""
+    floats = np.asarray(samples, dtype=np.float64)
+    return float(10 * np.log10(np.mean(floats**2) / 32768**2 + 1e-20))
+
+
+class Room:
+    """The acoustic state shared by the room's source and sink."""
+
+    def __init__(
+        self,
+        *,
+        rate: int = 48000,
+        duration_s: float = 10.0,
+        echo: EchoPath | None = None,
+        noise_dbfs: float = -70.0,
+        realtime: bool = False,
+    ) -> None:
+        """A room that lasts `duration_s` of microphone audio."""
+        self.rate = rate
+        self.echo = echo or EchoPath()
+        self.realtime = realtime
+        self.total = round(duration_s * rate)
+        self.voice: Float64Array = np.zeros(self.total)
+        self._noise_rms = 32768 * 10 ** (noise_dbfs / 20)
+        self._rng = np.random.default_rng(7)
+        self._rir = self.echo.impulse_response(rate)
+        self.block = rate // 100
+        self._fft_n = 1 << int(np.ceil(np.log2(len(self._rir) + self.block)))
+        self._rir_fft = np.fft.rfft(self._rir, self._fft_n)
+        self._history: Float64Array = np.zeros(len(self._rir) - 1)
+        # What the speaker plays, on the microphone's sample clock.
+        self.played: Float64Array = np.zeros(self.total + rate)
+        self.play_end = 0
+        self.delivered = 0
+        self.cond = threading.Condition()
+        self.echo_track: Float64Array = np.zeros(self.total)  # echo alone at the mic
+        self.abort_times: list[float] = []  # clock() of each sink abort (barge-in, stop)
+        self.reference = ReferenceTimeline(self.clock, history_s=duration_s + 1.0)
+        self._t0 = 0.0
+
+    def clock(self) -> float:
+        """Seconds of microphone audio delivered."""
+        return self.delivered / self.rate
+
+    def add_voice(
+        self, clip: npt.NDArray[np.generic], *, at_s: float, rate: int, level_dbfs: float
+    ) -> tuple[float, float]:
+        """Mix the user's `clip` in at `at_s`, scaled to `level_dbfs` RMS; its (start, end) s."""
+        floats = to_rate(clip, rate, self.rate)
+        active = floats[np.abs(floats) > 0.05 * np.max(np.abs(floats))] if len(floats) else floats
+        level = rms_dbfs(active) if len(active) else -100.0
+        floats = floats * 10 ** ((level_dbfs - level) / 20)
+        start = round(at_s * self.rate)
+        end = min(self.total, start + len(floats))
+        self.voice[start:end] += floats[: end - start]
+        return start / self.rate, end / self.rate
+
+    def speaker_write(self, samples: Float64Array, buffer_s: float | None) -> None:
+        """Queue speaker samples (played from max(end of queue, now))."""
+        with self.cond:
+            start = max(self.play_end, self.delivered)
+            end = min(len(self.played), start + len(samples))
+            self.played[start:end] = samples[: end - start]
+            self.play_end = start + len(samples)
+            if buffer_s is not None:
+                limit = round(buffer_s * self.rate)
+                while self.play_end - self.delivered > limit and self.delivered < self.total:
+                    self.cond.wait(0.5)
+
+    def speaker_abort(self) -> None:
+        """Drop what the speaker has queued and not played."""
+        with self.cond:
+            now = self.delivered
+            if self.play_end > now:
+                self.played[now : self.play_end] = 0.0
+                self.play_end = now
+            self.abort_times.append(self.clock())
+            self.cond.notify_all()
+
+    def next_block(self) -> Int16Array | None:
+        """The microphone's next 10 ms, or None at the end."""
+        if self.delivered >= self.total:
+            return None
+        if self.realtime:
+            if self.delivered == 0:
+                self._t0 = time.monotonic()
+            due = self._t0 + self.delivered / self.rate - time.monotonic()
+            if due > 0:
+                time.sleep(due)
+        with self.cond:
+            start = self.delivered
+            n = min(self.block, self.total - start)
+            speaker = self.played[start : start + n]
+            if self.echo.drive > 0:
+                # Soft clipping near full scale: the small speaker's distortion.
+                d = self.echo.drive
+                speaker = np.tanh(d * speaker / 32768) / np.tanh(d) * 32768
+            x = np.concatenate([self._history, speaker])
+            y = np.fft.irfft(np.fft.rfft(x, self._fft_n) * self._rir_fft, self._fft_n)
+            echo = y[len(self._history) : len(self._history) + n]
+            self._history = x[n:]
+            self.echo_track[start : start + n] = echo
+            noise = self._rng.standard_normal(n) * self._noise_rms
+            mic = echo + self.voice[start : start + n] + noise
+            self.delivered = start + n
+            self.cond.notify_all()
+        out: Int16Array = np.clip(np.rint(mic), -32768, 32767).astype(np.int16)
+        return out
+
+
+class RoomSource(AudioSource):
+    """The room's microphone."""
+
+    def __init__(self, room: Room) -> None:
+        """Delivers 10 ms blocks at the room's rate."""
+        self.room = room
+        self.sample_rate = room.rate
+
+    def open(self) -> None:
+        """Nothing to open."""
+
+    def read(self, timeout: float) -> Int16Array | None:
+        """The next 10 ms."""
+        return self.room.next_block()
+
+    @property
+    def ended(self) -> bool:
+        """The room's duration has been delivered."""
+        return self.room.delivered >= self.room.total
+
+    def close(self) -> None:
+        """Wake a writer waiting for room in the speaker."""
+        with self.room.cond:
+            self.room.cond.notify_all()
+
+
+class RoomSink(AudioSink):
+    """The room's speaker; records what it is given into `room.reference`."""
+
+    drives_speaker = True
+
+    def __init__(self, room: Room, *, buffer_s: float | None = 0.1) -> None:
+        """`buffer_s`: how far ahead writes may queue (a sound card's buffer); None: no limit."""
+        self.room = room
+        self.sample_rate = room.rate
+        self.channels = 1
+        self.buffer_s = buffer_s
+        self.reference = room.reference
+
+    def open(self) -> None:
+        """Nothing to open."""
+
+    def _write(self, samples: Int16Array) -> None:
+        floats = samples.astype(np.float64)
+        if floats.ndim == 2:
+            floats = floats.mean(axis=1)
+        self.room.speaker_write(floats, self.buffer_s)
+
+    def _abort(self) -> None:
+        self.room.speaker_abort()
+
+    def close(self) -> None:
+        """Nothing to release."""

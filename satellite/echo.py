@@ -1,0 +1,123 @@
+"""Acoustic echo cancellation: what the speaker played is removed from the microphone.
+
+`EchoCanceller(timeline)` runs WebRTC's audio processing module (AEC3, from the
+`aec-audio-processing` package; no noise suppression or gain there: the DSP chain has its
+own) on 10 ms 16 kHz chunks, right after resampling and before the high-pass, noise/gain,
+wake word, VAD and the command stream.
+
+Alignment: the reference is the speaker's `ReferenceTimeline`. The first chunk anchors the
+microphone's sample count to the timeline's clock; each chunk then reads the reference at
+the same index (the speaker's latency and the flight time make the echo arrive later, which
+AEC3's own delay estimator finds, up to several hundred ms). If the microphone drifts from
+the clock by more than `RESYNC_S` (the listener fell behind, samples were dropped) the anchor
+is taken again.
+
+While nothing has been played for `IDLE_S` the chunk passes through untouched (no cost):
+the canceller works only while the speaker plays and for the echo's tail after.
+Counters: chunks processed, time spent, ERLE (echo return loss enhancement: the energy
+removed while the speaker played and the microphone held mostly echo).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from .audio.reference import REFERENCE_RATE, ReferenceTimeline
+
+_LOGGER = logging.getLogger(__name__)
+
+CHUNK = 160  # 10 ms at 16 kHz
+RESYNC_S = 0.15
+IDLE_S = 1.0
+
+
+def load_apm() -> Any:
+    """WebRTC's audio processing module with only the echo canceller on (ImportError if absent)."""
+    from aec_audio_processing import AudioProcessor
+
+    apm = AudioProcessor(enable_aec=True, enable_ns=False, enable_agc=False, enable_vad=False)
+    apm.set_stream_format(REFERENCE_RATE, 1, REFERENCE_RATE, 1)
+    apm.set_reverse_stream_format(REFERENCE_RATE, 1)
+    return apm
+
+
+def available() -> bool:
+    """The echo canceller's package is installed."""
+    try:
+        import aec_audio_processing  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+class EchoCanceller:
+    """Removes the speaker's echo from 10 ms 16 kHz int16 chunks."""
+
+    def __init__(self, timeline: ReferenceTimeline, *, delay_ms: int = 0) -> None:
+        """`delay_ms`: a hint of the speaker-to-microphone delay (0: let AEC3 estimate it)."""
+        self.timeline = timeline
+        self._apm = load_apm()
+        if delay_ms:
+            self._apm.set_stream_delay(delay_ms)
+        self._anchor: int | None = None
+        self._count = 0
+        self.chunks = 0  # chunks that went through the canceller
+        self.passed = 0  # chunks passed through while the speaker was idle
+        self.resyncs = 0
+        self.ns = 0
+        self._in_energy = 0.0
+        self._out_energy = 0.0
+
+    def _ref_index(self) -> int:
+        now = self.timeline.now_index()
+        expected = (self._anchor or 0) + self._count * CHUNK
+        if self._anchor is None or abs(now - CHUNK - expected) > RESYNC_S * REFERENCE_RATE:
+            if self._anchor is not None:
+                self.resyncs += 1
+                _LOGGER.debug("Echo reference re-anchored (%d samples off)", now - expected)
+            self._anchor = now - CHUNK - self._count * CHUNK
+            expected = now - CHUNK
+        return expected
+
+    def process(self, chunk: bytes) -> bytes:
+        """One 10 ms chunk of the microphone in, the chunk without the speaker's echo out."""
+        t0 = time.perf_counter_ns()
+        start = self._ref_index()
+        self._count += 1
+        if start - self.timeline.last_write_index > IDLE_S * REFERENCE_RATE:
+            self.passed += 1
+            self.ns += time.perf_counter_ns() - t0
+            return chunk
+        reference = self.timeline.read(start, CHUNK)
+        ref_pcm = np.clip(np.rint(reference), -32768, 32767).astype(np.int16).tobytes()
+        self._apm.process_reverse_stream(ref_pcm)
+        out: bytes = self._apm.process_stream(chunk)
+        self.chunks += 1
+        if float(np.mean(reference**2)) > 1e4:  # the speaker plays (above -50 dBFS)
+            mic = np.frombuffer(chunk, dtype=np.int16).astype(np.float64)
+            cleaned = np.frombuffer(out, dtype=np.int16).astype(np.float64)
+            self._in_energy += float(np.sum(mic**2))
+            self._out_energy += float(np.sum(cleaned**2))
+        self.ns += time.perf_counter_ns() - t0
+        return out
+
+    @property
+    def erle_db(self) -> float:
+        """Energy in / out over every chunk played so far, in dB (0 before any)."""
+        if self._in_energy <= 0:
+            return 0.0
+        return 10 * math.log10(self._in_energy / max(self._out_energy, 1.0))
+
+    def metrics(self) -> dict[str, float]:
+        """Counters for the listener's metrics."""
+        return {
+            "echo_chunks": float(self.chunks),
+            "echo_idle_chunks": float(self.passed),
+            "echo_resyncs": float(self.resyncs),
+            "echo_erle_db": round(self.erle_db, 2),
+        }
