@@ -1,6 +1,6 @@
 """Benchmark of the Piper TTS server and of `jarvis-servers` as a whole.
 
-Run: .venv/bin/python -m bench.tts [--runs 10]
+Run: .venv/bin/python -m bench.tts [--runs 10] [--levers]
 
 Starts `jarvis-servers` (tiny.en + en_US-joe-medium, the embedded defaults) and the anchor,
 wyoming-piper (`pip install wyoming-piper`, the Wyoming Piper server Home Assistant users run), on
@@ -10,6 +10,8 @@ the same voice file, as subprocesses and measures, over real TCP, in the same ru
   real-time factor;
 - the same reply streamed word by word, 30 ms apart, through `synthesize-chunk` (as an LLM
   streams): time from the first word sent to the first audio, same three;
+- `--levers`: instead, Piper's own time in this process for the first phrase vs the first
+  sentence, with ONNX Runtime's threads waiting on the OS (ours) or spinning (its default);
 - the process's resident memory (both servers, after serving TTS and one STT request) and the
   time from process start until both servers answer `describe`.
 """
@@ -273,6 +275,42 @@ def _cpu() -> str:
     return platform.processor() or "?"
 
 
+def levers(runs: int) -> None:
+    """In one process, interleaved: Piper's time for the first phrase vs the first sentence,
+    with ONNX Runtime's threads waiting on the OS (ours) vs spinning (its default)."""
+    from wyoming_servers.piper.segmenter import Segmenter
+    from wyoming_servers.piper.voices import LoadedVoice, VoiceEntry
+
+    voice_file = bundled_joe_voice()
+    assert voice_file is not None
+    entry = VoiceEntry.from_files(voice_file)
+    voices = {"no spin": LoadedVoice(entry), "spin": LoadedVoice(entry, spin=True)}
+    segmenter = Segmenter()
+    phrase = segmenter.push(REPLY, eager=True)[0].synth_text
+    sentence = REPLY.split(". ", maxsplit=1)[0] + "."
+    texts = {"first phrase": phrase, "first sentence": sentence}
+    times: dict[tuple[str, str], list[float]] = {}
+    audio: dict[str, float] = {}
+    for _ in range(runs):
+        for vname, voice in voices.items():
+            for tname, text in texts.items():
+                started = time.perf_counter()
+                samples = voice.synthesize(text)
+                times.setdefault((vname, tname), []).append(time.perf_counter() - started)
+                audio[tname] = len(samples) / voice.sample_rate
+    print(f"\nlevers, in process ({runs} runs, medians; load average {os.getloadavg()[0]:.2f}):")
+    print(f"first phrase {phrase!r}, first sentence {sentence!r}")
+    for tname in texts:
+        cells = [f"{statistics.median(times[v, tname]) * 1000:.0f} ms ({v})" for v in voices]
+        spin_ratio = statistics.median(times["no spin", tname]) / statistics.median(
+            times["spin", tname]
+        )
+        print(f"  {tname} ({audio[tname]:.2f} s of audio): {', '.join(cells)}; {spin_ratio:.2f}")
+    short = statistics.median(times["no spin", "first phrase"])
+    whole = statistics.median(times["no spin", "first sentence"])
+    print(f"  first phrase / first sentence: {short / whole:.2f}")
+
+
 MODES = ("early", "sentence", "anchor")
 """Jarvis early pieces, Jarvis sentence level, wyoming-piper."""
 
@@ -426,4 +464,13 @@ async def main(runs: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
-    asyncio.run(main(parser.parse_args().runs))
+    parser.add_argument(
+        "--levers",
+        action="store_true",
+        help="only Piper's time in process: first phrase vs first sentence, threads spinning or not",
+    )
+    args = parser.parse_args()
+    if args.levers:
+        levers(args.runs)
+    else:
+        asyncio.run(main(args.runs))

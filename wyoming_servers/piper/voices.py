@@ -131,8 +131,11 @@ class Phonemes:
 class LoadedVoice:
     """A Piper voice in memory, with a fixed loudness gain so pieces join at the same level."""
 
-    def __init__(self, entry: VoiceEntry) -> None:
-        """Load the ONNX model and calibrate the output gain (blocking: call in an executor)."""
+    def __init__(self, entry: VoiceEntry, *, spin: bool = False) -> None:
+        """Load the ONNX model and calibrate the output gain (blocking: call in an executor).
+
+        `spin`: ONNX Runtime's default busy-waiting threads (bench.tts compares).
+        """
         import onnxruntime  # type: ignore[import-untyped]
         from piper import PiperVoice
         from piper.config import PiperConfig
@@ -143,8 +146,9 @@ class LoadedVoice:
         # instead of staying reserved (keeps STT + TTS together under 500 MB).
         options.enable_cpu_mem_arena = False
         # Threads wait on the OS instead of spinning: on a busy machine (other servers, HA)
-        # spinning threads fight for the cores and a short phrase takes 1.5x longer.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # spinning threads fight for the cores and a short phrase takes 1.6x as long.
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         with entry.config.open(encoding="utf-8") as fh:
             config = PiperConfig.from_dict(json.load(fh))
         session = onnxruntime.InferenceSession(
