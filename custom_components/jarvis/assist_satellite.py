@@ -301,7 +301,7 @@ class JarvisAssistSatellite(SatelliteEntity, AssistSatelliteEntity):
         """Send the reply (WAV) to the satellite; idle again on `played` or after its length."""
         seconds = await self._async_stream_wav(stream.async_stream_result())
         await asyncio.sleep(seconds + PLAYED_EXTRA_S)
-        if run_id == self._run_id and not self._pipeline_running:
+        if run_id == self._run_id and not self._pipeline_running and not self._is_announcing:
             self.tts_response_finished()  # `played` never came
 
     async def _async_stream_wav(self, data: AsyncIterator[bytes]) -> float:

@@ -125,8 +125,15 @@ class SatelliteFlowMixin(_Base):
         host, port = discovery_info.host, discovery_info.port
         self._sat_zeroconf_name = discovery_info.name
         self._abort_wyoming_flows(discovery_info.name)
-        self._async_abort_entries_match({CONF_HOST: host, CONF_PORT: port})
         satellite_id = str(props.get("id") or discovery_info.name.split(".", 1)[0])
+        for entry in self._async_current_entries(include_ignore=False):
+            if (entry.data.get(CONF_HOST), entry.data.get(CONF_PORT)) == (host, port) or (
+                entry.unique_id == satellite_id
+            ):
+                # Already Jarvis's (e.g. added by hand): keep HA's wyoming from offering it.
+                self._ignore_wyoming_discovery(str(props.get("name") or entry.title))
+                break
+        self._async_abort_entries_match({CONF_HOST: host, CONF_PORT: port})
         await self.async_set_unique_id(satellite_id)
         self._abort_if_unique_id_configured(updates={CONF_HOST: host, CONF_PORT: port})
         self._sat_host, self._sat_port = host, port
@@ -234,10 +241,15 @@ class SatelliteFlowMixin(_Base):
                         entry.entry_id, ConfigEntryDisabler.USER
                     )
                 )
+        self._ignore_wyoming_discovery(self._sat_name)
+
+    def _ignore_wyoming_discovery(self, name: str) -> None:
+        """Abort HA's wyoming discovery of this service and ignore it from now on."""
         if self._sat_zeroconf_name is None:
             return
+        hass = self.hass
         self._abort_wyoming_flows(self._sat_zeroconf_name)
-        unique_id = f"{self._sat_zeroconf_name}_{self._sat_name}"  # HA's wyoming unique id
+        unique_id = f"{self._sat_zeroconf_name}_{name}"  # HA's wyoming unique id
         if hass.config_entries.async_entry_for_domain_unique_id(WYOMING, unique_id) is None:
             hass.async_create_task(
                 hass.config_entries.flow.async_init(
@@ -245,9 +257,9 @@ class SatelliteFlowMixin(_Base):
                     context={
                         "source": SOURCE_IGNORE,
                         "unique_id": unique_id,
-                        "title_placeholders": {"name": self._sat_name},
+                        "title_placeholders": {"name": name},
                     },
-                    data={"unique_id": unique_id, "title": self._sat_name},
+                    data={"unique_id": unique_id, "title": name},
                 )
             )
 

@@ -150,6 +150,7 @@ class SatelliteLink:
                 await self._async_serve()
             except (OSError, ConnectionError, TimeoutError, PairingError) as err:
                 self.last_error = str(err) or type(err).__name__
+                self._notify()
                 if isinstance(err, PairingError) and err.code in REFUSED_CODES:
                     if self.on_auth_failed is not None:
                         self.on_auth_failed()

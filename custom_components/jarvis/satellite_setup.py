@@ -42,15 +42,21 @@ async def async_setup_satellite_entry(hass: HomeAssistant, entry: SatelliteConfi
 
     link.on_claim = claim
     link.on_auth_failed = lambda: entry.async_start_reauth(hass)
-    connected = asyncio.Event()
-    remove = link.async_add_listener(
-        lambda: connected.set() if link.connected and link.info is not None else None
-    )
+    settled = asyncio.Event()  # connected, or the first attempt failed
+
+    def first_attempt() -> None:
+        if (link.connected and link.info is not None) or link.last_error is not None:
+            settled.set()
+
+    remove = link.async_add_listener(first_attempt)
     link.async_start(entry)
     try:
         async with asyncio.timeout(FIRST_CONNECT_TIMEOUT_S):
-            await connected.wait()
+            await settled.wait()
     except TimeoutError:
+        pass
+    if not (link.connected and link.info is not None):
+        remove()
         await link.async_stop()
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
@@ -59,9 +65,8 @@ async def async_setup_satellite_entry(hass: HomeAssistant, entry: SatelliteConfi
                 "address": f"{entry.data[CONF_HOST]}:{entry.data[CONF_PORT]}",
                 "error": link.last_error or "no answer",
             },
-        ) from None
-    finally:
-        remove()
+        )
+    remove()
     assert entry.unique_id is not None
     entry.runtime_data = SatelliteData(link=link, satellite_id=entry.unique_id)
     await hass.config_entries.async_forward_entry_setups(entry, SATELLITE_PLATFORMS)

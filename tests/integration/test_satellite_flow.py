@@ -284,3 +284,43 @@ async def test_diagnostics_show_the_link_and_hide_the_pairing_code(
         assert await hass.config_entries.async_unload(entry.entry_id)
     finally:
         await sat.stop()
+
+
+async def test_a_satellite_added_by_hand_is_not_offered_to_hass_wyoming_when_discovered(
+    hass: HomeAssistant, satellite: SatelliteProcess
+) -> None:
+    entry = await add_satellite(hass, satellite.port)
+    info = discovery(
+        satellite.port, {"name": "Test satellite", "jarvis": "satellite", "id": "aabbccddeeff"}
+    )
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_ZEROCONF}, data=info
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    await hass.async_block_till_done()
+    wyoming = await hass.config_entries.flow.async_init(
+        "wyoming", context={"source": config_entries.SOURCE_ZEROCONF}, data=info
+    )
+    assert wyoming["type"] is FlowResultType.ABORT
+    assert wyoming["reason"] == "already_configured"  # HA's way of saying "ignored"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_an_unreachable_satellite_is_retried_later(
+    hass: HomeAssistant, unused_tcp_port: int
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Gone satellite",
+        unique_id="gone",
+        data={
+            CONF_ENTRY_KIND: ENTRY_KIND_SATELLITE,
+            CONF_HOST: "127.0.0.1",
+            CONF_PORT: unused_tcp_port,
+        },
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is config_entries.ConfigEntryState.SETUP_RETRY
+    assert "does not answer" in str(entry.reason)
