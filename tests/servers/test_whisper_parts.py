@@ -176,7 +176,7 @@ async def test_speculative_decode_in_trailing_silence_is_reused(
 ) -> None:
     stream = StreamingTranscriber(engine, scheduler, "en")
     _feed(stream, _to_16k(LAMP))
-    assert stream.speculative_decodes == 1  # started during the clip's trailing silence
+    assert stream.speculative_decodes >= 1  # started before the end of the audio
     await _settle(stream)
     decoded = await stream.finish()
     assert stream.reused

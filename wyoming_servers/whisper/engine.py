@@ -10,6 +10,8 @@ import threading
 import time
 
 from faster_whisper import WhisperModel
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
 import numpy as np
 from numpy.typing import NDArray
 import tqdm  # type: ignore[import-untyped]
@@ -20,6 +22,13 @@ _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "tiny.en"
 SAMPLE_RATE = 16000
+FULL_WINDOW_FRAMES = 3000
+"""Whisper's 30 s encoder window, in mel frames (100 a second)."""
+WINDOW_STEP_FRAMES = 100
+MAX_PARTIAL_S = 20.0
+"""Longest audio decoded for partial transcripts (past it, none are sent)."""
+TOKENS_PER_SECOND = 12
+"""Most text tokens a second of speech may give in a short window (more: a repetition loop)."""
 
 # faster-whisper makes a (disabled) tqdm bar per decode; keep tqdm from starting a monitor thread.
 tqdm.tqdm.monitor_interval = 0
@@ -47,6 +56,13 @@ class EngineOptions:
     """Default language when a request names none; None auto-detects (multilingual models)."""
     download: bool = False
     """Let faster-whisper download a named model missing from its cache (else: error)."""
+    short_window_s: float | None = None
+    """Audio up to this long is encoded in a window cut to its length (plus `window_margin_s`)
+    instead of Whisper's padded 30 s; 0 turns this off. The encoder's cost follows the window.
+    None: 20 s for English-only models, off for multilingual ones (measured: multilingual base
+    misheard French commands in cut windows, "Serme" for "Ferme", that it hears in 30 s)."""
+    window_margin_s: float = 2.0
+    """Silence (zero features) after the audio in a short window."""
 
     def resolved_compute_type(self) -> str:
         """The compute type actually used."""
@@ -64,6 +80,8 @@ class Decoded:
     segments: list[str] = field(default_factory=list)
     seconds: float = 0.0
     """Wall time of the decode."""
+    final: bool = True
+    """False for a partial decode's hypothesis that a final decode would not give as is."""
 
 
 _MODELS: dict[tuple[str, str, str, int, int], WhisperModel] = {}
@@ -135,6 +153,10 @@ class WhisperEngine:
         self.languages: list[str] = (
             sorted(self.model.supported_languages) if self.multilingual else ["en"]
         )
+        window = options.short_window_s
+        self.short_window_s: float = (
+            (0.0 if self.multilingual else 20.0) if window is None else window
+        )
         self.on_decoded: Callable[[float, float], None] | None = None
         """Metrics: told (seconds of audio, seconds of decoding) after each decode, on its thread."""
 
@@ -154,10 +176,94 @@ class WhisperEngine:
         return language
 
     def decode(
-        self, audio: NDArray[np.float32], language: str | None, prompt: str | None = None
+        self,
+        audio: NDArray[np.float32],
+        language: str | None,
+        prompt: str | None = None,
+        *,
+        partial: bool = False,
     ) -> Decoded:
-        """Transcribe 16 kHz mono float audio (blocking)."""
+        """Transcribe 16 kHz mono float audio (blocking).
+
+        `partial`: a hypothesis while the person speaks: always a short window (up to
+        `MAX_PARTIAL_S`), never the slow 30 s fallback; `final` False where a final decode
+        would have gone another way (then its text is only something to show).
+        """
         started = time.monotonic()
+        if partial:
+            short = len(audio) <= MAX_PARTIAL_S * SAMPLE_RATE
+            decoded = self._decode_short(audio, language, prompt) if short else None
+            if decoded is None:
+                decoded = Decoded(text="", language=language or "", final=False)
+            elif len(audio) > self.short_window_s * SAMPLE_RATE:
+                decoded.final = False
+        else:
+            fits = len(audio) <= self.short_window_s * SAMPLE_RATE
+            decoded = self._decode_short(audio, language, prompt) if fits else None
+            if decoded is None:
+                decoded = self._decode_full(audio, language, prompt)
+        decoded.seconds = time.monotonic() - started
+        if self.on_decoded is not None and len(audio):
+            self.on_decoded(len(audio) / SAMPLE_RATE, decoded.seconds)
+        return decoded
+
+    def _decode_short(
+        self, audio: NDArray[np.float32], language: str | None, prompt: str | None
+    ) -> Decoded | None:
+        """One pass over a window cut to the audio's length, or None.
+
+        None where the audio is too long or the result looks unsure (a repetition loop, a low
+        score): then the full 30 s path decodes it.
+        """
+        options = self.options
+        if not len(audio):
+            return None
+        model = self.model
+        wanted = len(audio) // 160 + int(options.window_margin_s * 100)
+        frames = min(FULL_WINDOW_FRAMES, -(-wanted // WINDOW_STEP_FRAMES) * WINDOW_STEP_FRAMES)
+        # Silence as Whisper was trained on it: zero samples after the audio, not zero features.
+        padded = np.zeros(frames * 160 + 160, dtype=np.float32)
+        padded[: len(audio)] = audio
+        encoded = model.encode(model.feature_extractor(padded, padding=0)[:, :frames])
+        if language is None:
+            if not self.multilingual:
+                language = "en"
+            else:
+                token, _probability = model.model.detect_language(encoded)[0][0]
+                language = token[2:-2]
+        tokenizer = Tokenizer(model.hf_tokenizer, self.multilingual, "transcribe", language)
+        previous = tokenizer.encode(" " + prompt.strip()) if prompt and prompt.strip() else []
+        most = int(TOKENS_PER_SECOND * len(audio) / SAMPLE_RATE) + 16
+        result = model.model.generate(
+            encoded,
+            [model.get_prompt(tokenizer, previous)],
+            beam_size=options.beam_size,
+            max_length=most,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+        )[0]
+        tokens = result.sequences_ids[0]
+        texts = _segments(tokens, tokenizer)
+        text, looped = _cut_loop("".join(texts).strip())
+        if looped:
+            texts = [text]
+        score = result.scores[0] * len(tokens) / (len(tokens) + 1)  # faster-whisper's avg_logprob
+        if result.no_speech_prob > 0.6 and score < -1.0:
+            return Decoded(text="", language=language)  # what the full path's no-speech rule gives
+        if (
+            (len(tokens) >= most and not looped)
+            or score < -1.0
+            or get_compression_ratio(text) > 2.4
+        ):
+            _LOGGER.debug("Short window unsure (%r, %.2f)", text, score)
+            return None
+        return Decoded(text=text, language=language, segments=[t for t in texts if t.strip()])
+
+    def _decode_full(
+        self, audio: NDArray[np.float32], language: str | None, prompt: str | None
+    ) -> Decoded:
         segments, info = self.model.transcribe(
             audio,
             language=language,
@@ -165,12 +271,45 @@ class WhisperEngine:
             initial_prompt=prompt or None,
         )
         texts = [segment.text for segment in segments]
-        seconds = time.monotonic() - started
-        if self.on_decoded is not None and len(audio):
-            self.on_decoded(len(audio) / SAMPLE_RATE, seconds)
         return Decoded(
             text="".join(texts).strip(),
             language=info.language,
             segments=[text for text in texts if text.strip()],
-            seconds=seconds,
         )
+
+
+def _segments(tokens: list[int], tokenizer: Tokenizer) -> list[str]:
+    """Texts of the timestamped segments, up to the first that repeats an earlier one.
+
+    In a window cut short, Whisper may loop on the last sentence instead of ending.
+    """
+    texts: list[str] = []
+    seen: set[str] = set()
+    current: list[int] = []
+    for token in [*tokens, tokenizer.timestamp_begin]:
+        if token < tokenizer.eot:
+            current.append(token)
+            continue
+        if current:
+            text = tokenizer.decode(current)
+            key = " ".join(text.lower().split())
+            if key in seen:
+                break
+            seen.add(key)
+            texts.append(text)
+            current = []
+    return texts
+
+
+def _cut_loop(text: str) -> tuple[str, bool]:
+    """`text` up to where a run of 3 or more words repeats at once, and whether it did.
+
+    E.g. "turn on the lamp, turn on the lamp, turn on" -> "turn on the lamp".
+    """
+    words = text.split()
+    keys = ["".join(c for c in word.lower() if c.isalnum()) for word in words]
+    for start in range(len(keys)):
+        for period in range(3, (len(keys) - start) // 2 + 1):
+            if keys[start : start + period] == keys[start + period : start + 2 * period]:
+                return " ".join(words[: start + period]).rstrip(",;:"), True
+    return text, False

@@ -1,5 +1,11 @@
 """One Wyoming client connection of the speech-to-text server.
 
+While audio arrives, words the decoder has settled on are sent as they come: `transcript-start`
+once, then `transcript-chunk`s (Wyoming 1.7 streaming); after `audio-stop` the rest of the text
+in chunks, `transcript-stop`, and the full `transcript` (what clients that ignore chunks, like
+Home Assistant's wyoming STT entity, read). Chunks are never taken back: where the final decode
+disagrees with text already sent, no further chunk is sent and the `transcript` has the answer.
+
 The final decode after `audio-stop` runs in the background (`spawn`), so the read loop keeps
 reading: a client that leaves is noticed at once, and its queued decode leaves the queue (one
 already running on a thread finishes, its result dropped). Requests sent while one decodes are
@@ -52,6 +58,10 @@ class WhisperHandler(SafeEventHandler):
         self._converter: AudioConverter | None = None
         self._stream: StreamingTranscriber | None = None
         self._pending: list[asyncio.Task[None]] = []
+        self._partials = 0
+        """transcript-chunk events sent before audio-stop for the current stream."""
+        self._started: StreamingTranscriber | None = None
+        """The stream whose transcript-start was sent (with partial chunks)."""
 
     async def handle_event(self, event: Event) -> bool:
         """Dispatch one event; wrong order or bad fields raise RequestError (-> `error`)."""
@@ -122,12 +132,26 @@ class WhisperHandler(SafeEventHandler):
                 raise RequestError(
                     "server busy: too much audio buffered for all clients; stream dropped", "busy"
                 )
+        await self._send_partial(stream)
         if stream.seconds > self.service.options.max_audio_s:
             self._drop_stream()
             raise RequestError(
                 f"audio longer than {self.service.options.max_audio_s:g} s; stream dropped",
                 "too-long",
             )
+
+    async def _send_partial(self, stream: StreamingTranscriber) -> None:
+        """Send newly settled words; not while an earlier transcript is still owed (order)."""
+        if self._stream is not stream or any(not task.done() for task in self._pending):
+            return
+        text = stream.take_partial()
+        if not text:
+            return
+        if self._started is not stream:
+            self._started, self._partials = stream, 0
+            await self.write_event(TranscriptStart(language=stream.language).event())
+        self._partials += 1
+        await self.write_event(TranscriptChunk(text=text).event())
 
     async def _stop(self) -> None:
         stream, converter = self._stream, self._converter
@@ -155,12 +179,14 @@ class WhisperHandler(SafeEventHandler):
             decoded = await stream.finish()
         finally:
             stream.cancel()  # on any way out: nothing stays queued or buffered for it
+        partials = self._partials if self._started is stream else 0
         _LOGGER.info(
-            "Transcribed %.2f s in %.3f s (%s, %d speculative)",
+            "Transcribed %.2f s in %.3f s (%s, %d speculative, %d partial chunks)",
             stream.seconds,
             decoded.seconds,
             "speculative" if stream.reused else "at stop",
             stream.speculative_decodes,
+            partials,
             extra={"client": self.client, "language": decoded.language},
         )
         _LOGGER.log(
@@ -170,9 +196,15 @@ class WhisperHandler(SafeEventHandler):
             decoded.text,
             extra={"client": self.client},
         )
-        await self.write_event(TranscriptStart(language=decoded.language).event())
-        for text in decoded.segments:
-            await self.write_event(TranscriptChunk(text=text).event())
+        if self._started is stream:
+            self._started = None
+            rest = stream.rest_of(decoded)
+            if rest:
+                await self.write_event(TranscriptChunk(text=rest).event())
+        else:
+            await self.write_event(TranscriptStart(language=decoded.language).event())
+            for text in decoded.segments:
+                await self.write_event(TranscriptChunk(text=text).event())
         await self.write_event(TranscriptStop().event())
         await self.write_event(Transcript(text=decoded.text, language=decoded.language).event())
 

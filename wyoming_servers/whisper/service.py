@@ -110,6 +110,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "itself lags the real end of speech by 0.2-0.5 s (default 150)",
     )
     group.add_argument(
+        "--partial-ms",
+        type=int,
+        default=400,
+        help="while speech is heard, decode the audio so far each time this much more came "
+        "(partial transcripts as transcript-chunk events); 0: only in the trailing silence "
+        "(default 400)",
+    )
+    group.add_argument(
+        "--window-seconds",
+        type=float,
+        default=None,
+        help="audio up to this long is encoded in a window cut to its length plus "
+        "--window-margin instead of Whisper's padded 30 s (the encoder's cost follows the "
+        "window); 0: always 30 s (default: 20 for English-only models, 0 for multilingual "
+        "ones, whose French suffered in cut windows)",
+    )
+    group.add_argument(
+        "--window-margin",
+        type=float,
+        default=2.0,
+        help="seconds of silence after the audio in a cut window (default 2.0)",
+    )
+    group.add_argument(
         "--max-audio-seconds", type=float, default=120.0, help="longest utterance (default 120)"
     )
     group.add_argument(
@@ -157,8 +180,15 @@ def options_from_args(args: argparse.Namespace) -> WhisperOptions:
             workers=args.workers,
             language=args.language,
             download=args.download,
+            short_window_s=None if args.window_seconds is None else max(0.0, args.window_seconds),
+            window_margin_s=max(0.0, args.window_margin),
         ),
-        stream=StreamSettings(trigger_s=trigger, tail_s=trigger, speculate=not args.no_speculate),
+        stream=StreamSettings(
+            trigger_s=trigger,
+            tail_s=trigger,
+            speculate=not args.no_speculate,
+            partial_s=max(0, args.partial_ms) / 1000,
+        ),
         max_queue=args.max_queue,
         max_audio_s=args.max_audio_seconds,
         max_buffered_s=args.max_buffered_seconds,
@@ -225,8 +255,8 @@ class WhisperService:
             asr=[
                 AsrProgram(
                     name="jarvis-whisper",
-                    description="Jarvis streaming speech-to-text (faster-whisper, decodes "
-                    "during trailing silence)",
+                    description="Jarvis streaming speech-to-text (faster-whisper, partial "
+                    "transcripts while you speak)",
                     attribution=attribution,
                     installed=True,
                     version=VERSION,

@@ -1,6 +1,9 @@
 """One utterance decoded while it arrives.
 
-Audio (16 kHz mono int16) is kept and followed by a VAD. Once the speaker has been silent for
+Audio (16 kHz mono int16) is kept and followed by a VAD. While the person speaks, the growing
+buffer is decoded every `partial_s` (when no decode of this stream is running): the words two
+successive hypotheses agree on (LocalAgreement) become partial text, `take_partial()`. Once the
+speaker has been silent for
 `trigger_s`, the speech so far (trimmed of silence, with a little margin) is decoded speculatively
 on a worker. If no further speech arrives before `audio-stop`, that decode is the answer, often
 already finished; if speech resumed, the stale result is dropped and the new window decoded.
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 import logging
+import time
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,6 +29,12 @@ from .vad import SpeechTracker
 
 _LOGGER = logging.getLogger(__name__)
 
+LOUD_DB = 12.0
+"""Above the room tone (10th percentile of the utterance's levels) by this much: a sound."""
+END_MARGIN_S = 0.1
+"""A decode must reach this far past the last sound to stand for the whole utterance."""
+LIVE_SLACK_S = 1.0
+"""Audio may run this far ahead of the wall clock and still count as live (partials)."""
 VAD_WARMUP_S = 0.8
 """pymicro-vad needs this much audio before its first verdict: speech that early keeps the start."""
 
@@ -40,6 +50,9 @@ class StreamSettings:
     tail_s: float = 0.15
     """Audio kept after the last speech frame (never more than `trigger_s`)."""
     speculate: bool = True
+    partial_s: float = 0.4
+    """Decode the growing buffer each time this much new audio came while speech is heard
+    (partial transcripts; the decode at the end of speech is then the only one left); 0: never."""
 
 
 class AudioBudget:
@@ -104,6 +117,15 @@ class StreamingTranscriber:
         self._released = False
         self.speculative_decodes = 0
         self.reused = False
+        self._last_decode_at = 0
+        """Samples received when the last decode during speech started."""
+        self._hypothesis: list[str] = []
+        self._committed: list[str] = []
+        self._sent = 0
+        """Committed words already handed out by `take_partial`."""
+        self._first_at = 0.0
+        self._levels: list[float] = []
+        self._carry: NDArray[np.int16] = np.zeros(0, np.int16)
 
     @property
     def seconds(self) -> float:
@@ -120,15 +142,111 @@ class StreamingTranscriber:
             return True
         if self._released or (self._budget is not None and not self._budget.take(samples.size)):
             return False
+        if not self._samples:
+            self._first_at = time.monotonic()
         pcm = samples.tobytes()
         self._pcm += pcm
         self._samples += samples.size
         self._tracker.feed(pcm)
+        self._track_levels(samples)
         if self.settings.speculate and self._tracker.span is not None:
             trigger = int(self.settings.trigger_s * TARGET_RATE)
             if self._tracker.silence_samples >= trigger:
                 self._maybe_speculate()
+            elif not self._live():
+                pass  # a backlog (audio faster than real time): decode once it is all here
+            elif self._quiet_for_trigger() and not self._covered():
+                self._maybe_speculate()  # quiet by energy while the VAD still lags
+            elif self.settings.partial_s > 0:
+                self._maybe_partial()
         return True
+
+    def _live(self) -> bool:
+        """The audio is coming in about real time (not a backlog read at once)."""
+        elapsed = time.monotonic() - self._first_at
+        return self._samples / TARGET_RATE <= elapsed + LIVE_SLACK_S
+
+    def _track_levels(self, samples: NDArray[np.int16]) -> None:
+        """Append the level (dB) of each whole 10 ms frame."""
+        data = np.concatenate([self._carry, samples]) if self._carry.size else samples
+        whole = len(data) // 160 * 160
+        if whole:
+            frames = data[:whole].astype(np.float32).reshape(-1, 160)
+            self._levels.extend((10 * np.log10((frames**2).mean(axis=1) + 1.0)).tolist())
+        self._carry = data[whole:]
+
+    def _loud(self) -> NDArray[np.intp]:
+        """Indices of the 10 ms frames that are sounds (see `_speech_end`)."""
+        if len(self._levels) < 5:
+            return np.arange(len(self._levels))
+        level = np.convolve(np.asarray(self._levels), np.ones(5) / 5, mode="same")
+        threshold = max(float(np.percentile(level, 10)) + LOUD_DB, float(level.max()) - 40)
+        loud: NDArray[np.intp] = np.nonzero(level > threshold)[0]
+        return loud
+
+    def _quiet_for_trigger(self) -> bool:
+        """The last `trigger_s` were all quieter than a sound (by energy)."""
+        loud = self._loud()
+        quiet_frames = len(self._levels) - (int(loud[-1]) + 1 if len(loud) else 0)
+        return quiet_frames * 160 >= int(self.settings.trigger_s * TARGET_RATE)
+
+    def _covered(self) -> bool:
+        """The last decode started reaches past the last sound."""
+        attempt = self._attempt
+        return attempt is not None and attempt.window[1] >= self._speech_end()
+
+    def _maybe_partial(self) -> None:
+        """Decode the speech so far, `partial_s` after the last such decode, if none runs."""
+        if self._samples - self._last_decode_at < int(self.settings.partial_s * TARGET_RATE):
+            return
+        attempt = self._attempt
+        if attempt is not None and attempt.task is not None and not attempt.task.done():
+            return
+        if not self.scheduler.has_room(SPECULATIVE):
+            return
+        self._last_decode_at = self._samples
+        self.speculative_decodes += 1
+        self._attempt = self._start(self._window(), SPECULATIVE, partial=True)
+
+    def _heard(self, task: asyncio.Task[Decoded]) -> None:
+        """A decode ended: commit the words it agrees on with the previous hypothesis."""
+        if task.cancelled() or task.exception() is not None or self._released:
+            return
+        words = task.result().text.split()
+        agreed = 0
+        for old, new in zip(self._hypothesis, words, strict=False):
+            if _key(old) != _key(new):
+                break
+            agreed += 1
+        self._hypothesis = words
+        agreed = min(agreed, len(words) - 1)  # the last word may still be cut by the buffer end
+        if agreed > len(self._committed) and all(
+            _key(a) == _key(b) for a, b in zip(self._committed, words, strict=False)
+        ):
+            self._committed = words[:agreed]
+
+    def take_partial(self) -> str:
+        """Newly committed text since the last call ("" if none), e.g. "Turn on the"."""
+        new = self._committed[self._sent :]
+        if not new:
+            return ""
+        text = (" " if self._sent else "") + " ".join(new)
+        self._sent = len(self._committed)
+        return text
+
+    def rest_of(self, decoded: Decoded) -> str | None:
+        """The final text past what `take_partial` handed out.
+
+        None where the final words disagree with it: then only the `transcript` is right.
+        """
+        sent = self._committed[: self._sent]
+        words = decoded.text.split()
+        if len(words) < len(sent) or any(
+            _key(a) != _key(b) for a, b in zip(sent, words, strict=False)
+        ):
+            return None
+        rest = " ".join(words[len(sent) :])
+        return " " + rest if sent and rest else rest
 
     def _window(self) -> tuple[int, int]:
         """Sample range to decode: speech plus margins, or everything if no speech was detected."""
@@ -158,7 +276,7 @@ class StreamingTranscriber:
         self.speculative_decodes += 1
         self._attempt = self._start(window, SPECULATIVE)
 
-    def _start(self, window: tuple[int, int], priority: int) -> _Attempt:
+    def _start(self, window: tuple[int, int], priority: int, partial: bool = False) -> _Attempt:
         # One float copy of the window (the int16 view is gone before the buffer grows again).
         count = window[1] - window[0]
         audio = to_float32(np.frombuffer(self._pcm, np.int16, count=count, offset=window[0] * 2))
@@ -169,30 +287,57 @@ class StreamingTranscriber:
             samples = attempt.audio
             if samples is None:
                 raise RuntimeError("decode dropped before a worker took it")
-            return engine.decode(samples, language, prompt)
+            return engine.decode(samples, language, prompt, partial=partial)
 
         attempt.task = asyncio.create_task(
             self.scheduler.run(priority, decode, attempt.mark_started), name="whisper decode"
         )
         attempt.task.add_done_callback(attempt.drop_audio)
         attempt.task.add_done_callback(_consume)
+        attempt.task.add_done_callback(self._heard)
         return attempt
 
     async def finish(self) -> Decoded:
-        """The transcript of everything received; reuses the speculative decode when still valid."""
+        """The transcript of everything received; reuses the last decode when it still holds.
+
+        It holds when it decoded the same window, or one that reaches past the last sound
+        louder than the room tone (the VAD lags the end of speech by up to 0.6 s; the energy
+        does not), and its result is final (not a partial decode's unsure guess).
+        """
         window = self._window()
         attempt = self._attempt
-        if attempt is not None and attempt.window == window and attempt.started:
-            self.reused = True
-            assert attempt.task is not None
-            self.release()
-            return await self._wait(attempt.task)
+        if (
+            attempt is not None
+            and attempt.task is not None
+            and attempt.started
+            and attempt.window[0] == window[0]
+            and (attempt.window == window or attempt.window[1] >= self._speech_end())
+        ):
+            try:
+                decoded = await self._wait(attempt.task)
+            except Exception:  # noqa: BLE001  (the final decode below tries again)
+                decoded = Decoded(text="", language="", final=False)
+            if decoded.final:
+                self.reused = True
+                self.release()
+                return decoded
         self._cancel_attempt()  # stale, or still queued at low priority: queue it again as final
         self._attempt = self._start(window, FINAL)
         self.reused = False
         self.release()  # the final decode has its own copy
         assert self._attempt.task is not None
         return await self._wait(self._attempt.task)
+
+    def _speech_end(self) -> int:
+        """Where the last sound ends, plus `END_MARGIN_S`.
+
+        A sound: 10 ms (level smoothed over 50 ms) louder than the room tone (the 10th
+        percentile) by `LOUD_DB`, and within 40 dB of the loudest.
+        """
+        loud = self._loud()
+        if not len(loud):
+            return self._samples
+        return min(self._samples, int(loud[-1] + 1) * 160 + int(END_MARGIN_S * TARGET_RATE))
 
     async def _wait(self, task: asyncio.Task[Decoded]) -> Decoded:
         try:
@@ -228,3 +373,8 @@ def _consume(task: asyncio.Task[Decoded]) -> None:
         exc = task.exception()
         if exc is not None:
             _LOGGER.debug("Decode failed: %s", exc)
+
+
+def _key(word: str) -> str:
+    """A word as hypotheses are compared: case and punctuation left out."""
+    return "".join(c for c in word.lower() if c.isalnum())
