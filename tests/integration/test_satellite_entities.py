@@ -219,6 +219,25 @@ async def test_announce_plays_on_the_satellite_speaker(
         blocking=True,
     )
     assert satellite.played_seconds() - before >= 2.3
+
+    # The volume set from HA is the speaker's: the same announcement at 100 % then at 30 %.
+    volume = entity_of(hass, entry, "number", "volume")
+    levels = []
+    for percent in (100, 30):
+        await hass.services.async_call(
+            "number", "set_value", {"entity_id": volume, "value": percent}, blocking=True
+        )
+        start = len(satellite.speaker_audio())
+        await hass.services.async_call(
+            "assist_satellite",
+            "announce",
+            {"media_id": media.as_uri(), "preannounce": False},
+            target={"entity_id": assist},
+            blocking=True,
+        )
+        played = satellite.speaker_audio()[start:].astype(np.float64)
+        levels.append(float(np.sqrt(np.mean(played**2))))
+    assert levels[1] < levels[0] / 2, levels  # 30 % is well over 6 dB quieter
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
