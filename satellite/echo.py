@@ -12,8 +12,9 @@ AEC3's own delay estimator finds, up to several hundred ms). If the microphone d
 the clock by more than `RESYNC_S` (the listener fell behind, samples were dropped) the anchor
 is taken again.
 
-While nothing has been played for `IDLE_S` the chunk passes through untouched (no cost):
-the canceller works only while the speaker plays and for the echo's tail after.
+Until the speaker first plays, chunks pass through untouched (no cost on a satellite without
+a speaker); from then on every chunk goes through the canceller, so its echo path estimate
+stays valid across pauses (a wake chime after a silence is cancelled at once).
 Counters: chunks processed, time spent, ERLE (echo return loss enhancement: the energy
 removed while the speaker played and the microphone held mostly echo).
 """
@@ -33,7 +34,6 @@ _LOGGER = logging.getLogger(__name__)
 
 CHUNK = 160  # 10 ms at 16 kHz
 RESYNC_S = 0.15
-IDLE_S = 1.0
 
 
 def load_apm() -> Any:
@@ -89,7 +89,7 @@ class EchoCanceller:
         t0 = time.perf_counter_ns()
         start = self._ref_index()
         self._count += 1
-        if start - self.timeline.last_write_index > IDLE_S * REFERENCE_RATE:
+        if self.timeline.last_write_index < 0:
             self.passed += 1
             self.ns += time.perf_counter_ns() - t0
             return chunk

@@ -74,7 +74,7 @@ class ReferenceTimeline:
             if rate != REFERENCE_RATE:
                 if self._resampler is None or rate != self._resampler_rate:
                     self._resampler = soxr.ResampleStream(
-                        rate, REFERENCE_RATE, 1, dtype="float32", quality="LQ"
+                        rate, REFERENCE_RATE, 1, dtype="float32", quality="HQ"
                     )
                     self._resampler_rate = rate
                 mono = self._resampler.resample_chunk(mono)

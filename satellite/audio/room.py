@@ -235,3 +235,59 @@ class RoomSink(AudioSink):
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def synthetic_music(
+    seconds: float, rate: int, *, seed: int = 0, level_dbfs: float = -20.0
+) -> Int16Array:
+    """Music-like test audio: chords of decaying harmonic notes, a bass line and hi-hats."""
+    rng = np.random.default_rng(seed)
+    n = round(seconds * rate)
+    out = np.zeros(n)
+    beat = 60 / rng.uniform(90, 130)
+    t_note = np.arange(round(beat * 2 * rate)) / rate
+    roots = rng.choice([0, 3, 5, 7, 8, 10], size=max(1, int(seconds / (beat * 2)) + 1))
+    for i, root in enumerate(roots):
+        start = round(i * beat * 2 * rate)
+        if start >= n:
+            break
+        chord = np.zeros(len(t_note))
+        for step in (0, 4, 7, 12):
+            f = 220 * 2 ** ((root + step) / 12)
+            for h in range(1, 5):
+                chord += np.sin(2 * np.pi * f * h * t_note + rng.uniform(0, 6.3)) / h**1.5
+        bass_f = 55 * 2 ** (root / 12)
+        chord += 1.5 * np.sin(2 * np.pi * bass_f * t_note)
+        chord *= np.exp(-t_note / (beat * 1.2))
+        end = min(n, start + len(chord))
+        out[start:end] += chord[: end - start]
+    # A melody of random notes on eighths, with vibrato.
+    step_n = round(beat / 2 * rate)
+    t_step = np.arange(step_n) / rate
+    for k in range(n // step_n + 1):
+        start = k * step_n
+        if start >= n or rng.random() < 0.25:
+            continue
+        f = 440 * 2 ** (rng.integers(-5, 12) / 12)
+        phase = 2 * np.pi * f * t_step + 0.02 * f / 5 * np.sin(2 * np.pi * 5 * t_step)
+        note = sum(np.sin(h * phase) * rng.uniform(0.1, 1.0) / h for h in range(1, 7))
+        note = note * np.exp(-t_step / (beat * 0.4)) * 0.8
+        end = min(n, start + step_n)
+        out[start:end] += note[: end - start]
+    snare = rng.standard_normal(round(0.12 * rate)) * np.exp(
+        -np.arange(round(0.12 * rate)) / (0.03 * rate)
+    )
+    for k in range(1, int(seconds / beat), 2):
+        s0 = round(k * beat * rate)
+        e0 = min(n, s0 + len(snare))
+        out[s0:e0] += 1.2 * snare[: e0 - s0]
+    hat = rng.standard_normal(round(0.03 * rate)) * np.exp(
+        -np.arange(round(0.03 * rate)) / (0.008 * rate)
+    )
+    for k in range(int(seconds / (beat / 2))):
+        s = round(k * beat / 2 * rate)
+        e = min(n, s + len(hat))
+        out[s:e] += 0.6 * hat[: e - s]
+    out *= 32768 * 10 ** (level_dbfs / 20) / max(1e-9, float(np.sqrt(np.mean(out**2))))
+    music: Int16Array = np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+    return music

@@ -1,0 +1,217 @@
+"""Echo cancellation bench: `python -m bench.echo [--quick]`.
+
+The satellite's real listening chain (48 kHz mic -> soxr -> WebRTC AEC3 -> DSP -> microWakeWord
+/ VAD) runs on the simulated room of `satellite.audio.room`: what the speaker plays comes back
+through an echo path (latency, RIR, speaker nonlinearity, level) with the user's voice mixed in.
+Held-out clips (not used by tests/satellite/test_echo.py): "hey jarvis" from
+wakeword/pmw_hey_jarvis_2.wav and wakeword/wow_hey_jarvis.wav; replies from
+english_commands/leopard_test_en.wav and the stp_en_* clips; music is synthetic (other seeds).
+
+Prints: wake detection with AEC on vs off per content and speech-under-echo level, false wakes
+over minutes of played replies and music, ERLE per condition, CPU per 10 ms frame, RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+import resource
+import time
+import wave
+
+import numpy as np
+import numpy.typing as npt
+import soxr
+
+import audio_clips
+from satellite.audio.room import EchoPath, Room, RoomSink, RoomSource, rms_dbfs, synthetic_music
+from satellite.listening import Listener, ListenEvent, ListenSettings, StreamAudio, WakeDetected
+
+from .common import machine, table
+
+RATE = 48000
+PLAY_DBFS = -18.0
+HEY_JARVIS = [
+    audio_clips.WAKEWORD / "pmw_hey_jarvis_2.wav",
+    audio_clips.WAKEWORD / "wow_hey_jarvis.wav",
+]
+REPLIES = [
+    audio_clips.ENGLISH_COMMANDS / "leopard_test_en.wav",
+    audio_clips.ENGLISH_COMMANDS / "stp_en_what_time_is_it.wav",
+    audio_clips.ENGLISH_COMMANDS / "stp_en_set_a_timer_for_5_minutes.wav",
+    audio_clips.ENGLISH_COMMANDS / "wfw_turn_on_the_living_room_lamp.wav",
+]
+PATHS = {
+    "near (40 ms, RT60 0.3 s, -6 dB)": EchoPath(delay_s=0.04, rt60_s=0.3, gain_db=-6.0),
+    "loud (80 ms, RT60 0.5 s, 0 dB, hard clip)": EchoPath(
+        delay_s=0.08, rt60_s=0.5, gain_db=0.0, drive=1.5, seed=2
+    ),
+}
+
+
+def load(path: Path) -> tuple[npt.NDArray[np.float64], int]:
+    """Mono float samples and rate."""
+    with wave.open(str(path)) as wav:
+        data = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+        channels, rate = wav.getnchannels(), wav.getframerate()
+    return data.reshape(-1, channels).mean(axis=1), rate
+
+
+def at_level(samples: npt.NDArray[np.float64], rate: int, dbfs: float) -> npt.NDArray[np.float64]:
+    """At the room's rate and `dbfs` RMS."""
+    floats = soxr.resample(samples, rate, RATE) if rate != RATE else samples
+    scaled: npt.NDArray[np.float64] = floats * 10 ** ((dbfs - rms_dbfs(floats)) / 20)
+    return scaled
+
+
+def replies_audio(seconds: float) -> npt.NDArray[np.float64]:
+    """Held-out replies back to back, 0.5 s apart, for `seconds`."""
+    parts: list[npt.NDArray[np.float64]] = []
+    total = 0
+    while total < seconds * RATE:
+        for path in REPLIES:
+            samples, rate = load(path)
+            parts += [at_level(samples, rate, PLAY_DBFS), np.zeros(RATE // 2)]
+            total += len(parts[-2]) + RATE // 2
+    return np.concatenate(parts)[: round(seconds * RATE)]
+
+
+def content(kind: str, seconds: float, seed: int) -> npt.NDArray[np.int16]:
+    """What the satellite plays: music or its own replies."""
+    if kind == "music":
+        return synthetic_music(seconds, RATE, seed=100 + seed, level_dbfs=PLAY_DBFS)
+    audio = np.roll(replies_audio(seconds + 10), -seed * RATE)[: round(seconds * RATE)]
+    return np.clip(np.rint(audio), -32768, 32767).astype(np.int16)
+
+
+def run(
+    room: Room, settings: ListenSettings, played: npt.NDArray[np.int16]
+) -> tuple[list[ListenEvent], dict[str, float]]:
+    """The chain on the room's microphone, the speaker playing `played` from the start."""
+    events: list[ListenEvent] = []
+    RoomSink(room, buffer_s=None).write(played.reshape(-1, 1))
+    listener = Listener(RoomSource(room), settings, events.append, reference=room.reference)
+    listener.start()
+    listener.wait_finished(600)
+    listener.stop()
+    return events, listener.metrics()
+
+
+def wake_trials(kinds: list[str], levels: list[float], offsets: list[float]) -> list[list[object]]:
+    """Detection rate of held-out "hey jarvis" said under the echo, AEC on vs off."""
+    rows: list[list[object]] = []
+    path = PATHS["near (40 ms, RT60 0.3 s, -6 dB)"]
+    for kind in kinds:
+        for level in levels:
+            hits = {True: 0, False: 0}
+            trials = 0
+            for i, clip in enumerate(HEY_JARVIS):
+                voice, voice_rate = load(clip)
+                for j, offset in enumerate(offsets):
+                    trials += 1
+                    played = content(kind, 9.0, seed=10 * i + j)
+                    for aec in (True, False):
+                        room = Room(rate=RATE, duration_s=9.0, echo=path)
+                        start, end = room.add_voice(
+                            voice,
+                            at_s=offset,
+                            rate=voice_rate,
+                            level_dbfs=PLAY_DBFS + path.gain_db + level,
+                        )
+                        events, _ = run(room, ListenSettings(echo_cancel=aec), played)
+                        wakes = [e for e in events if isinstance(e, WakeDetected)]
+                        hits[aec] += any(start < w.t < end + 1.0 for w in wakes)
+            rows.append(
+                [
+                    kind,
+                    f"{level:+.0f} dB",
+                    trials,
+                    f"{hits[True]}/{trials} ({100 * hits[True] / trials:.0f} %)",
+                    f"{hits[False]}/{trials} ({100 * hits[False] / trials:.0f} %)",
+                ]
+            )
+    return rows
+
+
+def false_wakes(minutes: float) -> list[list[object]]:
+    """Wake words detected while only the satellite's own replies and music play."""
+    rows: list[list[object]] = []
+    seconds = minutes * 60 / 2
+    played = np.concatenate(
+        [content("reply", seconds, seed=0), content("music", seconds, seed=7)]
+    ).astype(np.int16)
+    for name, path in PATHS.items():
+        for aec in (True, False):
+            room = Room(rate=RATE, duration_s=len(played) / RATE + 1, echo=path)
+            t0 = time.process_time()
+            events, metrics = run(room, ListenSettings(echo_cancel=aec), played)
+            cpu = time.process_time() - t0
+            wakes = sum(isinstance(e, WakeDetected) for e in events)
+            rows.append(
+                [
+                    name,
+                    "on" if aec else "off",
+                    f"{len(played) / RATE / 60:.1f} min",
+                    wakes,
+                    f"{metrics['cpu_ms']:.3f}",
+                    f"{metrics.get('echo_ms', 0.0):.3f}",
+                    f"{cpu / (len(played) / RATE / 0.01) * 1000:.3f}",
+                ]
+            )
+    return rows
+
+
+def erle_rows() -> list[list[object]]:
+    """ERLE of the chain's output (noise/gain/high-pass off) over seconds 5-10 of playback."""
+    rows: list[list[object]] = []
+    settings = ListenSettings(noise="off", highpass_hz=0.0, local_wake=False)
+    for name, path in PATHS.items():
+        for kind in ("music", "reply"):
+            room = Room(rate=RATE, duration_s=10.0, echo=path)
+            events, _ = run(room, settings, content(kind, 10.0, seed=3))
+            cleaned = np.frombuffer(
+                b"".join(e.pcm for e in events if isinstance(e, StreamAudio)), dtype=np.int16
+            ).astype(np.float64)
+            echo = soxr.resample(room.echo_track, RATE, 16000)
+            cells = []
+            for lo, hi in ((0, 2), (2, 5), (5, 10)):
+                window = slice(lo * 16000, hi * 16000)
+                erle = 10 * np.log10(np.sum(echo[window] ** 2) / np.sum(cleaned[window] ** 2))
+                cells.append(f"{erle:.1f}")
+            rows.append([name, kind, f"{rms_dbfs(room.echo_track):.1f}", *cells])
+    return rows
+
+
+def main() -> None:
+    """Run the bench and print markdown tables."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer trials (a smoke run)")
+    args = parser.parse_args()
+    table(
+        "Machine",
+        ["what", "value"],
+        machine(["aec-audio-processing", "pymicro-wakeword", "soxr", "numpy"]),
+    )
+    offsets = [2.0, 4.5] if args.quick else [2.0, 3.5, 5.0, 6.5]
+    levels = [0.0, -10.0] if args.quick else [0.0, -5.0, -10.0]
+    table(
+        "ERLE (dB) of the capture chain, by echo path and content; columns: seconds of playback",
+        ["echo path", "content", "echo at mic (dBFS)", "0-2 s", "2-5 s", "5-10 s"],
+        erle_rows(),
+    )
+    table(
+        '"hey jarvis" (held-out clips) said under the echo of what the satellite plays',
+        ["playing", "speech vs echo", "trials", "detected, AEC on", "detected, AEC off"],
+        wake_trials(["music", "reply"], levels, offsets),
+    )
+    table(
+        "False wakes over the satellite's own replies then music; CPU per 10 ms frame (ms)",
+        ["echo path", "AEC", "played", "false wakes", "chain cpu_ms", "echo_ms", "bench cpu"],
+        false_wakes(1.0 if args.quick else 4.0),
+    )
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    table("Memory", ["what", "value"], [["max RSS of the bench process", f"{rss:.0f} MB"]])
+
+
+if __name__ == "__main__":
+    main()
