@@ -3,7 +3,7 @@
 Subcommands:
   run (default)   serve Home Assistant as a Wyoming satellite (config file + flags)
   detect FILE     run the listening chain on a recording, print JSON lines (tuning)
-  control         mute/unmute, set the volume or stop an alarm of a running satellite
+  control         mute/unmute, volume, wake word, sensitivity, follow-ups, stop what plays
   --list-devices  list sound cards
 """
 
@@ -58,6 +58,16 @@ def _control_parser(sub: Any) -> None:
     parser.add_argument("--mute", choices=["on", "off", "toggle"], help="microphone mute")
     parser.add_argument("--volume", type=float, help="speaker volume, 0.0 to 1.0")
     parser.add_argument("--stop-alarm", action="store_true", help="silence a timer alarm")
+    parser.add_argument(
+        "--stop", action="store_true", help="stop whatever plays: reply, announcement, media, alarm"
+    )
+    parser.add_argument("--wake-word", help="listen for another bundled wake word")
+    parser.add_argument(
+        "--wake-sensitivity", choices=["low", "default", "high"], help="wake word sensitivity"
+    )
+    parser.add_argument(
+        "--follow-up", choices=["on", "off"], help="listen again when the reply asks a question"
+    )
     parser.add_argument(
         "--forget-driver",
         action="store_true",
@@ -245,6 +255,14 @@ async def _control(args: argparse.Namespace, secret: str | None) -> dict[str, An
             data["volume"] = args.volume
         if args.stop_alarm:
             data["stop_alarm"] = True
+        if args.stop:
+            data["stop"] = True
+        if args.wake_word is not None:
+            data["wake_word"] = args.wake_word
+        if args.wake_sensitivity is not None:
+            data["wake_sensitivity"] = args.wake_sensitivity
+        if args.follow_up is not None:
+            data["follow_up"] = args.follow_up == "on"
         if args.forget_driver:
             data["forget_driver"] = True
         await client.write_event(Event(type=CONTROL_TYPE, data=data))

@@ -7,14 +7,18 @@ pushed when it changes.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 from typing import Any
+import uuid
 
 import numpy as np
 from wyoming.event import Event
 from wyoming.satellite import RunSatellite
 
-from .satellite_process import Peer, SatelliteProcess, utterance
+from .satellite_process import SATELLITE_PYTHON, Peer, SatelliteProcess, utterance
+from .test_cli import run_cli
 from .test_protocol import run_command, speak, tone, wait_consumed
 
 CONTROL = "jarvis-satellite-control"
@@ -127,5 +131,60 @@ async def test_subscribed_peers_get_the_state_pushed_when_it_changes(tmp_path: P
             await watcher.send(Event(type="ping", data={"text": "quiet"}))
             events = await watcher.collect_until("pong")
             assert all(e.data["volume"] != 0.6 for e in events if e.type == STATE)
+    finally:
+        assert await sat.stop() == 0
+
+
+async def test_the_command_line_sets_the_wake_word_and_sensitivity(tmp_path: Path) -> None:
+    sat = await SatelliteProcess.start(tmp_path)
+    try:
+        port = ("control", "--port", str(sat.port))
+        code, out, err = await run_cli(
+            *port, "--wake-word", "alexa", "--wake-sensitivity", "low", "--follow-up", "off"
+        )
+        assert code == 0, err
+        state = json.loads(out)
+        assert (state["wake_word"], state["wake_sensitivity"]) == ("alexa", "low")
+        assert state["follow_up"] is False
+        code, _, err = await run_cli(*port, "--wake-word", "hey_nobody")
+        assert code == 1
+        assert "hey_nobody" in err
+        code, out, _ = await run_cli(*port, "--stop")
+        assert code == 0
+        assert json.loads(out)["media"]["state"] == "idle"
+    finally:
+        assert await sat.stop() == 0
+    assert "Wake word alexa (threshold 0.950)" in sat.log_text()  # 1 - (1 - 0.9) / 2
+
+
+async def test_zeroconf_marks_a_jarvis_satellite(tmp_path: Path) -> None:
+    name = f"jarvis-test-{uuid.uuid4().hex[:8]}"
+    sat = await SatelliteProcess.start(
+        tmp_path, "--server-zeroconf", "true", "--server-zeroconf-name", name
+    )
+    try:
+        # Browse from a separate process (this test process may only use loopback).
+        browse = (
+            "import asyncio, json\n"
+            "from zeroconf.asyncio import AsyncZeroconf\n"
+            "async def main():\n"
+            "    zc = AsyncZeroconf()\n"
+            "    info = await zc.async_get_service_info("
+            f"'_wyoming._tcp.local.', '{name}._wyoming._tcp.local.', 5000)\n"
+            "    print(json.dumps(info.decoded_properties if info else None))\n"
+            "    await zc.async_close()\n"
+            "asyncio.run(main())\n"
+        )
+        proc = await asyncio.create_subprocess_exec(
+            SATELLITE_PYTHON, "-c", browse, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await proc.communicate()
+        properties = json.loads(out.decode())
+        assert properties is not None, sat.log_text()
+        assert properties["jarvis"] == "satellite"
+        assert properties["kind"] == "satellite"
+        assert properties["name"] == "Test satellite"
+        assert properties["id"] == name
+        assert properties["version"]
     finally:
         assert await sat.stop() == 0
