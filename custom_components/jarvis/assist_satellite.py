@@ -48,13 +48,12 @@ from wyoming.vad import VoiceStarted, VoiceStopped
 from wyoming.wake import Detect, Detection
 
 from .const import DOMAIN
-from .media_convert import PcmFormat, async_convert, resolve_source
+from .media_convert import PcmFormat, async_send_voice, resolve_source, speaker_format
 from .satellite_runtime import SatelliteConfigEntry, SatelliteEntity
 
 _LOGGER = logging.getLogger(__name__)
 
 PARALLEL_UPDATES = 0
-TTS_RATE = 22050
 PLAYED_EXTRA_S = 1.0  # after the audio's length, stop waiting for `played`
 _STAGES = {
     PipelineStage.WAKE: AssistStage.WAKE_WORD,
@@ -125,11 +124,7 @@ class JarvisAssistSatellite(SatelliteEntity, AssistSatelliteEntity):
         }
 
     def _speaker_format(self) -> PcmFormat:
-        info = self.link.info
-        if info is not None and info.snd and info.snd[0].snd_format is not None:
-            snd = info.snd[0].snd_format
-            return PcmFormat(snd.rate, snd.width, snd.channels)
-        return PcmFormat(TTS_RATE, 2, 1)
+        return speaker_format(self.link)
 
     @callback
     @override
@@ -334,23 +329,17 @@ class JarvisAssistSatellite(SatelliteEntity, AssistSatelliteEntity):
             raise HomeAssistantError(
                 translation_domain=DOMAIN, translation_key="satellite_disconnected"
             )
-        fmt = self._speaker_format()
         self._played.clear()
-        await self.link.async_send(AudioStart(fmt.rate, fmt.width, fmt.channels).event())
-        sent = 0
-        try:
-            sources = [announcement.preannounce_media_id, announcement.media_id]
-            for url in filter(None, sources):
-                async for pcm in async_convert(self.hass, resolve_source(self.hass, url), fmt):
-                    await self.link.async_send(
-                        AudioChunk(fmt.rate, fmt.width, fmt.channels, pcm).event()
-                    )
-                    sent += len(pcm)
-        finally:
-            await self.link.async_send(AudioStop().event())
-        if sent:
+        sources = [announcement.preannounce_media_id, announcement.media_id]
+        seconds = await async_send_voice(
+            self.hass,
+            self.link,
+            [resolve_source(self.hass, url) for url in sources if url],
+            self._speaker_format(),
+        )
+        if seconds:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(sent / fmt.bytes_per_second + PLAYED_EXTRA_S):
+                async with asyncio.timeout(seconds + PLAYED_EXTRA_S):
                     await self._played.wait()
 
     @override

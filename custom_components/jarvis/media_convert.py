@@ -22,6 +22,9 @@ from homeassistant.components import ffmpeg, tts
 from homeassistant.components.assist_satellite.const import PREANNOUNCE_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+
+from .satellite_link import SatelliteLink
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -158,3 +161,28 @@ class Pacer:
     def restart(self) -> None:
         """After a pause: real time starts again from what was sent."""
         self._start = time.monotonic() - self.sent_s + MAX_LEAD_S
+
+
+async def async_send_voice(
+    hass: HomeAssistant, link: SatelliteLink, sources: list[Source], fmt: PcmFormat
+) -> float:
+    """Stream `sources` in turn as one `audio-*` stream, played over media; seconds sent."""
+    await link.async_send(AudioStart(fmt.rate, fmt.width, fmt.channels).event())
+    sent = 0
+    try:
+        for source in sources:
+            async for pcm in async_convert(hass, source, fmt):
+                await link.async_send(AudioChunk(fmt.rate, fmt.width, fmt.channels, pcm).event())
+                sent += len(pcm)
+    finally:
+        await link.async_send(AudioStop().event())
+    return sent / fmt.bytes_per_second
+
+
+def speaker_format(link: SatelliteLink) -> PcmFormat:
+    """The satellite's speaker format, from its `info` (22050 Hz mono 16-bit if unknown)."""
+    info = link.info
+    if info is not None and info.snd and info.snd[0].snd_format is not None:
+        snd = info.snd[0].snd_format
+        return PcmFormat(snd.rate, snd.width, snd.channels)
+    return PcmFormat()

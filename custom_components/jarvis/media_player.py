@@ -21,6 +21,7 @@ from homeassistant.components.media_player.browse_media import (
     async_process_play_media_url,
 )
 from homeassistant.components.media_player.const import (
+    ATTR_MEDIA_ANNOUNCE,
     MediaPlayerEntityFeature,
     MediaPlayerState,
     MediaType,
@@ -31,7 +32,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from wyoming.event import Event
 
 from .const import DOMAIN
-from .media_convert import Pacer, PcmFormat, async_convert, resolve_source
+from .media_convert import Pacer, async_convert, async_send_voice, resolve_source, speaker_format
 from .satellite_runtime import SatelliteConfigEntry, SatelliteEntity
 
 _LOGGER = logging.getLogger(__name__)
@@ -124,6 +125,10 @@ class SatelliteMediaPlayer(SatelliteEntity, MediaPlayerEntity):
             else (async_process_play_media_url(self.hass, media_id))
         )
         source = resolve_source(self.hass, url)  # refuses what may not be read, at once
+        if kwargs.get(ATTR_MEDIA_ANNOUNCE):
+            # Spoken over the music (which the satellite ducks), as a reply is.
+            await async_send_voice(self.hass, self.link, [source], speaker_format(self.link))
+            return
         await self._async_cancel()
         self._resumed.set()
         self._attr_media_content_id = media_id
@@ -134,11 +139,7 @@ class SatelliteMediaPlayer(SatelliteEntity, MediaPlayerEntity):
         self.async_write_ha_state()
 
     async def _async_stream(self, source: Any) -> None:
-        fmt = PcmFormat()
-        info = self.link.info
-        if info is not None and info.snd and info.snd[0].snd_format is not None:
-            snd = info.snd[0].snd_format
-            fmt = PcmFormat(snd.rate, snd.width, snd.channels)
+        fmt = speaker_format(self.link)
         header = {"rate": fmt.rate, "width": fmt.width, "channels": fmt.channels}
         pacer = Pacer(fmt)
         try:

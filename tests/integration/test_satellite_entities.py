@@ -372,3 +372,40 @@ async def test_media_player_pause_resume_and_stop(
     await wait_for(lambda: hass.states.get(player).state == "idle", 10, satellite)
     assert (await satellite_status(satellite.port))["media"]["state"] == "idle"
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_media_player_announcement_is_spoken_over_ducked_music(
+    hass: HomeAssistant, satellite: SatelliteProcess, tmp_path: Path
+) -> None:
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    entry = await add_satellite(hass, satellite.port)
+    player = entity_of(hass, entry, "media_player")
+    music = tone_wav(tmp_path / "music.wav", 12.0, rate=22050)
+    await hass.services.async_call(
+        "media_player",
+        "play_media",
+        {"entity_id": player, "media_content_id": music.as_uri(), "media_content_type": "music"},
+        blocking=True,
+    )
+    await wait_for(lambda: satellite.played_seconds() >= 1.0, 20, satellite)
+    notice = tone_wav(tmp_path / "notice.wav", 1.5)
+    await hass.services.async_call(
+        "media_player",
+        "play_media",
+        {
+            "entity_id": player,
+            "media_content_id": notice.as_uri(),
+            "media_content_type": "music",
+            "announce": True,
+        },
+        blocking=True,
+    )
+    # The satellite plays it as a reply over the music, ducked meanwhile; the music goes on.
+    await wait_status(satellite, lambda st: st["media"]["ducked"])
+    await wait_log(satellite, "Reply played (1.5 s)")
+    await wait_status(satellite, lambda st: not st["media"]["ducked"])
+    assert (await satellite_status(satellite.port))["media"]["state"] == "playing"
+    await hass.services.async_call(
+        "media_player", "media_stop", {"entity_id": player}, blocking=True
+    )
+    assert await hass.config_entries.async_unload(entry.entry_id)
