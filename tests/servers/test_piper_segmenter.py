@@ -180,3 +180,33 @@ def test_symbols_alone_are_never_a_piece() -> None:
     assert len(pieces) == 1 and pieces[0].text.endswith(" Done.")  # the last stretch, with a word
     assert seg.dropped > 400
     assert _all(Segmenter(), "😀 " * 30) == []  # as short symbol-only text always was
+
+
+def test_hard_limit_cuts_before_the_last_conjunction_when_there_was_one() -> None:
+    seg = Segmenter()
+    assert seg.push("Okay, ", eager=True) == [Piece("Okay,", CLAUSE)]
+    pieces = seg.push("are now off and the thermostat is set to twenty degrees. ", eager=True)
+    # Not "... set to twenty" | "degrees.": the cut goes where a listener pauses.
+    assert pieces[0] == Piece("are now off", PHRASE)
+    assert pieces[1] == Piece("and the thermostat is set to twenty degrees.", SENTENCE)
+
+
+def test_one_shot_text_is_cut_one_piece_at_a_time() -> None:
+    text = "The living room lights are now off and the heating is low. See you soon!"
+    seg = Segmenter()
+    seg.feed(text)
+    assert seg.sentence_chars() == len("The living room lights are now off and the heating is low.")
+    first = seg.next_piece(eager=True)
+    assert first == Piece("The living room lights", PHRASE)
+    # The listener has enough audio: the rest of the sentence in one calm piece.
+    assert seg.next_piece(eager=False) == Piece("are now off and the heating is low.", SENTENCE)
+    assert seg.next_piece(eager=True) == Piece("See you soon!", END)
+    assert seg.next_piece(eager=True) is None
+
+
+def test_one_shot_cut_early_again_when_the_listener_would_wait() -> None:
+    seg = Segmenter()
+    seg.feed("The living room lights are now off and the thermostat is set to twenty degrees.")
+    assert seg.next_piece(eager=True) == Piece("The living room lights", PHRASE)
+    assert seg.next_piece(eager=True) == Piece("are now off", PHRASE)
+    assert seg.next_piece(eager=True) == Piece("and the thermostat is set to twenty degrees.", END)

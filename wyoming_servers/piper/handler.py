@@ -36,6 +36,9 @@ CHUNK_S = 0.1
 LOW_LEAD_S = 1.0
 """While streaming, cut text early again when less audio than this is left to play."""
 
+COST_MARGIN = 1.5
+"""A one-shot reply cuts early when the next calm piece may take this share of the lead."""
+
 _DONE = Piece("", "end")
 
 
@@ -47,18 +50,33 @@ class _Stream:
         self.segmenter = Segmenter(options.sentences_only)
         self.queue: asyncio.Queue[Piece] = asyncio.Queue()
         self.chars = 0
+        self.started = time.monotonic()
+        self.spoken_chars = 0
+        """Characters of the pieces synthesized so far (one-shot requests count them)."""
         self.first_audio_at: float | None = None
         self.audio_s = 0.0
         self.closed = False
         """Its speaking ended (done, failed or refused): more text is dropped."""
 
-    def eager(self) -> bool:
-        """Cut at the next phrase boundary if the listener would otherwise wait."""
+    def eager(self, next_chars: int = 0) -> bool:
+        """Cut at the next phrase boundary if the listener would otherwise wait.
+
+        `next_chars`: length of the calm piece that would come instead (one-shot requests know
+        it); cut early also when, at the pace synthesis has kept so far, it would not be ready
+        before the audio already sent runs out.
+        """
         if not self.queue.empty():
             return False
         if self.first_audio_at is None:
             return True
-        return self.audio_s - (time.monotonic() - self.first_audio_at) < LOW_LEAD_S
+        now = time.monotonic()
+        lead = self.audio_s - (now - self.first_audio_at)
+        if lead < LOW_LEAD_S:
+            return True
+        if next_chars and self.spoken_chars:
+            cost = (now - self.started) / self.spoken_chars * next_chars
+            return lead < COST_MARGIN * cost
+        return False
 
     def put(self, pieces: list[Piece]) -> None:
         for piece in pieces:
@@ -69,9 +87,14 @@ class _Stream:
             yield piece
 
 
-async def _each(pieces: list[Piece]) -> AsyncIterator[Piece]:
-    for piece in pieces:
+async def _as_needed(segmenter: Segmenter, stream: _Stream) -> AsyncIterator[Piece]:
+    """A one-shot text's pieces, each cut once the previous one is synthesized.
+
+    A piece is cut early (at a phrase) only while the listener would otherwise wait.
+    """
+    while (piece := segmenter.next_piece(stream.eager(segmenter.sentence_chars()))) is not None:
         yield piece
+        stream.spoken_chars += len(piece.text)
 
 
 class PiperEventHandler(SafeEventHandler):
@@ -143,7 +166,10 @@ class PiperEventHandler(SafeEventHandler):
             segmenter.dropped,
         )
         await self._audio_start(options)
-        self._run(self._speak(options, _each(pieces), None), "piper synthesize")
+        cutter = Segmenter(options.sentences_only)
+        cutter.feed(text)
+        pace = _Stream(options)  # only to follow what the listener has to play
+        self._run(self._speak(options, _as_needed(cutter, pace), pace), "piper synthesize")
 
     async def _start(self, event: Event) -> None:
         if self._stream is not None:

@@ -2,7 +2,8 @@
 
 A piece ends at a sentence end (always), at clause punctuation (`, ; : —`) and, while the caller is
 `eager` (no audio out yet, or the listener is about to run out of audio), at a phrase boundary:
-before a conjunction/preposition once enough words arrived, or after `HARD_MAX_WORDS` words.
+before a conjunction/preposition once enough words arrived, or after `HARD_MAX_WORDS` words
+(before the last conjunction/preposition among them if there was one).
 The first piece of a request is cut sooner still: once `FIRST_PHRASE_WORDS` words wait, also
 before a verb that follows its subject ("The living room lights | are now off"), so the first
 audio is a short phrase Piper renders in a few tens of milliseconds. English and French.
@@ -140,6 +141,7 @@ _TOKEN = re.compile(r"\s+|\S+")
 _LONG_WORD = re.compile(rf"\S{{{MAX_WORD_CHARS + 1},}}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _CLOSERS = "\"')]}»”’"
+_SENTENCE_END = re.compile(r"[.!?…][\"')\]}»”’]*(?=\s)|\n")
 
 
 @dataclass(frozen=True)
@@ -218,13 +220,34 @@ class Segmenter:
         `eager` lets the first piece returned end at a phrase boundary (or any clause
         punctuation); the pieces after it in the same call wait for calm breaks.
         """
-        self._buf += self._clean(text)
-        if _LONG_WORD.search(self._buf):
-            self._buf = _LONG_WORD.sub(_split_word, self._buf)
+        self.feed(text)
         pieces: list[Piece] = []
         while (piece := self._cut(eager and not pieces)) is not None:
             pieces.append(piece)
         return pieces
+
+    def feed(self, text: str) -> None:
+        """Add text without cutting it yet (`next_piece` cuts, one piece at a time)."""
+        self._buf += self._clean(text)
+        if _LONG_WORD.search(self._buf):
+            self._buf = _LONG_WORD.sub(_split_word, self._buf)
+
+    def next_piece(self, eager: bool) -> Piece | None:
+        """With all the text in: the next piece (the last ends with `END`); None at the end.
+
+        Lets a one-shot request decide, piece by piece, whether the listener needs the next
+        piece early (`eager`) or can wait for a calm break.
+        """
+        piece = self._cut(eager)
+        if piece is not None:
+            return piece
+        rest = self.flush()  # nothing cuts eagerly, so nothing cuts calmly: only the end is left
+        return rest[0] if rest else None
+
+    def sentence_chars(self) -> int:
+        """Characters pending up to the next sentence end (all when none): the next calm piece."""
+        match = _SENTENCE_END.search(self._buf)
+        return match.end() if match else len(self._buf)
 
     def flush(self) -> list[Piece]:
         """Everything left, as pieces (the last one ends with `END`)."""
@@ -305,7 +328,15 @@ class Segmenter:
             ):
                 kind = None
             if kind is None and eager and next_word is not None:
-                if (count >= phrase_words and starter) or count >= HARD_MAX_WORDS:
+                if count >= phrase_words and starter:
+                    kind = PHRASE
+                elif count >= HARD_MAX_WORDS:
+                    # No boundary came in time: cut before the last conjunction/preposition
+                    # if there was one ("are now off | and the thermostat is set to twenty"),
+                    # else here.
+                    end, _ = gaps.get(_STARTER, (0, 0))
+                    if end and any(ch.isalnum() for ch in self._buf[:end]):
+                        return self._take(end, PHRASE)
                     kind = PHRASE
             if kind is not None and any(ch.isalnum() for ch in self._buf[: match.end()]):
                 return self._take(match.end(), kind)
