@@ -182,12 +182,15 @@ class WhisperEngine:
         prompt: str | None = None,
         *,
         partial: bool = False,
+        fallback: bool = True,
     ) -> Decoded:
         """Transcribe 16 kHz mono float audio (blocking).
 
         `partial`: a hypothesis while the person speaks: always a short window (up to
         `MAX_PARTIAL_S`), never the slow 30 s fallback; `final` False where a final decode
         would have gone another way (then its text is only something to show).
+        `fallback` False: where a short window is unsure, give up (`final` False) instead of
+        decoding the 30 s window (a guess made in a pause: the final decode falls back if needed).
         """
         started = time.monotonic()
         if partial:
@@ -200,7 +203,9 @@ class WhisperEngine:
         else:
             fits = len(audio) <= self.short_window_s * SAMPLE_RATE
             decoded = self._decode_short(audio, language, prompt) if fits else None
-            if decoded is None:
+            if decoded is None and fits and not fallback:
+                decoded = Decoded(text="", language=language or "", final=False)
+            elif decoded is None:
                 decoded = self._decode_full(audio, language, prompt)
         decoded.seconds = time.monotonic() - started
         if self.on_decoded is not None and len(audio):

@@ -287,7 +287,9 @@ class StreamingTranscriber:
             samples = attempt.audio
             if samples is None:
                 raise RuntimeError("decode dropped before a worker took it")
-            return engine.decode(samples, language, prompt, partial=partial)
+            return engine.decode(
+                samples, language, prompt, partial=partial, fallback=priority == FINAL
+            )
 
         attempt.task = asyncio.create_task(
             self.scheduler.run(priority, decode, attempt.mark_started), name="whisper decode"
