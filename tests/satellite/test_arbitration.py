@@ -21,7 +21,7 @@ import pytest
 from wyoming.event import Event
 from wyoming.satellite import RunSatellite
 
-from .satellite_process import Peer, SatelliteProcess, to_pcm, utterance
+from .satellite_process import MIC_RATE, Peer, SatelliteProcess, to_pcm, utterance
 from .test_protocol import assert_complete_command
 
 CONTROL = "jarvis-satellite-control"
@@ -113,6 +113,22 @@ class Arbiter:
                 await task
 
 
+async def say_live(sat: SatelliteProcess, pcm: bytes) -> None:
+    """Say `pcm` at the pace of a real microphone (20 ms blocks).
+
+    Fed at full speed, the listener thread would hold the satellite's loop back for the whole
+    recording and a decision could come later than the 500 ms a satellite waits for it.
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    block = MIC_RATE // 50 * 2
+    for at in range(0, len(pcm), block):
+        await sat.say(pcm[at : at + block])
+        ahead = (at + block) / (MIC_RATE * 2) - (loop.time() - started)
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+
+
 def quieter(pcm: bytes, db: float) -> bytes:
     """The same recording `db` dB down (a satellite further away)."""
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
@@ -155,7 +171,7 @@ async def test_only_the_loudest_satellite_answers(tmp_path: Path, count: int) ->
         names = [f"sat{i}" for i in range(count)]
         async with arbiter_for(dict(zip(names, procs, strict=True))) as arbiter:
             await asyncio.gather(
-                *(p.say(quieter(pcm, db)) for p, db in zip(procs, levels, strict=True))
+                *(say_live(p, quieter(pcm, db)) for p, db in zip(procs, levels, strict=True))
             )
             # The loudest runs the pipeline, its command whole (kept while it waited).
             await arbiter.wait_for("sat0", "audio-stop")
