@@ -26,7 +26,7 @@ from wyoming.info import Describe
 from wyoming_wire import Limits, RequestError, SafeEventHandler
 
 from .audio import AudioConverter, AudioFormatError
-from .engine import LanguageError
+from .engine import Decoded, LanguageError
 from .ha_names import MAX_NAMES_SCANNED
 from .stream import StreamingTranscriber
 
@@ -58,6 +58,9 @@ class WhisperHandler(SafeEventHandler):
         self._converter: AudioConverter | None = None
         self._stream: StreamingTranscriber | None = None
         self._pending: list[asyncio.Task[None]] = []
+        self._answered = False
+        """The current stream's transcript went out before its audio-stop (early end of turn):
+        its remaining chunks and audio-stop are ignored."""
         self._partials = 0
         """transcript-chunk events sent before audio-stop for the current stream."""
         self._started: StreamingTranscriber | None = None
@@ -74,6 +77,10 @@ class WhisperHandler(SafeEventHandler):
             self._request = Transcribe.from_event(event)
         elif AudioStart.is_type(event.type):
             await self._start(event)
+        elif self._answered and AudioChunk.is_type(event.type):
+            pass  # the turn already ended
+        elif self._answered and AudioStop.is_type(event.type):
+            self._answered = False
         elif AudioChunk.is_type(event.type):
             await self._chunk(event)
         elif AudioStop.is_type(event.type):
@@ -83,6 +90,7 @@ class WhisperHandler(SafeEventHandler):
         return True
 
     async def _start(self, event: Event) -> None:
+        self._answered = False
         if self._stream is not None:
             self._drop_stream()
             raise RequestError("audio-start arrived before the previous audio-stop", "order")
@@ -133,6 +141,12 @@ class WhisperHandler(SafeEventHandler):
                     "server busy: too much audio buffered for all clients; stream dropped", "busy"
                 )
         await self._send_partial(stream)
+        if self._stream is stream and not self._pending and (early := stream.early_answer()):
+            self._stream = self._converter = None
+            self._answered = True
+            stream.cancel()
+            await self._send_transcript(stream, early, "early end of turn")
+            return
         if stream.seconds > self.service.options.max_audio_s:
             self._drop_stream()
             raise RequestError(
@@ -179,12 +193,18 @@ class WhisperHandler(SafeEventHandler):
             decoded = await stream.finish()
         finally:
             stream.cancel()  # on any way out: nothing stays queued or buffered for it
+        await self._send_transcript(stream, decoded, "speculative" if stream.reused else "at stop")
+
+    async def _send_transcript(
+        self, stream: StreamingTranscriber, decoded: Decoded, how: str
+    ) -> None:
+        """Log it, then the rest of the chunks, transcript-stop and transcript."""
         partials = self._partials if self._started is stream else 0
         _LOGGER.info(
             "Transcribed %.2f s in %.3f s (%s, %d speculative, %d partial chunks)",
             stream.seconds,
             decoded.seconds,
-            "speculative" if stream.reused else "at stop",
+            how,
             stream.speculative_decodes,
             partials,
             extra={"client": self.client, "language": decoded.language},

@@ -118,6 +118,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default 400)",
     )
     group.add_argument(
+        "--early-end-ms",
+        type=int,
+        default=0,
+        help="send the transcript before audio-stop, this long after the last sound, when the "
+        "decode of everything said already ends a sentence (Home Assistant then ends the "
+        "speech-to-text stage: the turn ends before its 0.7 s of silence); 0: off (default)",
+    )
+    group.add_argument(
         "--window-seconds",
         type=float,
         default=None,
@@ -188,6 +196,7 @@ def options_from_args(args: argparse.Namespace) -> WhisperOptions:
             tail_s=trigger,
             speculate=not args.no_speculate,
             partial_s=max(0, args.partial_ms) / 1000,
+            early_end_s=max(0, args.early_end_ms) / 1000,
         ),
         max_queue=args.max_queue,
         max_audio_s=args.max_audio_seconds,

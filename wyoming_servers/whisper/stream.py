@@ -50,6 +50,9 @@ class StreamSettings:
     tail_s: float = 0.15
     """Audio kept after the last speech frame (never more than `trigger_s`)."""
     speculate: bool = True
+    early_end_s: float = 0.0
+    """End the turn this long after the last sound when the decode of everything said so far
+    already ends a sentence (`early_answer`); 0: never, wait for `audio-stop`."""
     partial_s: float = 0.4
     """Decode the growing buffer each time this much new audio came while speech is heard
     (partial transcripts; the decode at the end of speech is then the only one left); 0: never."""
@@ -224,6 +227,36 @@ class StreamingTranscriber:
             _key(a) == _key(b) for a, b in zip(self._committed, words, strict=False)
         ):
             self._committed = words[:agreed]
+
+    def early_answer(self) -> Decoded | None:
+        """The transcript, if the turn can end before `audio-stop`, else None.
+
+        It can once `early_end_s` passed since the last sound and a final decode reaching past
+        that sound ends with a full stop, ? or ! (Whisper's own sense of a finished sentence).
+        """
+        attempt = self._attempt
+        if (
+            self.settings.early_end_s <= 0
+            or attempt is None
+            or attempt.task is None
+            or not attempt.task.done()
+            or attempt.task.cancelled()
+            or attempt.task.exception() is not None
+            or attempt.window[0] != self._window()[0]
+        ):
+            return None
+        decoded = attempt.task.result()
+        loud = self._loud()
+        quiet = len(self._levels) - (int(loud[-1]) + 1 if len(loud) else 0)
+        if (
+            not decoded.final
+            or not decoded.text.rstrip().endswith((".", "?", "!"))
+            or quiet * 160 < int(self.settings.early_end_s * TARGET_RATE)
+            or attempt.window[1] < self._speech_end()
+        ):
+            return None
+        self.reused = True
+        return decoded
 
     def take_partial(self) -> str:
         """Newly committed text since the last call ("" if none), e.g. "Turn on the"."""
