@@ -97,20 +97,30 @@ def run(
     return events, listener.metrics()
 
 
+ENGINES = ("speex", "webrtc", "off")
+
+
+def settings_for(engine: str, **kwargs: object) -> ListenSettings:
+    """Listening settings with echo cancellation by `engine` ("off": none)."""
+    if engine == "off":
+        return ListenSettings(echo_cancel=False, **kwargs)  # type: ignore[arg-type]
+    return ListenSettings(echo_engine=engine, **kwargs)  # type: ignore[arg-type]
+
+
 def wake_trials(kinds: list[str], levels: list[float], offsets: list[float]) -> list[list[object]]:
-    """Detection rate of held-out "hey jarvis" said under the echo, AEC on vs off."""
+    """Detection rate of held-out "hey jarvis" said under the echo, per engine and AEC off."""
     rows: list[list[object]] = []
     path = PATHS["near (40 ms, RT60 0.3 s, -6 dB)"]
     for kind in kinds:
         for level in levels:
-            hits = {True: 0, False: 0}
+            hits = dict.fromkeys(ENGINES, 0)
             trials = 0
             for i, clip in enumerate(HEY_JARVIS):
                 voice, voice_rate = load(clip)
                 for j, offset in enumerate(offsets):
                     trials += 1
                     played = content(kind, 9.0, seed=10 * i + j)
-                    for aec in (True, False):
+                    for engine in ENGINES:
                         room = Room(rate=RATE, duration_s=9.0, echo=path)
                         start, end = room.add_voice(
                             voice,
@@ -118,16 +128,15 @@ def wake_trials(kinds: list[str], levels: list[float], offsets: list[float]) -> 
                             rate=voice_rate,
                             level_dbfs=PLAY_DBFS + path.gain_db + level,
                         )
-                        events, _ = run(room, ListenSettings(echo_cancel=aec), played)
+                        events, _ = run(room, settings_for(engine), played)
                         wakes = [e for e in events if isinstance(e, WakeDetected)]
-                        hits[aec] += any(start < w.t < end + 1.0 for w in wakes)
+                        hits[engine] += any(start < w.t < end + 1.0 for w in wakes)
             rows.append(
                 [
                     kind,
                     f"{level:+.0f} dB",
                     trials,
-                    f"{hits[True]}/{trials} ({100 * hits[True] / trials:.0f} %)",
-                    f"{hits[False]}/{trials} ({100 * hits[False] / trials:.0f} %)",
+                    *(f"{hits[e]}/{trials} ({100 * hits[e] / trials:.0f} %)" for e in ENGINES),
                 ]
             )
     return rows
@@ -141,16 +150,16 @@ def false_wakes(minutes: float) -> list[list[object]]:
         [content("reply", seconds, seed=0), content("music", seconds, seed=7)]
     ).astype(np.int16)
     for name, path in PATHS.items():
-        for aec in (True, False):
+        for engine in ENGINES:
             room = Room(rate=RATE, duration_s=len(played) / RATE + 1, echo=path)
             t0 = time.process_time()
-            events, metrics = run(room, ListenSettings(echo_cancel=aec), played)
+            events, metrics = run(room, settings_for(engine), played)
             cpu = time.process_time() - t0
             wakes = sum(isinstance(e, WakeDetected) for e in events)
             rows.append(
                 [
                     name,
-                    "on" if aec else "off",
+                    engine,
                     f"{len(played) / RATE / 60:.1f} min",
                     wakes,
                     f"{metrics['cpu_ms']:.3f}",
@@ -162,23 +171,87 @@ def false_wakes(minutes: float) -> list[list[object]]:
 
 
 def erle_rows() -> list[list[object]]:
-    """ERLE of the chain's output (noise/gain/high-pass off) over seconds 5-10 of playback."""
+    """ERLE of the chain's output (noise/gain/high-pass off) over windows of 10 s of playback."""
     rows: list[list[object]] = []
-    settings = ListenSettings(noise="off", highpass_hz=0.0, local_wake=False)
-    for name, path in PATHS.items():
-        for kind in ("music", "reply"):
-            room = Room(rate=RATE, duration_s=10.0, echo=path)
-            events, _ = run(room, settings, content(kind, 10.0, seed=3))
-            cleaned = np.frombuffer(
-                b"".join(e.pcm for e in events if isinstance(e, StreamAudio)), dtype=np.int16
-            ).astype(np.float64)
-            echo = soxr.resample(room.echo_track, RATE, 16000)
-            cells = []
-            for lo, hi in ((0, 2), (2, 5), (5, 10)):
-                window = slice(lo * 16000, hi * 16000)
-                erle = 10 * np.log10(np.sum(echo[window] ** 2) / np.sum(cleaned[window] ** 2))
-                cells.append(f"{erle:.1f}")
-            rows.append([name, kind, f"{rms_dbfs(room.echo_track):.1f}", *cells])
+    for engine in ENGINES[:2]:
+        for name, path in PATHS.items():
+            for kind in ("music", "reply"):
+                settings = settings_for(engine, noise="off", highpass_hz=0.0, local_wake=False)
+                room = Room(rate=RATE, duration_s=10.0, echo=path)
+                events, _ = run(room, settings, content(kind, 10.0, seed=3))
+                cleaned = np.frombuffer(
+                    b"".join(e.pcm for e in events if isinstance(e, StreamAudio)), dtype=np.int16
+                ).astype(np.float64)
+                echo = soxr.resample(room.echo_track, RATE, 16000)
+                cells = []
+                for lo, hi in ((0, 2), (2, 5), (5, 10)):
+                    w = slice(lo * 16000, hi * 16000)
+                    erle = 10 * np.log10(np.sum(echo[w] ** 2) / np.sum(cleaned[w] ** 2))
+                    cells.append(f"{erle:.1f}")
+                rows.append([engine, name, kind, f"{rms_dbfs(room.echo_track):.1f}", *cells])
+    return rows
+
+
+def one_barge_in(trial: int) -> tuple[float, float] | None:
+    """Real time: the satellite replies, "hey jarvis" is said over it; detection -> speaker cut.
+
+    The listener's event crosses to an asyncio loop (as `satellite.server.microphone` does)
+    where `Player.stop()` (what `Speaker.interrupt()` ends in) cuts the sink. Returns the
+    wall-clock delay and the reply audio played after the detection (ms), or None if missed.
+    """
+    import asyncio
+
+    from satellite.playback import Player
+
+    voice, voice_rate = load(HEY_JARVIS[0])
+    room = Room(rate=RATE, duration_s=7.0, echo=PATHS["near (40 ms, RT60 0.3 s, -6 dB)"])
+    room.realtime = True
+    room.add_voice(voice, at_s=3.0 + 0.3 * trial, rate=voice_rate, level_dbfs=-24.0)
+    player = Player(RoomSink(room, buffer_s=0.1))
+    player.play_pcm(content("reply", 7.0, seed=trial).tobytes(), RATE, 2, 1)
+    detected: list[tuple[float, float]] = []
+
+    async def session() -> None:
+        loop = asyncio.get_running_loop()
+
+        def heard(event: ListenEvent) -> None:
+            if isinstance(event, WakeDetected) and not detected:
+                detected.append((time.perf_counter(), room.clock()))
+                loop.call_soon_threadsafe(player.stop)
+
+        listener = Listener(RoomSource(room), ListenSettings(), heard, reference=room.reference)
+        await loop.run_in_executor(None, listener.start)
+        await loop.run_in_executor(None, listener.wait_finished, 30.0)
+        listener.stop()
+
+    asyncio.run(session())
+    player.close()
+    if not detected or not room.abort_wall:
+        return None
+    return (room.abort_wall[0] - detected[0][0]) * 1000, (
+        room.abort_times[0] - detected[0][1]
+    ) * 1000
+
+
+def barge_in(trials: int) -> list[list[object]]:
+    """Barge-in delays over `trials` real-time runs."""
+    results = [r for r in (one_barge_in(t) for t in range(trials)) if r is not None]
+    rows: list[list[object]] = [["trials with a detection", f"{len(results)}/{trials}"]]
+    if results:
+        wall = [r[0] for r in results]
+        audio = [r[1] for r in results]
+        rows.append(
+            [
+                "detection -> sink cut, wall clock (ms)",
+                f"median {np.median(wall):.1f}, max {np.max(wall):.1f}",
+            ]
+        )
+        rows.append(
+            [
+                "reply audio played after the detection (ms)",
+                f"median {np.median(audio):.0f}, max {np.max(audio):.0f}",
+            ]
+        )
     return rows
 
 
@@ -192,22 +265,25 @@ def main() -> None:
         ["what", "value"],
         machine(["aec-audio-processing", "pymicro-wakeword", "soxr", "numpy"]),
     )
-    offsets = [2.0, 4.5] if args.quick else [2.0, 3.5, 5.0, 6.5]
+    offsets = [2.0, 4.5] if args.quick else [2.0, 4.0, 6.0]
     levels = [0.0, -10.0] if args.quick else [0.0, -5.0, -10.0]
     table(
         "ERLE (dB) of the capture chain, by echo path and content; columns: seconds of playback",
-        ["echo path", "content", "echo at mic (dBFS)", "0-2 s", "2-5 s", "5-10 s"],
+        ["engine", "echo path", "content", "echo at mic (dBFS)", "0-2 s", "2-5 s", "5-10 s"],
         erle_rows(),
     )
     table(
         '"hey jarvis" (held-out clips) said under the echo of what the satellite plays',
-        ["playing", "speech vs echo", "trials", "detected, AEC on", "detected, AEC off"],
+        ["playing", "speech vs echo", "trials", "AEC speex", "AEC webrtc", "AEC off"],
         wake_trials(["music", "reply"], levels, offsets),
     )
     table(
         "False wakes over the satellite's own replies then music; CPU per 10 ms frame (ms)",
-        ["echo path", "AEC", "played", "false wakes", "chain cpu_ms", "echo_ms", "bench cpu"],
-        false_wakes(1.0 if args.quick else 4.0),
+        ["echo path", "AEC", "played", "false wakes", "chain cpu_ms", "echo_ms", "room+chain cpu"],
+        false_wakes(1.0 if args.quick else 3.0),
+    )
+    table(
+        "Barge-in during a reply (real time)", ["what", "value"], barge_in(3 if args.quick else 6)
     )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     table("Memory", ["what", "value"], [["max RSS of the bench process", f"{rss:.0f} MB"]])

@@ -109,6 +109,7 @@ class ListenSection:
     # Echo cancellation, the speaker's output as reference (runs only while it plays).
     echo_cancel: bool = _CHAIN.echo_cancel
     echo_delay_ms: int = _CHAIN.echo_delay_ms  # speaker -> mic delay hint; 0 = estimated
+    echo_engine: str = _CHAIN.echo_engine  # "auto" | "webrtc" (AEC3) | "speex" (libspeexdsp1)
 
 
 @dataclass
@@ -292,6 +293,7 @@ _VALIDATORS: dict[str, Any] = {
     "listen.highpass_hz": _number(float, 0.0, 1000.0),
     "listen.echo_cancel": bool,
     "listen.echo_delay_ms": _number(int, 0, 500),
+    "listen.echo_engine": vol.In(("auto", "webrtc", "speex")),
     "sounds.wake": str,
     "sounds.done": str,
     "sounds.timer": str,

@@ -1,9 +1,14 @@
 """Acoustic echo cancellation: what the speaker played is removed from the microphone.
 
-`EchoCanceller(timeline)` runs WebRTC's audio processing module (AEC3, from the
-`aec-audio-processing` package; no noise suppression or gain there: the DSP chain has its
-own) on 10 ms 16 kHz chunks, right after resampling and before the high-pass, noise/gain,
-wake word, VAD and the command stream.
+`EchoCanceller(timeline, engine=...)` runs on 10 ms 16 kHz chunks, right after resampling and
+before the high-pass, noise/gain, wake word, VAD and the command stream. Engines:
+
+- "speex": Speex's linear MDF filter (`libspeexdsp1`, ctypes). Removes 11-23 dB of echo
+  but leaves the user's voice intact while the speaker plays: the wake word is detected far
+  more often (bench/echo.py). The default ("auto") when the library is installed.
+- "webrtc": WebRTC's AEC3 (`aec-audio-processing`; its noise suppression and gain off): removes
+  25-55 dB but its residual echo suppressor also cuts the user's voice while both sound,
+  which cost wake words in the bench.
 
 Alignment: the reference is the speaker's `ReferenceTimeline`. The first chunk anchors the
 microphone's sample count to the timeline's clock; each chunk then reads the reference at
@@ -46,6 +51,61 @@ def load_apm() -> Any:
     return apm
 
 
+class SpeexEcho:
+    """Speex's MDF echo canceller (Debian/Raspberry Pi OS `libspeexdsp1`) through ctypes.
+
+    Linear only (no residual echo suppressor): removes less echo than AEC3 but leaves the
+    user's voice untouched while both talk.
+    """
+
+    def __init__(self, tail_s: float = 0.3) -> None:
+        """Load the library (OSError if absent) and make the state."""
+        import ctypes
+        import ctypes.util
+
+        name = ctypes.util.find_library("speexdsp") or "libspeexdsp.so.1"
+        lib = ctypes.CDLL(name)
+        lib.speex_echo_state_init.restype = ctypes.c_void_p
+        lib.speex_echo_state_init.argtypes = [ctypes.c_int, ctypes.c_int]
+        lib.speex_echo_cancellation.argtypes = [ctypes.c_void_p] + [ctypes.c_char_p] * 3
+        lib.speex_echo_ctl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+        lib.speex_echo_state_destroy.argtypes = [ctypes.c_void_p]
+        self._lib = lib
+        self._state = lib.speex_echo_state_init(CHUNK, round(tail_s * REFERENCE_RATE))
+        rate = ctypes.c_int(REFERENCE_RATE)
+        lib.speex_echo_ctl(self._state, 24, ctypes.byref(rate))  # SPEEX_ECHO_SET_SAMPLING_RATE
+        self._out = ctypes.create_string_buffer(CHUNK * 2)
+        self._reference = bytes(CHUNK * 2)
+
+    def set_stream_delay(self, delay_ms: int) -> None:
+        """Speex has no delay hint."""
+
+    def process_reverse_stream(self, reference: bytes) -> None:
+        """Keep the reference for the next capture chunk."""
+        self._reference = reference
+
+    def process_stream(self, chunk: bytes) -> bytes:
+        """The chunk without the echo of the last reference."""
+        self._lib.speex_echo_cancellation(self._state, chunk, self._reference, self._out)
+        return bytes(self._out.raw)
+
+    def __del__(self) -> None:
+        """Free the state."""
+        state = getattr(self, "_state", None)
+        if state:
+            self._lib.speex_echo_state_destroy(state)
+
+
+ECHO_ENGINES = ("auto", "webrtc", "speex")
+
+
+def speex_available() -> bool:
+    """The Speex DSP library (libspeexdsp) can be loaded."""
+    import ctypes.util
+
+    return ctypes.util.find_library("speexdsp") is not None
+
+
 def available() -> bool:
     """The echo canceller's package is installed."""
     try:
@@ -58,10 +118,20 @@ def available() -> bool:
 class EchoCanceller:
     """Removes the speaker's echo from 10 ms 16 kHz int16 chunks."""
 
-    def __init__(self, timeline: ReferenceTimeline, *, delay_ms: int = 0) -> None:
-        """`delay_ms`: a hint of the speaker-to-microphone delay (0: let AEC3 estimate it)."""
+    def __init__(
+        self, timeline: ReferenceTimeline, *, delay_ms: int = 0, engine: str = "auto"
+    ) -> None:
+        """`engine`: "auto" = speex if libspeexdsp is installed, else webrtc.
+
+        `delay_ms`: a hint of the speaker-to-microphone delay for AEC3 (0: it estimates it).
+        """
+        if engine not in ECHO_ENGINES:
+            raise ValueError(f"Unknown echo engine {engine!r}; choose from {ECHO_ENGINES}")
+        if engine == "auto":
+            engine = "speex" if speex_available() else "webrtc"
+        self.engine = engine
         self.timeline = timeline
-        self._apm = load_apm()
+        self._apm: Any = load_apm() if engine == "webrtc" else SpeexEcho()
         if delay_ms:
             self._apm.set_stream_delay(delay_ms)
         self._anchor: int | None = None
@@ -120,4 +190,5 @@ class EchoCanceller:
             "echo_idle_chunks": float(self.passed),
             "echo_resyncs": float(self.resyncs),
             "echo_erle_db": round(self.erle_db, 2),
+            "echo_speex": float(self.engine == "speex"),
         }

@@ -90,6 +90,7 @@ class ListenSettings:
     # while the speaker plays, so it costs nothing on a satellite without one.
     echo_cancel: bool = True
     echo_delay_ms: int = 0  # hint of the speaker -> mic delay; 0 = estimated
+    echo_engine: str = "auto"  # speex if libspeexdsp is installed, else webrtc (satellite.echo)
 
     def dsp_settings(self) -> DspSettings:
         """The DSP part of these settings."""
@@ -171,7 +172,11 @@ def _echo_canceller(
     if not settings.echo_cancel:
         return None
     try:
-        return EchoCanceller(reference or speaker_reference(), delay_ms=settings.echo_delay_ms)
+        return EchoCanceller(
+            reference or speaker_reference(),
+            delay_ms=settings.echo_delay_ms,
+            engine=settings.echo_engine,
+        )
     except (ImportError, OSError) as err:
         _LOGGER.warning("No echo cancellation (aec-audio-processing not usable: %s)", err)
         return None

@@ -109,6 +109,7 @@ class Room:
         self.cond = threading.Condition()
         self.echo_track: Float64Array = np.zeros(self.total)  # echo alone at the mic
         self.abort_times: list[float] = []  # clock() of each sink abort (barge-in, stop)
+        self.abort_wall: list[float] = []  # time.perf_counter() of each abort
         self.reference = ReferenceTimeline(self.clock, history_s=duration_s + 1.0)
         self._t0 = 0.0
 
@@ -149,6 +150,7 @@ class Room:
                 self.played[now : self.play_end] = 0.0
                 self.play_end = now
             self.abort_times.append(self.clock())
+            self.abort_wall.append(time.perf_counter())
             self.cond.notify_all()
 
     def next_block(self) -> Int16Array | None:
