@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-import resource
 import time
 import wave
 
@@ -192,12 +191,13 @@ def erle_rows() -> list[list[object]]:
     return rows
 
 
-def one_barge_in(trial: int) -> tuple[float, float] | None:
+def one_barge_in(trial: int) -> tuple[float, float, float] | None:
     """Real time: the satellite replies, "hey jarvis" is said over it; detection -> speaker cut.
 
     The listener's event crosses to an asyncio loop (as `satellite.server.microphone` does)
     where `Player.stop()` (what `Speaker.interrupt()` ends in) cuts the sink. Returns the
-    wall-clock delay and the reply audio played after the detection (ms), or None if missed.
+    wall-clock delay, the reply audio played after the detection (ms) and the chain's CPU per
+    10 ms frame paced in real time (ms), or None if missed.
     """
     import asyncio
 
@@ -210,6 +210,7 @@ def one_barge_in(trial: int) -> tuple[float, float] | None:
     player = Player(RoomSink(room, buffer_s=0.1))
     player.play_pcm(content("reply", 7.0, seed=trial).tobytes(), RATE, 2, 1)
     detected: list[tuple[float, float]] = []
+    cpu: list[float] = []
 
     async def session() -> None:
         loop = asyncio.get_running_loop()
@@ -223,14 +224,14 @@ def one_barge_in(trial: int) -> tuple[float, float] | None:
         await loop.run_in_executor(None, listener.start)
         await loop.run_in_executor(None, listener.wait_finished, 30.0)
         listener.stop()
+        cpu.append(listener.metrics()["cpu_ms"])
 
     asyncio.run(session())
     player.close()
     if not detected or not room.abort_wall:
         return None
-    return (room.abort_wall[0] - detected[0][0]) * 1000, (
-        room.abort_times[0] - detected[0][1]
-    ) * 1000
+    wall = (room.abort_wall[0] - detected[0][0]) * 1000
+    return wall, (room.abort_times[0] - detected[0][1]) * 1000, cpu[0]
 
 
 def barge_in(trials: int) -> list[list[object]]:
@@ -252,6 +253,44 @@ def barge_in(trials: int) -> list[list[object]]:
                 f"median {np.median(audio):.0f}, max {np.max(audio):.0f}",
             ]
         )
+        paced = [r[2] for r in results]
+        rows.append(
+            [
+                "chain CPU per 10 ms frame, paced in real time, AEC on (ms)",
+                f"median {np.median(paced):.3f}, max {np.max(paced):.3f}",
+            ]
+        )
+    return rows
+
+
+RSS_SCRIPT = """
+import resource, sys
+import numpy as np
+from satellite.audio.room import Room, RoomSink, RoomSource, synthetic_music
+from satellite.listening import Listener, ListenSettings
+room = Room(rate=48000, duration_s=20.0)
+RoomSink(room, buffer_s=None).write(synthetic_music(20.0, 48000, seed=1))
+settings = ListenSettings(echo_cancel=sys.argv[1] != "off", echo_engine=sys.argv[1])
+listener = Listener(RoomSource(room), settings, lambda e: None, reference=room.reference)
+listener.start(); listener.wait_finished(120); listener.stop()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def rss_rows() -> list[list[object]]:
+    """Max RSS of a process running the chain on 20 s of played music (room included)."""
+    import subprocess
+    import sys
+
+    rows: list[list[object]] = []
+    for engine in ("speex", "webrtc", "off"):
+        out = subprocess.run(
+            [sys.executable, "-c", RSS_SCRIPT, engine],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        rows.append([engine, f"{float(out.stdout.split()[-1]):.0f} MB"])
     return rows
 
 
@@ -285,8 +324,11 @@ def main() -> None:
     table(
         "Barge-in during a reply (real time)", ["what", "value"], barge_in(3 if args.quick else 6)
     )
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    table("Memory", ["what", "value"], [["max RSS of the bench process", f"{rss:.0f} MB"]])
+    table(
+        "Max RSS of one process running the chain (20 s room simulation included)",
+        ["AEC", "max RSS"],
+        rss_rows(),
+    )
 
 
 if __name__ == "__main__":
