@@ -85,6 +85,8 @@ class _Attempt:
     """The window's samples until the decode ends (a cancelled task's traceback outlives it)."""
     task: asyncio.Task[Decoded] | None = None
     started: bool = False
+    may_be_final: bool = True
+    """False for a partial decode whose window the final decode would not cut short."""
 
     def mark_started(self) -> None:
         self.started = True
@@ -155,13 +157,15 @@ class StreamingTranscriber:
         if self.settings.speculate and self._tracker.span is not None:
             trigger = int(self.settings.trigger_s * TARGET_RATE)
             if self._tracker.silence_samples >= trigger:
-                self._maybe_speculate()
+                if not self._covered():
+                    self._maybe_speculate()
             elif not self._live():
                 pass  # a backlog (audio faster than real time): decode once it is all here
-            elif self._quiet_for_trigger() and not self._covered():
-                self._maybe_speculate()  # quiet by energy while the VAD still lags
+            elif self._quiet_for_trigger():
+                if not self._covered():
+                    self._maybe_speculate()  # quiet by energy while the VAD still lags
             elif self.settings.partial_s > 0:
-                self._maybe_partial()
+                self._maybe_partial()  # partials only while there is sound
         return True
 
     def _live(self) -> bool:
@@ -194,9 +198,11 @@ class StreamingTranscriber:
         return quiet_frames * 160 >= int(self.settings.trigger_s * TARGET_RATE)
 
     def _covered(self) -> bool:
-        """The last decode started reaches past the last sound."""
+        """The last decode started reaches past the last sound and may stand as the final one."""
         attempt = self._attempt
-        return attempt is not None and attempt.window[1] >= self._speech_end()
+        return (
+            attempt is not None and attempt.may_be_final and attempt.window[1] >= self._speech_end()
+        )
 
     def _maybe_partial(self) -> None:
         """Decode the speech so far, `partial_s` after the last such decode, if none runs."""
@@ -314,6 +320,7 @@ class StreamingTranscriber:
         count = window[1] - window[0]
         audio = to_float32(np.frombuffer(self._pcm, np.int16, count=count, offset=window[0] * 2))
         attempt = _Attempt(window, audio)
+        attempt.may_be_final = not partial or count <= self.engine.short_window_s * TARGET_RATE
         engine, language, prompt = self.engine, self.language, self.prompt
 
         def decode() -> Decoded:
