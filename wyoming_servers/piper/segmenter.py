@@ -25,8 +25,10 @@ CLAUSE = "clause"
 PHRASE = "phrase"
 END = "end"
 
-PAUSE_S = {SENTENCE: 0.22, CLAUSE: 0.14, PHRASE: 0.05, END: 0.0}
-"""Silence between two pieces, by the kind of break that ends the first."""
+PAUSE_S = {SENTENCE: 0.16, CLAUSE: 0.14, PHRASE: 0.05, END: 0.0}
+"""Silence between two pieces, by the kind of break that ends the first (plus the 20 ms kept on
+each side when trimming): 200 ms between sentences is about what Piper leaves itself (120-140 ms
+after a sentence, 0-70 ms before the next), so the reply lasts as long as Piper's own."""
 
 EAGER_PHRASE_WORDS = 4
 """While eager, a phrase boundary counts once this many words are waiting."""
