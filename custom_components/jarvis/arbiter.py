@@ -16,6 +16,7 @@ room heard best (0.970 at 0 dB, 0.991 at -6 dB, 0.988 at -12 dB on the same reco
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 import logging
 import math
@@ -57,15 +58,16 @@ def _number(value: Any, default: float) -> float:
 class Arbiter:
     """Decides, across all of one HA's Jarvis satellites, which one answers a wake word."""
 
-    def __init__(self) -> None:
-        """No window open."""
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        """No window open; `clock` gives seconds (monotonic)."""
+        self._clock = clock
         self._opened_at: float | None = None
         self._claims: list[Claim] = []
         self.decisions: list[tuple[str, bool]] = []  # (source, run), for diagnostics and tests
 
     async def async_claim(self, source: str, claim: dict[str, Any]) -> bool:
         """Whether the satellite `source` should run its pipeline for this claim."""
-        now = time.monotonic()
+        now = self._clock()
         entry = Claim(
             score=_number(claim.get("score"), 0.0),
             level_dbfs=_number(claim.get("level_dbfs"), -120.0),
