@@ -264,7 +264,7 @@ def barge_in(trials: int) -> list[list[object]]:
 
 
 RSS_SCRIPT = """
-import resource, sys
+import sys
 import numpy as np
 from satellite.audio.room import Room, RoomSink, RoomSource, synthetic_music
 from satellite.listening import Listener, ListenSettings
@@ -273,7 +273,9 @@ RoomSink(room, buffer_s=None).write(synthetic_music(20.0, 48000, seed=1))
 settings = ListenSettings(echo_cancel=sys.argv[1] != "off", echo_engine=sys.argv[1])
 listener = Listener(RoomSource(room), settings, lambda e: None, reference=room.reference)
 listener.start(); listener.wait_finished(120); listener.stop()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+# VmHWM: ru_maxrss would report the (large) bench parent's peak, inherited over fork.
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0]
+print(int(hwm.split()[1]) / 1024)
 """
 
 
