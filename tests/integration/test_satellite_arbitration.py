@@ -18,7 +18,7 @@ import pytest
 
 from custom_components.jarvis.arbiter import async_get_arbiter
 from custom_components.jarvis.const import CONF_ARBITRATION
-from tests.satellite.satellite_process import utterance
+from tests.satellite.satellite_process import MIC_RATE, utterance
 
 from .satellite_helpers import (
     SatelliteProcess,
@@ -50,11 +50,21 @@ def at_level(pcm: bytes, gain_db: float) -> bytes:
 
 
 async def say_everywhere(sats: list[SatelliteProcess]) -> None:
-    """The same utterance reaches every satellite at once, each at its level."""
-    pcm = utterance().pcm
-    await asyncio.gather(
-        *(s.say(at_level(pcm, db)) for s, db in zip(sats, LEVELS_DB, strict=False))
-    )
+    """The same utterance reaches every satellite at once, each at its level, in real time.
+
+    In real time, as a microphone gives it: fed all at once, each process would run through the
+    recording as fast as its share of the CPU allows, and on a busy machine their wake words
+    would come hundreds of milliseconds apart, which rooms hearing one voice never do.
+    """
+    pcms = [at_level(utterance().pcm, db) for db in LEVELS_DB[: len(sats)]]
+    step = MIC_RATE * 2 // 50  # 20 ms of 16-bit mono
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for n, offset in enumerate(range(0, len(pcms[0]), step)):
+        await asyncio.gather(
+            *(s.say(p[offset : offset + step]) for s, p in zip(sats, pcms, strict=True))
+        )
+        await asyncio.sleep(max(0.0, start + (n + 1) * 0.02 - loop.time()))
 
 
 async def pipelines(sat: SatelliteProcess) -> int:
@@ -82,9 +92,11 @@ async def test_only_the_loudest_satellite_answers(
         await asyncio.sleep(0.1)
     states = [await satellite_status(s.port) for s in sats]
     claims = [st["claims"] for st in states]
-    assert [c["won"] for c in claims] == [1] + [0] * (count - 1), claims
-    assert [c["lost"] for c in claims] == [0] + [1] * (count - 1), claims
-    assert all(c["timed_out"] == 0 for c in claims), claims
+    heard = [st["last_wake"] for st in states]
+    claims_seen = (claims, heard, async_get_arbiter(hass).decisions)
+    assert [c["won"] for c in claims] == [1] + [0] * (count - 1), claims_seen
+    assert [c["lost"] for c in claims] == [0] + [1] * (count - 1), claims_seen
+    assert all(c["timed_out"] == 0 for c in claims), claims_seen
     await wait_for(lambda: "State idle -> streaming" in sats[0].log_text(), 30, sats[0])
     assert [await pipelines(s) for s in sats] == [1] + [0] * (count - 1)
     decisions = async_get_arbiter(hass).decisions[-count:]
