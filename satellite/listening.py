@@ -178,7 +178,12 @@ def _echo_canceller(
             engine=settings.echo_engine,
         )
     except (ImportError, OSError) as err:
-        _LOGGER.warning("No echo cancellation (aec-audio-processing not usable: %s)", err)
+        _LOGGER.warning(
+            "No echo cancellation (engine %s: %s). Install libspeexdsp1 (apt) for the Speex "
+            "engine, or the aec-webrtc extra for WebRTC's",
+            settings.echo_engine,
+            err,
+        )
         return None
 
 

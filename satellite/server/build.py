@@ -73,6 +73,9 @@ def listen_settings(config: SatelliteConfig) -> ListenSettings:
         noise_suppression=config.listen.noise_suppression,
         highpass_hz=config.listen.highpass_hz,
         local_wake=config.wake.local,
+        echo_cancel=config.listen.echo_cancel,
+        echo_delay_ms=config.listen.echo_delay_ms,
+        echo_engine=config.listen.echo_engine,
     )
 
 
