@@ -30,7 +30,10 @@ from .whisper_client import (
 
 pytestmark = pytest.mark.slow
 
-WHAT_TIME = ENGLISH / "end07_stp_en_what_time_is_it.wav"  # last word + 0.7 s of room tone
+QUILTER = ENGLISH / "end07_leopard_test_en.wav"  # last word + 0.7 s of room tone
+QUILTER_TEXT = (
+    "mr quilter is the apostle of the middle classes and we are glad to welcome his gospel"
+)
 EXTRA_S = 5.0
 """Room tone the client keeps sending after the clip, as a satellite would until told to stop."""
 
@@ -49,7 +52,7 @@ def _pcm(path) -> bytes:
 
 def _command_then_room_tone() -> tuple[bytes, int]:
     """The command, then `EXTRA_S` more of quiet room tone; and the command's length in bytes."""
-    command = _pcm(WHAT_TIME)
+    command = _pcm(QUILTER)
     tone = _pcm(NOISE / "pymicro_vad_silence.wav")
     extra = (tone * int(EXTRA_S + 1))[: int(EXTRA_S * 32000)]
     return command + extra, len(command)
@@ -95,7 +98,7 @@ async def test_home_assistant_turn_ends_before_the_silence_does(
     )
     result = await entity.async_process_audio_stream(metadata, audio())
     assert result.result == stt.SpeechResultState.SUCCESS
-    assert normalise(result.text or "") == "what time is it"
+    assert normalise(result.text or "") == QUILTER_TEXT
     assert sent < len(pcm)  # answered while audio was still being sent
     assert sent >= command_bytes - 0.7 * 32000  # not before the last word
     assert "early end of turn" in server.log_text()
@@ -118,9 +121,9 @@ async def test_raw_client_keeps_its_connection_after_an_early_transcript(
             await asyncio.sleep(max(0.0, started + (offset + 640) / 32000 - time.monotonic()))
         await conn.send(AudioStop().event())
         early: list[Event] = await conn.read_until("transcript")
-        assert normalise(str(early[-1].data["text"])) == "what time is it"
-        again = await conn.stream(load_clip(WHAT_TIME), language="en", chunk_ms=100)
+        assert normalise(str(early[-1].data["text"])) == QUILTER_TEXT
+        again = await conn.stream(load_clip(QUILTER), language="en", chunk_ms=100)
         assert [e.type for e in again if e.type == "error"] == []
-        assert normalise(str(again[-1].data["text"])) == "what time is it"
+        assert normalise(str(again[-1].data["text"])) == QUILTER_TEXT
     finally:
         await conn.close()

@@ -112,10 +112,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--partial-ms",
         type=int,
-        default=400,
+        default=None,
         help="while speech is heard, decode the audio so far each time this much more came "
         "(partial transcripts as transcript-chunk events); 0: only in the trailing silence "
-        "(default 400)",
+        "(default: 400 where the model decodes in cut windows, English-only ones; 0 for "
+        "multilingual ones, where a partial costs as much as the final decode)",
     )
     group.add_argument(
         "--early-end-ms",
@@ -195,7 +196,7 @@ def options_from_args(args: argparse.Namespace) -> WhisperOptions:
             trigger_s=trigger,
             tail_s=trigger,
             speculate=not args.no_speculate,
-            partial_s=max(0, args.partial_ms) / 1000,
+            partial_s=None if args.partial_ms is None else max(0, args.partial_ms) / 1000,
             early_end_s=max(0, args.early_end_ms) / 1000,
         ),
         max_queue=args.max_queue,

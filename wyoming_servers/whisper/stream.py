@@ -33,6 +33,7 @@ LOUD_DB = 12.0
 """Above the room tone (10th percentile of the utterance's levels) by this much: a sound."""
 END_MARGIN_S = 0.1
 """A decode must reach this far past the last sound to stand for the whole utterance."""
+DEFAULT_PARTIAL_S = 0.4
 LIVE_SLACK_S = 1.0
 """Audio may run this far ahead of the wall clock and still count as live (partials)."""
 VAD_WARMUP_S = 0.8
@@ -53,9 +54,11 @@ class StreamSettings:
     early_end_s: float = 0.0
     """End the turn this long after the last sound when the decode of everything said so far
     already ends a sentence (`early_answer`); 0: never, wait for `audio-stop`."""
-    partial_s: float = 0.4
-    """Decode the growing buffer each time this much new audio came while speech is heard
-    (partial transcripts; the decode at the end of speech is then the only one left); 0: never."""
+    partial_s: float | None = None
+    """Decode the growing buffer each time this much new audio came while there is sound
+    (partial transcripts; the decode at the end of speech is then the only one left); 0: never.
+    None: 0.4 s where the model decodes in cut windows (English-only), else 0: with the 30 s
+    window a partial costs as much as the final decode and delays it (measured, French base)."""
 
 
 class AudioBudget:
@@ -122,6 +125,10 @@ class StreamingTranscriber:
         self._released = False
         self.speculative_decodes = 0
         self.reused = False
+        partial_s = self.settings.partial_s
+        if partial_s is None:
+            partial_s = DEFAULT_PARTIAL_S if engine.short_window_s > 0 else 0.0
+        self._partial_s = partial_s
         self._last_decode_at = 0
         """Samples received when the last decode during speech started."""
         self._hypothesis: list[str] = []
@@ -164,7 +171,7 @@ class StreamingTranscriber:
             elif self._quiet_for_trigger():
                 if not self._covered():
                     self._maybe_speculate()  # quiet by energy while the VAD still lags
-            elif self.settings.partial_s > 0:
+            elif self._partial_s > 0:
                 self._maybe_partial()  # partials only while there is sound
         return True
 
@@ -206,7 +213,7 @@ class StreamingTranscriber:
 
     def _maybe_partial(self) -> None:
         """Decode the speech so far, `partial_s` after the last such decode, if none runs."""
-        if self._samples - self._last_decode_at < int(self.settings.partial_s * TARGET_RATE):
+        if self._samples - self._last_decode_at < int(self._partial_s * TARGET_RATE):
             return
         attempt = self._attempt
         if attempt is not None and attempt.task is not None and not attempt.task.done():
