@@ -129,6 +129,9 @@ class StreamingTranscriber:
         if partial_s is None:
             partial_s = DEFAULT_PARTIAL_S if engine.short_window_s > 0 else 0.0
         self._partial_s = partial_s
+        self._cheap = engine.short_window_s > 0
+        """Decodes are cheap (cut windows): also decode on quiet by energy, before the VAD's
+        verdict; with the 30 s window a decode at each pause would hold up the final one."""
         self._last_decode_at = 0
         """Samples received when the last decode during speech started."""
         self._hypothesis: list[str] = []
@@ -168,7 +171,7 @@ class StreamingTranscriber:
                     self._maybe_speculate()
             elif not self._live():
                 pass  # a backlog (audio faster than real time): decode once it is all here
-            elif self._quiet_for_trigger():
+            elif self._cheap and self._quiet_for_trigger():
                 if not self._covered():
                     self._maybe_speculate()  # quiet by energy while the VAD still lags
             elif self._partial_s > 0:
