@@ -66,7 +66,9 @@ def _errors(ref: list[str], hyp: list[str]) -> int:
     return row[-1]
 
 
-async def _stream(port: int, pcm: bytes) -> tuple[list[Event], list[Event]]:
+async def _stream(
+    port: int, pcm: bytes, names: list[str] | None = None
+) -> tuple[list[Event], list[Event]]:
     """Stream 20 ms every 20 ms; the events received before audio-stop, and after it up to the
     transcript."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -83,7 +85,8 @@ async def _stream(port: int, pcm: bytes) -> tuple[list[Event], list[Event]]:
     receiver = asyncio.create_task(receive())
     fmt = {"rate": 16000, "width": 2, "channels": 1}
     try:
-        await async_write_event(Transcribe(language="en").event(), writer)
+        request = Transcribe(language="en", transcript_names=names)
+        await async_write_event(request.event(), writer)
         await async_write_event(AudioStart(**fmt).event(), writer)
         started = time.monotonic()
         for offset in range(0, len(pcm), 640):
@@ -116,6 +119,21 @@ async def test_raw_client_gets_partials_while_speaking(server: ServerProcess) ->
     early = _words("".join(str(e.data["text"]) for e in before[1:]))
     assert early and _words(final)[: len(early)] == early  # the partial words were right
     assert chunks == _words(final)
+
+
+async def test_partials_with_the_homes_names_as_prompt(server: ServerProcess) -> None:
+    """A prompt of the home's names longer than an early partial's token budget (what HA's
+    names give the demo): the partial decodes once crashed CTranslate2 (segfault) there."""
+    names = [
+        *("Kitchen", "Office", "Living Room", "Bedroom", "Garage", "Hallway", "Porch"),
+        *("Kitchen Light", "Office Light", "Living Room Lamp", "Ceiling Fan", "Front Door"),
+        *("Garage Door", "Thermostat", "Porch Light", "Desk Lamp", "Bedroom Lamp"),
+    ]
+    name = "end07_wfw_turn_on_the_living_room_lamp.wav"
+    before, after = await _stream(server.port, _pcm(name), names)
+    assert before and before[0].type == "transcript-start"
+    assert _words(str(after[-1].data["text"])) == _words(CLIPS[name])
+    assert server.proc.poll() is None  # still serving
 
 
 async def test_final_transcripts_as_accurate_as_a_plain_30s_decode(server: ServerProcess) -> None:

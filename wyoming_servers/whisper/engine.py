@@ -29,6 +29,8 @@ MAX_PARTIAL_S = 20.0
 """Longest audio decoded for partial transcripts (past it, none are sent)."""
 TOKENS_PER_SECOND = 12
 """Most text tokens a second of speech may give in a short window (more: a repetition loop)."""
+MAX_TOKENS = 448
+"""Whisper's decoder length (prompt + generated tokens)."""
 
 # faster-whisper makes a (disabled) tqdm bar per decode; keep tqdm from starting a monitor thread.
 tqdm.tqdm.monitor_interval = 0
@@ -239,11 +241,14 @@ class WhisperEngine:
         tokenizer = Tokenizer(model.hf_tokenizer, self.multilingual, "transcribe", language)
         previous = tokenizer.encode(" " + prompt.strip()) if prompt and prompt.strip() else []
         most = int(TOKENS_PER_SECOND * len(audio) / SAMPLE_RATE) + 16
+        prompt_ids = model.get_prompt(tokenizer, previous)
+        # CTranslate2's max_length counts the prompt too: shorter than the prompt, it crashes
+        # (a segfault with the home's names as the prompt and a short partial window).
         result = model.model.generate(
             encoded,
-            [model.get_prompt(tokenizer, previous)],
+            [prompt_ids],
             beam_size=options.beam_size,
-            max_length=most,
+            max_length=min(MAX_TOKENS, len(prompt_ids) + most),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
