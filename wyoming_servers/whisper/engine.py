@@ -185,6 +185,7 @@ class WhisperEngine:
         *,
         partial: bool = False,
         fallback: bool = True,
+        short: bool = True,
     ) -> Decoded:
         """Transcribe 16 kHz mono float audio (blocking).
 
@@ -193,6 +194,7 @@ class WhisperEngine:
         would have gone another way (then its text is only something to show).
         `fallback` False: where a short window is unsure, give up (`final` False) instead of
         decoding the 30 s window (a guess made in a pause: the final decode falls back if needed).
+        `short` False: the 30 s window whatever the length (audio that did not come live).
         """
         started = time.monotonic()
         if partial:
@@ -203,7 +205,7 @@ class WhisperEngine:
             elif len(audio) > self.short_window_s * SAMPLE_RATE:
                 decoded.final = False
         else:
-            fits = len(audio) <= self.short_window_s * SAMPLE_RATE
+            fits = short and len(audio) <= self.short_window_s * SAMPLE_RATE
             decoded = self._decode_short(audio, language, prompt) if fits else None
             if decoded is None and fits and not fallback:
                 decoded = Decoded(text="", language=language or "", final=False)
@@ -314,7 +316,8 @@ def _segments(tokens: list[int], tokenizer: Tokenizer) -> list[str]:
 def _cut_loop(text: str) -> tuple[str, bool]:
     """`text` up to where a run of 3 or more words repeats at once, and whether it did.
 
-    E.g. "turn on the lamp, turn on the lamp, turn on" -> "turn on the lamp".
+    E.g. "turn on the lamp, turn on the lamp, turn on" -> "turn on the lamp"; also a text that
+    begins itself again at its end ("turn on the lamp. Turn on the").
     """
     words = text.split()
     keys = ["".join(c for c in word.lower() if c.isalnum()) for word in words]
@@ -322,4 +325,7 @@ def _cut_loop(text: str) -> tuple[str, bool]:
         for period in range(3, (len(keys) - start) // 2 + 1):
             if keys[start : start + period] == keys[start + period : start + 2 * period]:
                 return " ".join(words[: start + period]).rstrip(",;:"), True
+    for start in range(3, len(keys) - 2):  # "turn on the lamp. Turn on the": begun again
+        if keys[start:] == keys[: len(keys) - start]:
+            return " ".join(words[:start]).rstrip(",;:"), True
     return text, False

@@ -332,13 +332,19 @@ class StreamingTranscriber:
         attempt = _Attempt(window, audio)
         attempt.may_be_final = not partial or count <= self.engine.short_window_s * TARGET_RATE
         engine, language, prompt = self.engine, self.language, self.prompt
+        short = partial or self._live()  # a file sent at once: accuracy first, the 30 s window
 
         def decode() -> Decoded:
             samples = attempt.audio
             if samples is None:
                 raise RuntimeError("decode dropped before a worker took it")
             return engine.decode(
-                samples, language, prompt, partial=partial, fallback=priority == FINAL
+                samples,
+                language,
+                prompt,
+                partial=partial,
+                fallback=priority == FINAL,
+                short=short,
             )
 
         attempt.task = asyncio.create_task(
