@@ -152,6 +152,21 @@ class SatelliteProcess:
         self.proc.stdin.write(pcm)
         await self.proc.stdin.drain()
 
+    async def say_live(self, pcm: bytes) -> None:
+        """Say `pcm` at the pace of a real microphone (20 ms blocks).
+
+        Fed at full speed, the listener thread holds the satellite's loop back for the whole
+        recording: states pass faster than anything that watches them could see.
+        """
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        block = MIC_RATE // 50 * 2
+        for at in range(0, len(pcm), block):
+            await self.say(pcm[at : at + block])
+            ahead = (at + block) / (MIC_RATE * 2) - (loop.time() - started)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+
     def log_text(self) -> str:
         """What the satellite logged so far."""
         return self.log.read_text(errors="replace")

@@ -21,7 +21,7 @@ import pytest
 from wyoming.event import Event
 from wyoming.satellite import RunSatellite
 
-from .satellite_process import MIC_RATE, Peer, SatelliteProcess, to_pcm, utterance
+from .satellite_process import Peer, SatelliteProcess, to_pcm, utterance
 from .test_protocol import assert_complete_command
 
 CONTROL = "jarvis-satellite-control"
@@ -114,19 +114,8 @@ class Arbiter:
 
 
 async def say_live(sat: SatelliteProcess, pcm: bytes) -> None:
-    """Say `pcm` at the pace of a real microphone (20 ms blocks).
-
-    Fed at full speed, the listener thread would hold the satellite's loop back for the whole
-    recording and a decision could come later than the 500 ms a satellite waits for it.
-    """
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    block = MIC_RATE // 50 * 2
-    for at in range(0, len(pcm), block):
-        await sat.say(pcm[at : at + block])
-        ahead = (at + block) / (MIC_RATE * 2) - (loop.time() - started)
-        if ahead > 0:
-            await asyncio.sleep(ahead)
+    """Say `pcm` at a real microphone's pace (a decision must come within 500 ms)."""
+    await sat.say_live(pcm)
 
 
 def quieter(pcm: bytes, db: float) -> bytes:

@@ -113,7 +113,9 @@ async def test_subscribed_peers_get_the_state_pushed_when_it_changes(tmp_path: P
             state = await control(watcher, subscribe=True, stop_word=True)
             assert state["stop_word"] is True
             # A peer that did not subscribe gets nothing but its answers.
-            await sat.say(utterance().pcm)
+            # (At a microphone's pace: pushes are the latest state every 100 ms, so a command
+            # fed all at once could pass through "streaming" between two pushes.)
+            await sat.say_live(utterance().pcm)
             await driver.collect_until("audio-stop", timeout=30)
             pushed: list[dict[str, Any]] = []
             while not any(p["state"] == "idle" and p["last_wake"] for p in pushed):
