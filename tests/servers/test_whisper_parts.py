@@ -99,12 +99,19 @@ async def test_scheduler_runs_final_before_speculative_and_bounds_queue() -> Non
         final = asyncio.create_task(scheduler.run(FINAL, lambda: order.append("final")))
         await asyncio.sleep(0.05)
         assert scheduler.waiting == 2
+        assert not scheduler.has_room(SPECULATIVE)
+        # Full: a client owed a transcript takes the waiting speculative decode's place...
+        owed = asyncio.create_task(scheduler.run(FINAL, lambda: order.append("owed")))
+        await asyncio.sleep(0.05)
+        with pytest.raises(BusyError):
+            await spec
+        assert scheduler.waiting == 2
+        # ...and with only final decodes waiting, the next one is refused.
         with pytest.raises(BusyError):
             await scheduler.run(FINAL, lambda: None)
-        assert not scheduler.has_room(SPECULATIVE)
         gate.set()
-        await asyncio.gather(blocker, spec, final)
-        assert order == ["final", "speculative"]
+        await asyncio.gather(blocker, final, owed)
+        assert order == ["final", "owed"]
         # A cancelled waiter gives its place back.
         gate.clear()
         blocker = asyncio.create_task(scheduler.run(FINAL, gate.wait))

@@ -2,7 +2,8 @@
 
 Final decodes (a client is waiting for its transcript) go before speculative ones, first come
 first served; at most `workers` decodes run at once on a private thread pool, so the event loop is
-never blocked. A full queue rejects new final decodes with `BusyError` and skips speculative ones.
+never blocked. A full queue rejects new speculative decodes; a final one takes the place of the
+newest waiting speculative decode (which fails with `BusyError`), or is rejected if none waits.
 A cancelled decode leaves the queue at once; one already running finishes on its thread and its
 result is dropped.
 
@@ -84,7 +85,7 @@ class DecodeScheduler:
 
         `on_start` is called on the loop when a worker takes the job.
         """
-        if not self.has_room(priority):
+        if not self.has_room(priority) and not (priority == FINAL and self._evict_speculative()):
             raise BusyError(f"server busy: {self.waiting} transcriptions already waiting")
         await self._acquire(priority)
         self.running += 1
@@ -102,6 +103,16 @@ class DecodeScheduler:
             raise
         self._job_done(job)
         return result
+
+    def _evict_speculative(self) -> bool:
+        """Drop the newest waiting speculative decode (a client waits for a final one)."""
+        queued = [e for e in self._waiters if e[0] == SPECULATIVE and not e[2].done()]
+        if not queued:
+            return False
+        max(queued, key=lambda entry: entry[1])[2].set_exception(
+            BusyError("speculative decode dropped: a transcript is owed")
+        )
+        return True
 
     def _job_done(self, job: asyncio.Future[T]) -> None:
         if not job.cancelled():
