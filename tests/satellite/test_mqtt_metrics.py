@@ -7,31 +7,15 @@ each scrape is parsed with prometheus_client's own parser (`tests.wire.http_clie
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.mqtt_broker import Broker, broker
-from tests.wire.http_client import Scrape, free_port, health, scrape
+from tests.wire.http_client import connected, free_port, health, scrape, scrape_until
 
 from .test_mqtt import start_satellite
 
 __all__ = ["broker"]  # the fixture
-
-
-async def scrape_until(port: int, check: Callable[[Scrape], bool], timeout: float = 30) -> Scrape:
-    """Scrape (off the loop) until `check` holds; that scrape."""
-    async with asyncio.timeout(timeout):
-        while True:
-            scraped = await asyncio.to_thread(scrape, port)
-            if check(scraped):
-                return scraped
-            await asyncio.sleep(0.2)
-
-
-def connected(value: float) -> Callable[[Scrape], bool]:
-    """A check on `jarvis_mqtt_connected`."""
-    return lambda scraped: scraped.value("jarvis_mqtt_connected") == value
 
 
 async def mqtt_health(port: int) -> dict[str, Any]:

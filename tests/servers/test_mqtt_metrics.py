@@ -7,7 +7,6 @@ with a password file made by `mosquitto_passwd` for the login tests) and parsed 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 import getpass
 from pathlib import Path
 import shutil
@@ -20,7 +19,7 @@ import pytest
 from tests.mqtt_broker import Broker, broker
 from tests.servers.test_metrics import metrics_port
 from tests.servers.test_piper import ServerProcess, start_server
-from tests.wire.http_client import Scrape, health, scrape
+from tests.wire.http_client import connected, health, scrape_until
 from wyoming_servers.models import bundled_joe_voice, bundled_tiny_en
 
 __all__ = ["broker"]  # the fixture
@@ -29,21 +28,6 @@ pytestmark = pytest.mark.skipif(
     bundled_joe_voice() is None or bundled_tiny_en() is None, reason="bundled models missing"
 )
 PASSWORD = "c0rrect-h0rse-battery"
-
-
-async def scrape_until(port: int, check: Callable[[Scrape], bool], timeout: float = 30) -> Scrape:
-    """Scrape (off the loop) until `check` holds; that scrape."""
-    async with asyncio.timeout(timeout):
-        while True:
-            scraped = await asyncio.to_thread(scrape, port)
-            if check(scraped):
-                return scraped
-            await asyncio.sleep(0.2)
-
-
-def connected(value: float) -> Callable[[Scrape], bool]:
-    """A check on `jarvis_mqtt_connected`."""
-    return lambda scraped: scraped.value("jarvis_mqtt_connected") == value
 
 
 async def mqtt_health(port: int) -> dict[str, Any]:

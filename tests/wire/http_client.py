@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Callable, Iterable
 import http.client
 import json
 import re
@@ -112,3 +113,18 @@ BAD_REQUESTS: Iterable[tuple[bytes, int]] = (
     (b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 20_000 + b"\r\n\r\n", 431),
 )
 """Requests the metrics endpoints refuse, and the status each gets."""
+
+
+async def scrape_until(port: int, check: Callable[[Scrape], bool], timeout: float = 30) -> Scrape:
+    """Scrape (off the loop) until `check` holds; that scrape."""
+    async with asyncio.timeout(timeout):
+        while True:
+            scraped = await asyncio.to_thread(scrape, port)
+            if check(scraped):
+                return scraped
+            await asyncio.sleep(0.2)
+
+
+def connected(value: float) -> Callable[[Scrape], bool]:
+    """A check on `jarvis_mqtt_connected`."""
+    return lambda scraped: scraped.value("jarvis_mqtt_connected") == value
