@@ -100,7 +100,11 @@ class SatelliteConnection(SafeEventHandler):
     async def _pair(self, event: Event) -> bool:
         pairing = self._pairing
         if pairing is None:
-            raise RequestError("this satellite has no pairing secret", "pairing-not-configured")
+            # HA's config flow probes every discovered satellite this way: an answer, not a fault.
+            _LOGGER.debug("%s asked to pair; this satellite has no pairing secret", self.name)
+            await self.send_error("this satellite has no pairing secret", "pairing-not-configured")
+            self._after_event()
+            return True
         value = await self.satellite.gate.admit(event, self.host, paired=self.paired)
         if isinstance(value, PairRequest):
             await self.send(pairing.challenge(value).event())

@@ -140,6 +140,26 @@ async def test_an_allow_list_replaces_trust_on_first_use(tmp_path: Path) -> None
     assert not state_file.exists()
 
 
+async def test_a_pairing_probe_without_a_secret_is_answered_quietly(tmp_path: Path) -> None:
+    """HA's config flow asks every discovered satellite to pair: no secret is an answer, no fault."""
+    sat = await SatelliteProcess.start(tmp_path, state_file=tmp_path / "satellite-state.json")
+    try:
+        async with PeerFrom(sat.port, HA) as ha:
+            for _ in range(3):
+                await ha.send(PairRequest(nonce=new_nonce()).event())
+                error = Error.from_event(await ha.next("error"))
+                assert error.code == "pairing-not-configured", error
+            await ha.send(RunSatellite().event())
+            await ha.send(Ping(text="ha").event())
+            await ha.next("pong")
+            assert (await state(sat.port))["access"] == {"mode": "tofu", "trusted_peer": HA}
+    finally:
+        assert await sat.stop() == 0
+    log = sat.log_text()
+    assert " WARNING " not in log, log
+    assert "asked to pair; this satellite has no pairing secret" in log
+
+
 @pytest.fixture
 def secret_file(tmp_path: Path) -> Path:
     """The pairing secret, in a file only its owner reads."""
