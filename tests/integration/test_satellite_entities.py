@@ -81,6 +81,20 @@ def tone_wav(path: Path, seconds: float, rate: int = 16000) -> Path:
     return path
 
 
+async def play_media(
+    hass: HomeAssistant, player: str, path: Path, *, announce: bool = False
+) -> None:
+    """Play a local file on the satellite's media player, as a user's automation would."""
+    data: dict[str, Any] = {
+        "entity_id": player,
+        "media_content_id": path.as_uri(),
+        "media_content_type": "music",
+    }
+    if announce:
+        data["announce"] = True
+    await hass.services.async_call("media_player", "play_media", data, blocking=True)
+
+
 async def test_controls_change_what_the_satellite_does(
     hass: HomeAssistant, satellite: SatelliteProcess
 ) -> None:
@@ -248,12 +262,7 @@ async def test_media_player_plays_a_file_on_the_satellite_speaker(
     entry = await add_satellite(hass, satellite.port)
     player = entity_of(hass, entry, "media_player")
     media = tone_wav(tmp_path / "music.wav", 3.0, rate=44100)
-    await hass.services.async_call(
-        "media_player",
-        "play_media",
-        {"entity_id": player, "media_content_id": media.as_uri(), "media_content_type": "music"},
-        blocking=True,
-    )
+    await play_media(hass, player, media)
     await wait_for(lambda: hass.states.get(player).state == "playing", 10, satellite)
     await wait_for(lambda: satellite.played_seconds() >= 2.5, 20, satellite)
     await wait_for(lambda: hass.states.get(player).state == "idle", 20, satellite)
@@ -282,12 +291,7 @@ async def test_wake_word_event_score_and_ducked_music(
     score = entity_of(hass, entry, "sensor", "last_wake_score")
     assert hass.states.get(event).state == "unknown"  # nothing heard yet
     media = tone_wav(tmp_path / "music.wav", 12.0, rate=22050)
-    await hass.services.async_call(
-        "media_player",
-        "play_media",
-        {"entity_id": player, "media_content_id": media.as_uri(), "media_content_type": "music"},
-        blocking=True,
-    )
+    await play_media(hass, player, media)
     await wait_for(lambda: satellite.played_seconds() >= 1.0, 20, satellite)
     assert (await satellite_status(satellite.port))["media"]["ducked"] is False
 
@@ -342,12 +346,7 @@ async def test_media_player_pause_resume_and_stop(
     entry = await add_satellite(hass, satellite.port)
     player = entity_of(hass, entry, "media_player")
     media = tone_wav(tmp_path / "music.wav", 20.0, rate=22050)
-    await hass.services.async_call(
-        "media_player",
-        "play_media",
-        {"entity_id": player, "media_content_id": media.as_uri(), "media_content_type": "music"},
-        blocking=True,
-    )
+    await play_media(hass, player, media)
     await wait_for(lambda: satellite.played_seconds() >= 1.0, 20, satellite)
 
     await hass.services.async_call(
@@ -381,25 +380,10 @@ async def test_media_player_announcement_is_spoken_over_ducked_music(
     entry = await add_satellite(hass, satellite.port)
     player = entity_of(hass, entry, "media_player")
     music = tone_wav(tmp_path / "music.wav", 12.0, rate=22050)
-    await hass.services.async_call(
-        "media_player",
-        "play_media",
-        {"entity_id": player, "media_content_id": music.as_uri(), "media_content_type": "music"},
-        blocking=True,
-    )
+    await play_media(hass, player, music)
     await wait_for(lambda: satellite.played_seconds() >= 1.0, 20, satellite)
     notice = tone_wav(tmp_path / "notice.wav", 1.5)
-    await hass.services.async_call(
-        "media_player",
-        "play_media",
-        {
-            "entity_id": player,
-            "media_content_id": notice.as_uri(),
-            "media_content_type": "music",
-            "announce": True,
-        },
-        blocking=True,
-    )
+    await play_media(hass, player, notice, announce=True)
     # The satellite plays it as a reply over the music, ducked meanwhile; the music goes on.
     await wait_status(satellite, lambda st: st["media"]["ducked"])
     await wait_log(satellite, "Reply played (1.5 s)")
