@@ -15,7 +15,7 @@ conversation open and the satellite listens for the answer.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 import re
@@ -29,6 +29,7 @@ from homeassistant.components.cover import CoverDeviceClass, CoverState
 from homeassistant.components.lock.const import LockState
 from homeassistant.const import ATTR_DEVICE_CLASS
 from homeassistant.core import HomeAssistant, State, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import (
     area_registry as ar,
     device_registry as dr,
@@ -37,9 +38,11 @@ from homeassistant.helpers import (
     llm,
 )
 from homeassistant.util import dt as dt_util
+import probatio
 
 from .const import CONFIRMATION_TIMEOUT, DOMAIN, LOGGER, SAFE_ACTIONS_ALLOW, SAFE_ACTIONS_REFUSE
 from .errors import async_translated_text
+from .script_actions import script_sensitive_entities
 
 INTENT_OPEN_COVER = "HassOpenCover"  # the cover integration's own "open" intent
 WATCHED_INTENTS = frozenset(
@@ -93,6 +96,11 @@ class HeldAction:
     targets: tuple[SensitiveTarget, ...]
     tool_name: str  # how the chat log records the call when it runs
     text: str  # the request, as the user said it
+    # A script tool the model called (instead of an intent): run as the tool, on a "yes".
+    tool: llm.Tool | None = None
+    script: str | None = None
+    call_args: dict[str, Any] | None = None
+    llm_context: llm.LLMContext | None = None
 
     @property
     def kind(self) -> SafeKind:
@@ -106,7 +114,9 @@ class HeldAction:
 
     @property
     def tool_args(self) -> dict[str, Any]:
-        """Its slots as a tool call's arguments."""
+        """Its slots as a tool call's arguments (a script tool's own arguments)."""
+        if self.call_args is not None:
+            return self.call_args
         values = slot_values(self.slots)
         return {key: value for key, value in values.items() if key not in PREFERENCE_SLOTS}
 
@@ -210,6 +220,25 @@ def async_sensitive_targets(
         if (kind := _kind(intent_type, values, state, protected_covers)) is not None:
             label = name if name and len(match.states) == 1 else state.name
             targets.append(SensitiveTarget(state.entity_id, label or state.name, kind))
+        elif state.domain == "script" and intent_type in (
+            intent.INTENT_TURN_ON,
+            intent.INTENT_TOGGLE,
+        ):
+            targets += script_targets(hass, state.entity_id, protected_covers)  # "turn on <script>"
+    return targets
+
+
+@callback
+def script_targets(
+    hass: HomeAssistant, script: str, protected_covers: Collection[str]
+) -> list[SensitiveTarget]:
+    """What running `script` would unlock, open or disarm (see script_actions)."""
+    targets: list[SensitiveTarget] = []
+    for entity_id, kind in script_sensitive_entities(hass, script, protected_covers).items():
+        state = hass.states.get(entity_id)
+        targets.append(
+            SensitiveTarget(entity_id, state.name if state else entity_id, SafeKind(kind))
+        )
     return targets
 
 
@@ -416,6 +445,25 @@ class SafeActions:
             return None
         return HeldAction(intent_type, slots, tuple(targets), tool_name, text)
 
+    def held_script(
+        self,
+        hass: HomeAssistant,
+        tool: llm.Tool,
+        *,
+        script: str,
+        args: dict[str, Any],
+        llm_context: llm.LLMContext,
+        text: str,
+    ) -> HeldAction | None:
+        """A call of a script tool as a held action when the script does a safe action."""
+        if self.mode == SAFE_ACTIONS_ALLOW:
+            return None
+        if not (targets := script_targets(hass, script, self.protected_covers)):
+            return None
+        return HeldAction(
+            "", {}, tuple(targets), tool.name, text, tool, script, dict(args), llm_context
+        )
+
     def local_check(
         self, hass: HomeAssistant, user_input: conversation.ConversationInput
     ) -> LocalCheck:
@@ -481,7 +529,12 @@ class SafeActions:
         language: str,
     ) -> bool:
         """Run a confirmed command (recorded in the chat log as HA's own intents are)."""
-        now = async_sensitive_targets(hass, action.intent_type, action.slots, self.protected_covers)
+        if action.script is not None:
+            now = script_targets(hass, action.script, self.protected_covers)
+        else:
+            now = async_sensitive_targets(
+                hass, action.intent_type, action.slots, self.protected_covers
+            )
         if not {t.entity_id for t in now} <= {t.entity_id for t in action.targets}:
             LOGGER.warning("Not run: %s now targets %s, not what was confirmed", action, now)
             return False
@@ -489,6 +542,14 @@ class SafeActions:
         chat_log.async_add_assistant_content_without_tools(
             conversation.AssistantContent(agent_id=agent_id, tool_calls=[call])
         )
+        if action.tool is not None and action.llm_context is not None:
+            result = await _async_run_tool(hass, action, action.llm_context, user_input)
+            chat_log.async_add_assistant_content_without_tools(
+                conversation.ToolResultContent(
+                    agent_id=agent_id, tool_call_id=call.id, tool_name=call.tool_name, result=result
+                )
+            )
+            return not result.error
         try:
             response = await intent.async_handle(
                 hass,
@@ -519,3 +580,26 @@ class SafeActions:
             )
         )
         return not result.error
+
+
+async def _async_run_tool(
+    hass: HomeAssistant,
+    action: HeldAction,
+    llm_context: llm.LLMContext,
+    user_input: conversation.ConversationInput,
+) -> llm.ToolResult:
+    """Run a confirmed script tool, in the context of the "yes"."""
+    assert action.tool is not None
+    tool_input = llm.ToolInput(tool_name=action.tool_name, tool_args=dict(action.tool_args))
+    try:
+        result = await action.tool.async_call(
+            hass, tool_input, replace(llm_context, context=user_input.context)
+        )
+    except (HomeAssistantError, probatio.Invalid) as err:
+        LOGGER.warning("Confirmed %s of %s failed: %s", action.kind, action.names, err)
+        return llm.ToolResult(
+            data={"error": type(err).__name__, "error_text": str(err)}, error=True
+        )
+    if isinstance(result, llm.ToolResult):
+        return result
+    return llm.ToolResult(data=result)

@@ -5,7 +5,7 @@ means `intent__HassTurnOff` when that is the only one); the arguments are repair
 small model's slip is plain (a string for a list, a number or a boolean as a string, a name or
 an area written without its accents or capitals) and checked against the tool's schema; a
 call repeated with the same arguments runs once; a call that would unlock, open a garage door
-or disarm goes through the agent's safe-action policy.
+or disarm (an intent, or a script that does it) goes through the agent's safe-action policy.
 
 A call that is still wrong is not run: its result tells the model exactly what was wrong (the
 tool, the field, the allowed values), which is the model's one chance to correct it; when the
@@ -35,6 +35,7 @@ import probatio
 
 from .const import DOMAIN, LOGGER, SAFE_ACTIONS_REFUSE
 from .safe_actions import HeldAction, SafeActions
+from .script_actions import script_of_tool
 from .tool_calls import matching_tool_names
 
 MAX_REPROMPTS = 1  # rounds of invalid calls the model is told about before Jarvis gives up
@@ -400,8 +401,14 @@ class ToolGuard:
     def _held(
         self, tool: llm.Tool, args: dict[str, Any], llm_context: llm.LLMContext
     ) -> HeldAction | None:
-        if self.safe is None or (inner := intent_tool(tool)) is None:
+        if self.safe is None:
             return None
+        if (inner := intent_tool(tool)) is None:
+            if (script := script_of_tool(tool)) is None:
+                return None
+            return self.safe.held_script(
+                self.hass, tool, script=script, args=args, llm_context=llm_context, text=self.text
+            )
         slots: dict[str, Any] = {
             key: {"value": value}
             for key, value in args.items()

@@ -7,11 +7,13 @@ own intents (local first) or by the model (the fake Ollama server scripts its to
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components import assist_pipeline, conversation
 from homeassistant.components.homeassistant.exposed_entities import async_expose_entity
+from homeassistant.const import CONF_LLM_HASS_API
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import intent
 from homeassistant.setup import async_setup_component
@@ -23,7 +25,10 @@ from custom_components.jarvis.const import (
     CONF_PREFER_LOCAL,
     CONF_PROTECTED_COVERS,
     CONF_SAFE_ACTIONS,
+    DOMAIN,
+    JARVIS_LLM_API_ID,
 )
+from custom_components.jarvis.user_tools import TOOLS_FILE
 
 from .agent_helpers import (
     FRONT_DOOR,
@@ -461,4 +466,189 @@ async def test_in_a_pipeline_the_question_keeps_the_conversation_open(
     assert done["intent_output"]["response"]["speech"]["plain"]["speech"] == (
         "OK, I unlocked Front Door."
     )
+    assert state_of(hass, FRONT_DOOR) == "unlocked"
+
+
+# --- scripts that unlock, open or disarm -------------------------------------------------
+
+ALARM = "alarm_control_panel.home_alarm"
+
+
+@pytest.fixture
+def hass_config_dir(hass_tmp_config_dir: str) -> str:
+    """A config folder of the test's own (for jarvis_tools.yaml)."""
+    return hass_tmp_config_dir
+
+
+async def async_setup_scripts(hass: HomeAssistant) -> None:
+    """The doors, HA's manual alarm panel 'Home Alarm' armed away, and exposed scripts:
+    'Alarm off' disarms it; 'Door opener' runs another script that unlocks the front door
+    when it is locked (if/then); 'Kitchen on' only lights the kitchen."""
+    await async_setup_doors(hass)
+    assert await async_setup_component(
+        hass,
+        "alarm_control_panel",
+        {
+            "alarm_control_panel": [
+                {
+                    "platform": "manual",
+                    "name": "Home Alarm",
+                    "arming_time": 0,
+                    "code_arm_required": False,
+                    "delay_time": 0,
+                }
+            ]
+        },
+    )
+    unlock = {"action": "lock.unlock", "target": {"entity_id": FRONT_DOOR}}
+    assert await async_setup_component(
+        hass,
+        "script",
+        {
+            "script": {
+                "alarm_off": {
+                    "alias": "Alarm off",
+                    "sequence": [
+                        {
+                            "action": "alarm_control_panel.alarm_disarm",
+                            "target": {"entity_id": ALARM},
+                        }
+                    ],
+                },
+                "unlock_front": {
+                    "sequence": [
+                        {
+                            "if": [
+                                {"condition": "state", "entity_id": FRONT_DOOR, "state": "locked"}
+                            ],
+                            "then": [unlock],
+                        }
+                    ]
+                },
+                "door_opener": {
+                    "alias": "Door opener",
+                    "sequence": [{"action": "script.unlock_front"}],
+                },
+                "kitchen_on": {
+                    "alias": "Kitchen on",
+                    "sequence": [{"action": "light.turn_on", "target": {"area_id": "kitchen"}}],
+                },
+            }
+        },
+    )
+    await hass.async_block_till_done()
+    for script in ("script.alarm_off", "script.door_opener", "script.kitchen_on"):
+        async_expose_entity(hass, conversation.DOMAIN, script, True)
+    await hass.services.async_call(
+        "alarm_control_panel", "alarm_arm_away", {"entity_id": ALARM}, blocking=True
+    )
+    await hass.async_block_till_done()
+    assert state_of(hass, ALARM) == "armed_away"
+
+
+@pytest.mark.parametrize(
+    ("language", "question", "yes", "done"),
+    [
+        ("en", "Do you want me to disarm Home Alarm?", "yes", "OK, I disarmed Home Alarm."),
+        (
+            "fr",
+            "Veux-tu que je désarme Home Alarm ?",
+            "oui",
+            "C'est fait, j'ai désarmé Home Alarm.",
+        ),
+    ],
+)
+async def test_a_script_the_model_calls_to_disarm_waits_for_yes(
+    hass: HomeAssistant,
+    fake_ollama: FakeOllama,
+    setup_jarvis: MockConfigEntry,
+    language: str,
+    question: str,
+    yes: str,
+    done: str,
+) -> None:
+    """HA offers exposed scripts as tools: one that disarms the alarm is asked about first."""
+    await async_setup_scripts(hass)
+    fake_ollama.queue(tool_call_reply("script__alarm_off", {}))
+
+    asked = await ask(hass, "I'm home, turn the alarm off", language=language)
+
+    assert speech(asked) == question
+    assert asked.continue_conversation is True
+    assert state_of(hass, ALARM) == "armed_away"
+    assert len(fake_ollama.conversation_requests) == 1
+
+    result = await ask(hass, yes, language=language, conversation_id=asked.conversation_id)
+
+    assert speech(result) == done
+    assert state_of(hass, ALARM) == "disarmed"
+    assert len(fake_ollama.conversation_requests) == 1
+
+    # Disarmed already: the script is harmless now and runs at once.
+    fake_ollama.queue(tool_call_reply("script__alarm_off", {}), text_reply("It is off."))
+    assert speech(await ask(hass, "I am back home", language=language)) == "It is off."
+
+
+async def test_a_script_that_unlocks_through_another_is_asked_about(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    """'Door opener' starts a script that unlocks (inside an if/then): the model turns it on
+    with HA's intent or calls it as a tool; either way Jarvis asks. Harmless scripts run."""
+    await async_setup_scripts(hass)
+
+    fake_ollama.queue(tool_call_reply("intent__HassTurnOn", {"name": "door opener"}))
+    asked = await ask(hass, "turn on the door opener")
+    assert speech(asked) == "Do you want me to unlock Front Door?"
+    assert state_of(hass, FRONT_DOOR) == "locked"
+    no = await ask(hass, "no", conversation_id=asked.conversation_id)
+    assert speech(no) == "OK, I won't unlock Front Door."
+    assert state_of(hass, FRONT_DOOR) == "locked"
+
+    fake_ollama.queue(tool_call_reply("script__door_opener", {}))
+    asked = await ask(hass, "let my sister in")
+    assert speech(asked) == "Do you want me to unlock Front Door?"
+    await ask(hass, "go ahead", conversation_id=asked.conversation_id)
+    assert state_of(hass, FRONT_DOOR) == "unlocked"
+
+    fake_ollama.queue(tool_call_reply("script__kitchen_on", {}), text_reply("Light's on."))
+    assert speech(await ask(hass, "light the kitchen")) == "Light's on."
+    assert state_of(hass, "light.kitchen_light") == "on"
+
+
+async def test_refuse_mode_never_runs_such_a_script(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    await set_options(hass, setup_jarvis, **{CONF_SAFE_ACTIONS: "refuse"})
+    await async_setup_scripts(hass)
+    fake_ollama.queue(tool_call_reply("script__alarm_off", {}))
+
+    result = await ask(hass, "désactive l'alarme", language="fr")
+
+    assert speech(result) == (
+        "Désolé, je n'ai pas le droit de désarmer Home Alarm à la voix."
+        " Cela se change dans les options de l'agent."
+    )
+    assert state_of(hass, ALARM) == "armed_away"
+
+
+async def test_a_user_tool_running_such_a_script_is_asked_about(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    """A `script:` tool of jarvis_tools.yaml goes through the same rule."""
+    await async_setup_scripts(hass)
+    await hass.async_add_executor_job(
+        Path(hass.config.path(TOOLS_FILE)).write_text,
+        "tools:\n  welcome:\n    description: Lets a guest in.\n    script: script.door_opener\n",
+        "utf-8",
+    )
+    await hass.services.async_call(DOMAIN, "reload", blocking=True)
+    await set_options(hass, setup_jarvis, **{CONF_LLM_HASS_API: [JARVIS_LLM_API_ID]})
+    fake_ollama.queue(tool_call_reply("jarvis__welcome", {}))
+
+    asked = await ask(hass, "my guest is at the door")
+
+    assert speech(asked) == "Do you want me to unlock Front Door?"
+    assert state_of(hass, FRONT_DOOR) == "locked"
+    done = await ask(hass, "yes", conversation_id=asked.conversation_id)
+    assert speech(done) == "OK, I unlocked Front Door."
     assert state_of(hass, FRONT_DOOR) == "unlocked"
