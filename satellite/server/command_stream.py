@@ -5,7 +5,8 @@
 16-bit mono chunks (`info.MIC_FORMAT`) timestamped in ms from the stream's start; `close()`
 goes back to IDLE (PAUSED without a driver) and sends `audio-stop` if asked. It also measures
 the delay from a wake word emitted on the listener thread to its first audio written to the
-socket (`wake_to_audio_ms`).
+socket (`wake_to_audio_ms`). Each chunk goes through the residual echo gate first: what the
+echo canceller left of a chime that plays (the wake chime) is notched out (`satellite.echo`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import time
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.pipeline import RunPipeline
 from wyoming.wake import Detection
+
+from satellite.audio.reference import speaker_reference
+from satellite.echo import ResidualEchoGate
 
 from .info import MIC_FORMAT
 from .session import SatelliteState, Session
@@ -33,6 +37,7 @@ class CommandStream:
         self._ms = 0
         self._wake_at: float | None = None
         self.pipelines = 0
+        self.echo_gate = ResidualEchoGate(speaker_reference())
         self.chunks_sent = 0
         self.wake_to_audio_ms: float | None = None
         self.on_wake_to_audio: Callable[[float], None] | None = None
@@ -62,6 +67,7 @@ class CommandStream:
 
     async def send(self, pcm: bytes) -> None:
         """Send one chunk of command audio."""
+        pcm = self.echo_gate.process(pcm)
         chunk = AudioChunk(audio=pcm, timestamp=self._ms, **_mic_format())
         self._ms += int(round(chunk.seconds * 1000))
         if await self._session.send(chunk.event()):
