@@ -9,13 +9,23 @@ pymicro-vad 1.x (`Process10ms`, the version Home Assistant pins) and 2.x
 `Endpointer` turns probabilities into the end of a command: speech starts after
 `speech_s` of speech, the command ends after `silence_s` of silence following
 speech, after `max_command_s` in all, or after `no_speech_timeout_s` with no speech.
+
+pymicro-vad holds "speech" for 0.4-0.85 s after the last word (measured on the recorded
+commands), so silence counted from its output ends a command that much late. Given the chunks
+themselves, the endpointer counts silence from when the sound fell 20 dB under the command's
+loudest 50 ms, once the VAD agrees it is not speech: `silence_s` is then real silence after the
+last word. A VAD that keeps hearing speech in a steady quiet noise (a fan) cannot hold a command
+open past `silence_s` + 0.6 s of it.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
+
+import numpy as np
 
 
 class SpeechDetector:
@@ -63,6 +73,40 @@ class EndpointEvent(StrEnum):
 
 
 TAIL_PAUSE_S = 0.2  # silence that ends a wake word's tail; gaps between words are shorter
+SOUND_BELOW_PEAK_DB = 20.0  # a 50 ms level this far under the command's loudest is not a word
+LEVEL_SMOOTHING_CHUNKS = 5  # levels are 50 ms means
+MAX_LAG_CREDIT_S = 0.6  # at most this much quiet before the VAD's own silence counts
+
+
+class QuietTracker:
+    """How long the sound has been quiet: `SOUND_BELOW_PEAK_DB` under the command's loudest."""
+
+    def __init__(self, chunk_s: float = 0.01) -> None:
+        """Track 10 ms chunks."""
+        self.chunk_s = chunk_s
+        self._powers: deque[float] = deque(maxlen=LEVEL_SMOOTHING_CHUNKS)
+        self._below_peak = 10 ** (-SOUND_BELOW_PEAK_DB / 10)
+        self.reset()
+
+    def reset(self) -> None:
+        """A new command."""
+        self._powers.clear()
+        self.peak = 0.0
+        self.quiet_s = 0.0
+
+    def process(self, chunk: bytes, *, command: bool) -> float:
+        """Feed one int16 chunk; return how long it has been quiet (0 if this chunk is not).
+
+        The loudest is taken over the `command`'s chunks only (not the wake word's tail).
+        """
+        samples = np.frombuffer(chunk, dtype="<i2").astype(np.float32)
+        self._powers.append(float(np.mean(np.square(samples))) if len(samples) else 0.0)
+        level = sum(self._powers) / len(self._powers)
+        if command:
+            self.peak = max(self.peak, level)
+        quiet = self.peak > 0 and level <= self.peak * self._below_peak
+        self.quiet_s = self.quiet_s + self.chunk_s if quiet else 0.0
+        return self.quiet_s
 
 
 class Endpointer:
@@ -87,6 +131,7 @@ class Endpointer:
         self.speech_s = speech_s
         self.threshold = threshold
         self.chunk_s = chunk_s
+        self._quiet = QuietTracker(chunk_s)
         self.reset()
 
     def reset(self, ignore_s: float = 0.0) -> None:
@@ -103,11 +148,18 @@ class Endpointer:
         self.finished = False
         self._speech_run = 0.0
         self._silence_run = 0.0
+        self._quiet.reset()
 
-    def process(self, probability: float) -> EndpointEvent | None:
-        """Feed one chunk's probability; return an event when something happens."""
+    def process(self, probability: float, chunk: bytes | None = None) -> EndpointEvent | None:
+        """Feed one chunk's probability (and the chunk, to time silence from the sound itself).
+
+        Returns an event when something happens.
+        """
         if self.finished:
             return None
+        quiet_s = 0.0
+        if chunk is not None:
+            quiet_s = self._quiet.process(chunk, command=not self._in_tail)
         self.elapsed += self.chunk_s
         is_speech = probability >= self.threshold
         if self._in_tail:
@@ -123,7 +175,13 @@ class Endpointer:
                 return EndpointEvent.NO_SPEECH
         else:
             self._silence_run = 0.0 if is_speech else self._silence_run + self.chunk_s
-            if self._silence_run >= self.silence_s - 1e-9:
+            silence = self._silence_run
+            if silence > 0:
+                # The VAD says silence: it began when the sound fell to the floor, if earlier.
+                silence = max(silence, min(quiet_s, silence + MAX_LAG_CREDIT_S))
+            # A VAD that hears speech in a steady noise (fan, hum) still lets the command end.
+            stuck = quiet_s >= self.silence_s + MAX_LAG_CREDIT_S - 1e-9
+            if silence >= self.silence_s - 1e-9 or stuck:
                 self.finished = True
                 return EndpointEvent.SPEECH_STOPPED
         if self.elapsed >= self.max_command_s - 1e-9:

@@ -8,6 +8,7 @@ import numpy as np
 from pymicro_vad import MicroVad
 import pytest
 
+import audio_clips
 from satellite.listening import (
     CommandTimeout,
     ListenSettings,
@@ -179,3 +180,88 @@ def test_command_in_the_same_breath_as_the_wake_word() -> None:
     # Speech goes on for 1.5 s after the wake word (with a short gap between words).
     events = _events(endpointer, [(0.9, 0.8), (0.2, 0.1), (0.9, 0.6), (0.1, 1.0)])
     assert events == [(1.7, "speech_started"), (2.2, "speech_stopped")]
+
+
+# Recordings that end at the last word + 0.7 s of their own room tone (bench.stt's end07 clips).
+END07 = [
+    "english_commands/end07_wfw_turn_on_the_living_room_lamp.wav",
+    "english_commands/end07_leopard_test_en.wav",
+    "french/end07_leopard_test_fr.wav",
+    "french/end07_stp_fr_allume_la_lumiere.wav",
+    "french/end07_stp_fr_ferme_tous_les_volets.wav",
+    "french/end07_stp_fr_minuteur_10_minutes.wav",
+    "french/end07_stp_fr_quelle_heure_est-il.wav",
+]
+
+
+def levels_db(samples: np.ndarray) -> np.ndarray:
+    """50 ms mean levels, one per 10 ms chunk (as the endpointer measures them)."""
+    chunks = samples[: len(samples) // 160 * 160].astype(np.float64).reshape(-1, 160)
+    power = np.convolve(np.mean(chunks**2, axis=1), np.ones(5) / 5)[: len(chunks)]
+    return 10 * np.log10(power + 1e-9)
+
+
+def spoken(path: Path) -> tuple[np.ndarray, float]:
+    """The command from just before its first word, then its room tone going on (mirrored, so
+    it has no seams); and when its last sound ends (the last 50 ms within 20 dB of its loudest)."""
+    samples, rate = read_mono(path)
+    assert rate == 16000
+    loud = np.nonzero(levels_db(samples) > levels_db(samples).max() - 20)[0]
+    start = max(0, loud[0] * 160 - 2400)
+    tail = samples[-int(0.7 * rate) :]
+    command = np.concatenate([samples[start:], tail[::-1], tail, tail[::-1], tail])
+    return command, (loud[-1] + 1) * 160 / rate - start / rate
+
+
+def endpoint(samples: np.ndarray, *, with_sound: bool, silence_s: float = 0.7) -> float | None:
+    """Run the real VAD and the endpointer over `samples`; when the command ended."""
+    detector, endpointer = SpeechDetector(), Endpointer(silence_s=silence_s, max_command_s=60)
+    warm = np.zeros(16000, dtype=np.int16).tobytes()
+    for i in range(0, len(warm), 320):
+        detector.process_10ms(warm[i : i + 320])
+    pcm = samples.astype(np.int16).tobytes()
+    for n, i in enumerate(range(0, len(pcm) - 319, 320)):
+        chunk = pcm[i : i + 320]
+        probability = max(detector.process_10ms(chunk), 0.0)
+        event = endpointer.process(probability, chunk if with_sound else None)
+        if event is EndpointEvent.SPEECH_STOPPED:
+            return (n + 1) * 0.01
+        assert event in (None, EndpointEvent.SPEECH_STARTED), event
+    return None
+
+
+@pytest.mark.parametrize("name", END07, ids=lambda name: Path(name).stem[6:])
+def test_a_command_ends_silence_s_after_its_last_sound(name: str) -> None:
+    """pymicro-vad hears speech 0.4-0.9 s past the last word: silence is timed from the sound."""
+    samples, sound_end = spoken(audio_clips.clip(name))
+    ended = endpoint(samples, with_sound=True)
+    assert ended is not None
+    assert 0.65 <= ended - sound_end <= 0.9, (ended, sound_end)
+    # The VAD alone ends the same command later, or not at all in this room tone.
+    vad_only = endpoint(samples, with_sound=False)
+    assert vad_only is None or vad_only - sound_end > ended - sound_end + 0.1, (vad_only, ended)
+
+
+def test_a_pause_shorter_than_silence_s_does_not_end_the_command() -> None:
+    first, first_end = spoken(audio_clips.clip(END07[0]))
+    second, second_end = spoken(audio_clips.clip(END07[3]))
+    pause = first[: int((first_end + 0.45) * 16000)]  # 0.45 s of room tone, then more words
+    ended = endpoint(np.concatenate([pause, second]), with_sound=True)
+    assert ended is not None
+    assert ended - (len(pause) / 16000 + second_end) >= 0.65, ended
+
+
+def test_a_vad_that_hears_speech_in_steady_noise_still_ends_the_command() -> None:
+    """A fan the VAD takes for speech, 28 dB under the command: it ends 0.6 s late at most."""
+    rng = np.random.default_rng(0)
+    endpointer = Endpointer(silence_s=0.7)
+
+    def noise(level: float) -> bytes:
+        return (rng.standard_normal(160) * level).astype("<i2").tobytes()
+
+    events = [endpointer.process(0.9, noise(8000)) for _ in range(100)]
+    assert EndpointEvent.SPEECH_STARTED in events
+    for n in range(1, 300):  # noqa: B007
+        if endpointer.process(0.9, noise(300)) is EndpointEvent.SPEECH_STOPPED:
+            break
+    assert n * 0.01 == pytest.approx(1.3, abs=0.06)
