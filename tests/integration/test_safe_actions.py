@@ -15,7 +15,7 @@ from homeassistant.components import assist_pipeline, conversation
 from homeassistant.components.homeassistant.exposed_entities import async_expose_entity
 from homeassistant.const import CONF_LLM_HASS_API
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import intent
+from homeassistant.helpers import area_registry as ar, entity_registry as er, intent
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -652,3 +652,57 @@ async def test_a_user_tool_running_such_a_script_is_asked_about(
     done = await ask(hass, "yes", conversation_id=asked.conversation_id)
     assert speech(done) == "OK, I unlocked Front Door."
     assert state_of(hass, FRONT_DOOR) == "unlocked"
+
+
+async def test_a_garage_door_opened_deep_in_a_script_by_its_area_is_asked_about(
+    hass: HomeAssistant, fake_ollama: FakeOllama, setup_jarvis: MockConfigEntry
+) -> None:
+    """choose/default, parallel, repeat, a target by area: the walk finds the garage door; the
+    protected shed door set to position 0 (closing) in the other branch does not count."""
+    await set_options(hass, setup_jarvis, **{CONF_PROTECTED_COVERS: [SHED_DOOR]})
+    await async_setup_doors(hass)
+    garage = ar.async_get(hass).async_get_or_create("Garage")
+    er.async_get(hass).async_update_entity(GARAGE_DOOR, area_id=garage.id)
+    opens = {"action": "cover.open_cover", "target": {"area_id": garage.id}}
+    closes = {
+        "action": "cover.set_cover_position",
+        "target": {"entity_id": SHED_DOOR},  # protected below, but closed
+        "data": {"position": 0},
+    }
+    assert await async_setup_component(
+        hass,
+        "script",
+        {
+            "script": {
+                "bike_out": {
+                    "alias": "Bike out",
+                    "sequence": [
+                        {
+                            "choose": [
+                                {
+                                    "conditions": [
+                                        {"condition": "template", "value_template": "{{ false }}"}
+                                    ],
+                                    "sequence": [closes],
+                                }
+                            ],
+                            "default": [
+                                {"parallel": [{"repeat": {"count": 1, "sequence": [opens]}}]}
+                            ],
+                        }
+                    ],
+                }
+            }
+        },
+    )
+    await hass.async_block_till_done()
+    async_expose_entity(hass, conversation.DOMAIN, "script.bike_out", True)
+    fake_ollama.queue(tool_call_reply("script__bike_out", {}))
+
+    asked = await ask(hass, "sors le vélo", language="fr")
+
+    assert speech(asked) == "Veux-tu que j'ouvre Garage Door ?"
+    assert state_of(hass, GARAGE_DOOR) == "closed"
+    done = await ask(hass, "vas-y", language="fr", conversation_id=asked.conversation_id)
+    assert speech(done) == "C'est parti, j'ouvre Garage Door."
+    assert state_of(hass, GARAGE_DOOR) == "open"
