@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Generator, Iterator
+import contextlib
 from dataclasses import dataclass
 import json
 import os
 from pathlib import Path
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +23,8 @@ import numpy as np
 import pytest
 import pytest_socket
 
-from jarvis_demo.stack import HOST
+from jarvis_demo.processes import free_port
+from jarvis_demo.stack import HOST, MIC_RATE, SPEAKER_RATE
 from jarvis_demo.utterance import async_speak
 from tests.conftest import ROOT
 
@@ -124,14 +127,21 @@ def demo_ui(artifacts: Path) -> Iterator[DemoUi]:
         _stop(stub)
 
 
-def _write_command_wav(path: Path, tts_port: int, text: str) -> None:
-    """`text` spoken by the demo's Piper voice, with room noise around it, as a 16 kHz WAV."""
+@contextlib.contextmanager
+def _sockets() -> Iterator[None]:
+    """Sockets for the test's own use (HA's test plugin blocks them), blocked again after."""
     pytest_socket.enable_socket()
     try:
-        speech = asyncio.run(async_speak(HOST, tts_port, text))
+        yield
     finally:
         pytest_socket.socket_allow_hosts(["127.0.0.1"])
         pytest_socket.disable_socket(allow_unix_socket=True)
+
+
+def _write_command_wav(path: Path, tts_port: int, text: str) -> None:
+    """`text` spoken by the demo's Piper voice, with room noise around it, as a 16 kHz WAV."""
+    with _sockets():
+        speech = asyncio.run(async_speak(HOST, tts_port, text))
     rng = np.random.default_rng(0)
 
     def room(seconds: float) -> np.ndarray:
@@ -144,6 +154,78 @@ def _write_command_wav(path: Path, tts_port: int, text: str) -> None:
         wav.setsampwidth(2)
         wav.setframerate(16000)
         wav.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+@dataclass
+class SatelliteProcess:
+    """A Jarvis satellite of its own (a second room), its microphone silent: one that can drop."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    def freeze(self) -> None:
+        """Silent, as when its network drops: the connection stays open, nothing answers."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+
+@pytest.fixture
+def second_satellite(artifacts: Path) -> Iterator[SatelliteProcess]:
+    """`python -m satellite run` for a 'Bedroom satellite' on a free port (nothing drives it yet)."""
+    with _sockets():
+        port = free_port()
+    with (artifacts / "bedroom-satellite.log").open("ab") as log:
+        # Microphone: a pipe that stays silent; speaker: raw PCM thrown away.
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "satellite",
+                "run",
+                "--name",
+                "Bedroom satellite",
+                "--area",
+                "Bedroom",
+                "--server-host",
+                HOST,
+                "--server-port",
+                str(port),
+                "--server-zeroconf",
+                "false",
+                "--server-state-file",
+                str(artifacts / "bedroom-satellite-state.json"),
+                "--mic-file",
+                "-",
+                "--mic-rate",
+                str(MIC_RATE),
+                "--speaker-file",
+                "-",
+                "--speaker-rate",
+                str(SPEAKER_RATE),
+            ],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    satellite = SatelliteProcess(process, port)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # listening once its wake word and VAD models are loaded
+            try:
+                with _sockets():
+                    socket.create_connection((HOST, port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("the bedroom satellite did not start: see bedroom-satellite.log")
+                time.sleep(0.2)
+        yield satellite
+    finally:
+        satellite.thaw()
+        _stop(process)
 
 
 @pytest.fixture(scope="module")

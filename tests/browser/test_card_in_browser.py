@@ -4,7 +4,8 @@ One HA (the demo's stack: our STT/TTS servers, a satellite fed by a recording, J
 Ollama-protocol stub) and one page serve all the tests, in this file's order: the card on the
 default dashboard, a typed command, a streamed model reply, the satellite through a recorded
 command, push-to-talk from the browser's microphone, the dark theme, a phone's width, French,
-the visual editor, a satellite that goes away and comes back, and HA restarting.
+the visual editor, a satellite that goes away and comes back (HA's Wyoming one disabled, a
+Jarvis-driven one whose network drops), and HA restarting.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .browser import Browser, BrowserError
-from .conftest import PTT_COMMAND, DemoUi
+from .conftest import PTT_COMMAND, DemoUi, SatelliteProcess
 from .ollama_stub import STORY
 
 # Page-side helpers: the card is deep inside HA's shadow roots.
@@ -413,6 +414,90 @@ def test_satellite_disconnected_then_back(browser: Browser) -> None:
         in_card("""const sat = card.querySelector(".satellite");
                    return sat.dataset.connected === "true" && sat.dataset.activity === "idle";"""),
         timeout=60,
+    )
+    assert card_errors(browser) == []
+
+
+def satellite_row(browser: Browser, room: str) -> dict[str, str] | None:
+    """The card's row of the satellite in `room`: its connection, activity and chip."""
+    row: dict[str, str] | None = browser.evaluate(
+        in_card("""const sat = [...card.querySelectorAll(".satellite")]
+                     .find((s) => text(s.querySelector(".name")) === arg);
+                   return sat ? { connected: sat.dataset.connected, activity: sat.dataset.activity,
+                                  chip: text(sat.querySelector(".chip")),
+                                  sub: text(sat.querySelector(".sub")) } : null;"""),
+        room,
+    )
+    return row
+
+
+def wait_satellite_row(browser: Browser, room: str, connected: str, timeout: float) -> str:
+    """Wait until the satellite in `room` shows `connected` ("true"/"false"); its chip."""
+    try:
+        chip: str = browser.wait_for(
+            in_card("""const sat = [...card.querySelectorAll(".satellite")]
+                         .find((s) => text(s.querySelector(".name")) === arg[0]);
+                       return sat && sat.dataset.connected === arg[1] &&
+                         (arg[1] === "false" || sat.dataset.activity === "idle") &&
+                         text(sat.querySelector(".chip"));"""),
+            [room, connected],
+            timeout=timeout,
+        )
+    except BrowserError as err:
+        raise AssertionError(f"{room}: {satellite_row(browser, room)}") from err
+    return chip
+
+
+def test_jarvis_satellite_drops_off_the_network_and_comes_back(
+    browser: Browser, second_satellite: SatelliteProcess
+) -> None:
+    """A satellite Jarvis drives goes silent (its network drops): the card says Disconnected,
+    keeps answering, and shows it back when the satellite answers again."""
+    # The user adds it in Jarvis's dialog by its address, as the README says.
+    created = browser.evaluate(
+        f"""async (url) => {{
+          const hass = {HASS};
+          const flow = await hass.callApi("POST", "config/config_entries/flow",
+                                          {{ handler: "jarvis", show_advanced_options: false }});
+          const done = await hass.callApi("POST", `config/config_entries/flow/${{flow.flow_id}}`,
+                                          {{ url }});
+          return {{ type: done.type, title: done.title, entry: done.result?.entry_id ?? null }};
+        }}""",
+        f"tcp://127.0.0.1:{second_satellite.port}",
+    )
+    assert created["type"] == "create_entry", created
+    assert created["title"] == "Bedroom satellite"
+    try:
+        assert wait_satellite_row(browser, "Bedroom", "true", timeout=30) == "Idle"
+        assert satellite_row(browser, "Bedroom")["sub"].startswith("Bedroom satellite")
+        assert satellite_row(browser, "Office")["connected"] == "true"
+
+        second_satellite.freeze()
+        try:
+            # Jarvis's link pings every 5 s and gives up on a connection silent for 15 s.
+            assert wait_satellite_row(browser, "Bedroom", "false", timeout=45) == "Disconnected"
+            assert satellite_row(browser, "Office") == {
+                "connected": "true",
+                "activity": "idle",
+                "chip": "Idle",
+                "sub": "Demo satellite · Mic volume ×1.0",
+            }
+            send_text(browser, "turn on the kitchen light")
+            assert last_exchange_done(browser)["reply"] == "Turned on the light"
+            browser.wait_for(
+                f"() => {HASS}.states['light.kitchen_light'].state === 'on'", timeout=10
+            )
+        finally:
+            second_satellite.thaw()
+        # The link retries (1 s doubling to 15 s): the satellite is back without a reload.
+        assert wait_satellite_row(browser, "Bedroom", "true", timeout=60) == "Idle"
+    finally:
+        browser.evaluate(
+            f"""(entry) => entry && {HASS}.callApi("DELETE", `config/config_entries/entry/${{entry}}`)""",
+            created["entry"],
+        )
+    browser.wait_for(
+        in_card("""return card.querySelectorAll(".satellite").length === 1;"""), timeout=20
     )
     assert card_errors(browser) == []
 
