@@ -14,6 +14,7 @@ from .frontend_card import async_register_card
 from .issues import async_clear_entry_issues, redact_url
 from .llm_api import async_register_llm_api
 from .memory_actions import async_setup_memory_actions
+from .pipeline_check import async_check_pipelines, async_watch_pipelines
 from .runtime import JarvisConfigEntry, JarvisData
 from .satellite_runtime import SatelliteConfigEntry, is_satellite_entry
 from .satellite_setup import async_setup_satellite_entry, async_unload_satellite_entry
@@ -33,6 +34,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     await async_setup_user_tools(hass)
     async_setup_chat_api(hass)
     await async_register_card(hass)
+    async_watch_pipelines(hass)
     return True
 
 
@@ -61,6 +63,7 @@ async def _async_setup_server_entry(hass: HomeAssistant, entry: JarvisConfigEntr
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # Adding, changing or removing an agent (subentry) or the URL reloads the entry.
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
+    async_check_pipelines(hass)  # a pipeline that would run safe actions without asking
     return True
 
 

@@ -1,4 +1,8 @@
-"""Fix flow of the 'model missing' issue: download the model, or pick another one."""
+"""Fix flows of Jarvis's repair issues.
+
+'Model missing': download the model, or pick another one; a pipeline that runs commands
+locally before Jarvis can ask: see pipeline_check.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import probatio
 
 from .config_flow import model_selector
 from .issues import async_clear_model_missing, redact_url
+from .pipeline_check import ISSUE_LOCAL_INTENTS, LocalIntentsRepairFlow
 from .runtime import JarvisConfigEntry
 from .server import ModelPull, ServerError, async_fetch_models, normalize_model
 
@@ -106,6 +111,8 @@ class ModelMissingRepairFlow(RepairsFlow):
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
 ) -> RepairsFlow:
-    """Only the 'model missing' issues are fixable."""
+    """The 'model missing' and 'pipeline runs commands locally' issues are fixable."""
     data = data or {}
+    if issue_id.startswith(f"{ISSUE_LOCAL_INTENTS}_"):
+        return LocalIntentsRepairFlow(str(data.get("pipeline_id")))
     return ModelMissingRepairFlow(str(data.get("entry_id")), str(data.get("subentry_id")))

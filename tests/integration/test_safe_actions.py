@@ -15,11 +15,17 @@ from homeassistant.components import assist_pipeline, conversation
 from homeassistant.components.homeassistant.exposed_entities import async_expose_entity
 from homeassistant.const import CONF_LLM_HASS_API
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import area_registry as ar, entity_registry as er, intent
+from homeassistant.helpers import (
+    area_registry as ar,
+    entity_registry as er,
+    intent,
+    issue_registry as ir,
+    translation,
+)
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from pytest_homeassistant_custom_component.typing import WebSocketGenerator
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator, WebSocketGenerator
 
 from custom_components.jarvis.const import (
     CONF_PREFER_LOCAL,
@@ -28,6 +34,7 @@ from custom_components.jarvis.const import (
     DOMAIN,
     JARVIS_LLM_API_ID,
 )
+from custom_components.jarvis.pipeline_check import ISSUE_LOCAL_INTENTS
 from custom_components.jarvis.user_tools import TOOLS_FILE
 
 from .agent_helpers import (
@@ -706,3 +713,73 @@ async def test_a_garage_door_opened_deep_in_a_script_by_its_area_is_asked_about(
     done = await ask(hass, "vas-y", language="fr", conversation_id=asked.conversation_id)
     assert speech(done) == "C'est parti, j'ouvre Garage Door."
     assert state_of(hass, GARAGE_DOOR) == "open"
+
+
+# --- HA's own "Prefer handling commands locally" -----------------------------------------
+
+
+async def test_a_pipeline_running_commands_itself_raises_an_issue_that_fixes_it(
+    hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
+    hass_client: ClientSessionGenerator,
+    fake_ollama: FakeOllama,
+    setup_jarvis: MockConfigEntry,
+) -> None:
+    """With the pipeline's switch on, HA unlocks before Jarvis can ask: a repair issue says so
+    (en, fr) and its fix turns the switch off; then the pipeline asks first."""
+    assert await async_setup_component(hass, "repairs", {})
+    await async_setup_doors(hass)
+    ws = await hass_ws_client(hass)
+    pipeline = assist_pipeline.async_get_pipeline(hass)
+    await assist_pipeline.async_update_pipeline(
+        hass, pipeline, conversation_engine=agent_id(hass), prefer_local_intents=True
+    )
+    await hass.async_block_till_done()
+    issue_id = f"{ISSUE_LOCAL_INTENTS}_{pipeline.id}"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.is_fixable
+    placeholders = issue.translation_placeholders or {}
+    assert placeholders == {"pipeline": pipeline.name, "agent": "Jarvis"}
+    for language, title in (
+        ("en", 'Assistant "Home Assistant" runs commands before Jarvis can ask'),
+        (
+            "fr",
+            "L'assistant « Home Assistant » exécute les commandes avant que Jarvis puisse demander",
+        ),
+    ):
+        texts = await translation.async_get_translations(hass, language, "issues", [DOMAIN])
+        key = f"component.{DOMAIN}.issues.{ISSUE_LOCAL_INTENTS}.title"
+        assert texts[key].format(**placeholders) == title
+
+    # What the issue warns of: HA's pipeline unlocks at once.
+    await _run_text_pipeline(ws, pipeline.id, "unlock the front door")
+    assert state_of(hass, FRONT_DOOR) == "unlocked"
+    await hass.services.async_call("lock", "lock", {"entity_id": FRONT_DOOR}, blocking=True)
+
+    client = await hass_client()
+    response = await client.post(
+        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": issue_id}
+    )
+    flow = await response.json()
+    assert flow["step_id"] == "confirm"
+    assert flow["description_placeholders"] == placeholders
+    response = await client.post(f"/api/repairs/issues/fix/{flow['flow_id']}", json={})
+    assert (await response.json())["type"] == "create_entry"
+    await hass.async_block_till_done()
+
+    assert assist_pipeline.async_get_pipeline(hass, pipeline.id).prefer_local_intents is False
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    asked = await _run_text_pipeline(ws, pipeline.id, "unlock the front door")
+    output = asked["intent_output"]
+    assert output["response"]["speech"]["plain"]["speech"] == "Do you want me to unlock Front Door?"
+    assert state_of(hass, FRONT_DOOR) == "locked"
+
+    # Switched on again: raised again; with safe actions allowed there is nothing to bypass.
+    await assist_pipeline.async_update_pipeline(
+        hass, assist_pipeline.async_get_pipeline(hass, pipeline.id), prefer_local_intents=True
+    )
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    await set_options(hass, setup_jarvis, **{CONF_SAFE_ACTIONS: "allow"})
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
