@@ -152,6 +152,21 @@ class MqttSettings:
     announce_max_chars: int = 400  # longer announcement texts are refused
 
 
+@dataclass
+class StopWordSettings:
+    """The stop word: "stop" said while something plays ends it, without a wake word.
+
+    Short isolated utterances heard while playing are checked by a Wyoming speech-to-text
+    server (`satellite.stop_word`); off until `stt_uri` is set and `enabled` (or the
+    Jarvis integration's switch) turns it on.
+    """
+
+    enabled: bool = False
+    stt_uri: str = ""  # Wyoming STT server (tcp://HOST:10300); "" = off
+    language: str = "en"
+    words: list[str] = field(default_factory=list)  # [] = the language's defaults
+
+
 def _default_name() -> str:
     return socket.gethostname() or "Jarvis satellite"
 
@@ -171,6 +186,7 @@ class SatelliteConfig:
     sounds: SoundSettings = field(default_factory=SoundSettings)
     behaviour: BehaviourSettings = field(default_factory=BehaviourSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
+    stop_word: StopWordSettings = field(default_factory=StopWordSettings)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -182,6 +198,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "sounds": SoundSettings,
     "behaviour": BehaviourSettings,
     "mqtt": MqttSettings,
+    "stop_word": StopWordSettings,
 }
 _TOP_LEVEL = ("name", "area", "log_level")
 
@@ -238,6 +255,20 @@ def _peers(value: Any) -> list[str]:
             raise vol.Invalid(
                 f"{item!r} is not an IP address or network (e.g. 192.168.1.10 or 192.168.1.0/24)"
             ) from None
+    return items
+
+
+def _stop_words(value: Any) -> list[str]:
+    """Stop words as a list or one comma separated string (the flag); each 1 or 2 words."""
+    if isinstance(value, str):
+        items = [item.strip() for item in value.split(",") if item.strip()]
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        items = [item.strip() for item in value if item.strip()]
+    else:
+        raise vol.Invalid(f"expected a list of words, got {value!r}")
+    for item in items:
+        if len(item.split()) > 2 or len(item) > 40:
+            raise vol.Invalid(f"{item!r}: a stop word is one or two short words")
     return items
 
 
@@ -319,6 +350,13 @@ _VALIDATORS: dict[str, Any] = {
     ),
     "mqtt.announce_voice": vol.All(str, vol.Length(max=200)),
     "mqtt.announce_max_chars": _number(int, 1, 5000),
+    "stop_word.enabled": bool,
+    "stop_word.stt_uri": vol.All(
+        str,
+        vol.Match(r"^(tcp://.+:[0-9]+|unix://.+)?$", msg="expected tcp://HOST:PORT or unix://PATH"),
+    ),
+    "stop_word.language": vol.All(str, vol.Match(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]+)?$")),
+    "stop_word.words": _stop_words,
 }
 
 

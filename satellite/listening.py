@@ -204,6 +204,8 @@ class Listener:
         self.settings = settings
         self._on_event = on_event
         self._on_frame = on_frame
+        self.on_chunk: Callable[[bytes, float], None] | None = None
+        """Sees each cleaned chunk while not muted (the stop word's segmenter); must not block."""
         self.muted = False
         self._dsp = CaptureDsp(
             source.sample_rate, settings.dsp_settings(), echo=_echo_canceller(settings, reference)
@@ -420,6 +422,8 @@ class Listener:
         self._recent.append(chunk)
         if self._on_frame is not None:
             self._on_frame(FrameInfo(t, score, speech, self._command_active))
+        if self.on_chunk is not None and not self.muted:
+            self.on_chunk(chunk, t)
         if self.muted:
             self._command_active = False
         elif self._command_active:
@@ -439,7 +443,7 @@ class Listener:
 
     def _command_chunk(self, chunk: bytes, speech: float, t: float) -> None:
         self._emit(CommandAudio(chunk, t))
-        event = self._endpointer.process(speech)
+        event = self._endpointer.process(speech, chunk)
         if event is None:
             return
         if event is EndpointEvent.SPEECH_STARTED:

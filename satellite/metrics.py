@@ -24,6 +24,8 @@ wake words and their delay to the first audio sent are observed as they happen.
 | `jarvis_satellite_muted` | gauge | 1 while the microphone is muted on the device |
 | `jarvis_satellite_listening` | gauge | 1 while the capture chain runs |
 | `jarvis_satellite_timers` | gauge | timers running |
+| `jarvis_satellite_stop_word_checks_total{outcome}` | counter | utterances heard while playing and checked for the stop word: hit, miss, error (STT server failed), dropped (a newer one took its place) |
+| `jarvis_satellite_stop_word_decode_seconds` | histogram | end of the utterance heard → its transcript |
 
 plus `jarvis_connections_*{server="satellite"}` and `process_*` (`wyoming_wire.metrics`), and
 with `[mqtt] host` set the broker link's `jarvis_mqtt_*` (connected, reconnects, errors, last
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
 
 WAKE_SCORE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 1.0)
 WAKE_TO_AUDIO_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+STOP_DECODE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 _NOT_STAGES = ("total_ms", "cpu_ms")
 
 
@@ -93,6 +96,13 @@ class SatelliteMetrics:
             buckets=WAKE_TO_AUDIO_BUCKETS,
             registry=registry,
         )
+        self.stop_decode = Histogram(
+            "jarvis_satellite_stop_word_decode_seconds",
+            "End of an utterance heard while playing to its transcript (stop word check)",
+            buckets=STOP_DECODE_BUCKETS,
+            registry=registry,
+        )
+        satellite.stop_spotter.on_decoded = self.stop_decode.observe
         wake_word = self.wake_word
         if wake_word is not None:  # the series exist from the start, at zero
             self.wake_detections.labels(wake_word)
@@ -206,6 +216,16 @@ class _SatelliteCollector(Collector):
             float(sat.mic.listening),
         )
         yield _gauge("jarvis_satellite_timers", "Timers running", float(len(sat.timers.timers)))
+        checks = CounterMetricFamily(
+            "jarvis_satellite_stop_word_checks",
+            "Utterances heard while playing, checked for the stop word, by outcome",
+            labels=["outcome"],
+        )
+        counts = sat.stop_spotter.counts
+        for outcome, key in (("hit", "hits"), ("miss", "misses"), ("error", "errors")):
+            checks.add_metric([outcome], float(counts[key]))
+        checks.add_metric(["dropped"], float(counts["dropped"]))
+        yield checks
 
     @staticmethod
     def _capture(figures: dict[str, float]) -> Iterator[Metric]:

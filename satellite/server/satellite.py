@@ -33,7 +33,9 @@ Wire behaviour (what Home Assistant's `wyoming` integration expects from a satel
 The Jarvis integration adds its own events (README, "Jarvis satellite protocol"): the control
 event's wake word, sensitivity, follow-up, stop word, stop, state pushes (`state_push`) and
 wake arbitration (`arbitration`); media (`media`) mixed under the voice and ducked while the
-satellite wakes, listens, waits for or plays a reply, chimes or rings.
+satellite wakes, listens, waits for or plays a reply, chimes or rings. The stop word
+(`satellite.stop_word`, on with the control event's `stop_word` or `[stop_word] enabled`, and a
+`[stop_word] stt_uri`) does what `stop` does; subscribed peers get a `jarvis-stop-word` event.
 """
 
 from __future__ import annotations
@@ -63,11 +65,13 @@ from satellite.config import SatelliteConfig
 from satellite.listening import (
     CommandAudio,
     CommandTimeout,
+    Listener,
     ListenEvent,
     SpeechStopped,
     StreamAudio,
     WakeDetected,
 )
+from satellite.stop_word import StopWordSpotter
 from satellite.timers import TimerBoard
 
 from .audio_out import AudioOut
@@ -97,6 +101,7 @@ __all__ = ["ListenerLike", "Peer", "Satellite", "SatelliteState"]
 
 DUCK_CHECK_S = 0.05  # how often the media's ducking is brought up to date
 REPLY_WAIT_S = 20.0  # a pipeline that never answers stops ducking the media after this
+STOP_WORD_TYPE = "jarvis-stop-word"  # to subscribed peers: the stop word stopped something
 
 
 class Satellite:
@@ -131,9 +136,11 @@ class Satellite:
         """MQTT: told of each event (`wake`, `pipeline`, `transcript`, `reply`, …), on the loop."""
         self.stream.on_pipeline = self._pipeline_started
         self.wake = WakeControl(config, self.mic)
-        self.stop_word = bool(getattr(config.behaviour, "stop_word", False))
+        self.stop_word = config.stop_word.enabled
+        self.stop_spotter = StopWordSpotter(config.stop_word, self._stop_word_heard)
         self.push = StatePush(self.status)
         self._reply_due: float | None = None  # monotonic deadline of the awaited reply
+        self._media_stopped = False  # stopped by the user: chunks still in flight are dropped
         self._ducker: asyncio.Task[None] | None = None
 
     def _pipeline_started(self) -> None:
@@ -170,6 +177,11 @@ class Satellite:
         await self.gate.load()
         await self.mic.start(self._heard)
         self.wake.started()
+        if self.stop_spotter.configured and isinstance(self.mic.listener, Listener):
+            self.stop_spotter.start()
+            self.mic.listener.on_chunk = self.stop_spotter.segmenter.feed
+        if self.stop_word and not self.stop_spotter.configured:
+            _LOGGER.warning("The stop word is on but [stop_word] stt_uri is not set: it is off")
         self._ducker = asyncio.get_running_loop().create_task(
             self._keep_ducking(), name="satellite ducking"
         )
@@ -182,6 +194,7 @@ class Satellite:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ducker
         await self.push.close()
+        await self.stop_spotter.close()
         await self.mode.close()
         await self.speaker.alarm.stop()
         await self.mic.stop()
@@ -287,7 +300,10 @@ class Satellite:
         media = self.speaker.media
         error = None
         if isinstance(value, MediaStart):
+            self._media_stopped = False
             error = media.start(value)
+        elif self._media_stopped and isinstance(value, MediaChunk | MediaStop):
+            _LOGGER.debug("Media stopped: %s dropped", type(value).__name__)
         elif isinstance(value, MediaChunk):
             error = media.add(value)
         elif isinstance(value, MediaStop):
@@ -337,9 +353,20 @@ class Satellite:
             or speaker.alarm.ringing
         )
 
+    def playing(self) -> bool:
+        """Something the stop word can stop plays: a reply, announcement, media, the alarm."""
+        speaker = self.speaker
+        return speaker.replying or speaker.media.state == "playing" or speaker.alarm.ringing
+
+    def _stop_word_listens(self) -> bool:
+        return (
+            self.stop_word and not self.mic.muted and not self.session.streaming and self.playing()
+        )
+
     async def _keep_ducking(self) -> None:
         while True:
             await asyncio.sleep(DUCK_CHECK_S)
+            self.stop_spotter.set_active(self._stop_word_listens())
             if self.speaker.media.state != "idle":
                 self.speaker.media.duck(self.wants_duck())
 
@@ -423,6 +450,7 @@ class Satellite:
             "wake_sensitivity": self.wake.sensitivity,
             "follow_up": self.config.behaviour.follow_up,
             "stop_word": self.stop_word,
+            "stop_word_checks": self.stop_spotter.status(),
             "arbitration": self.mode.arbitration.enabled,
             "claims": dict(self.mode.arbitration.counts),
             "media": self.speaker.media.status(),
@@ -445,8 +473,7 @@ class Satellite:
             await self.speaker.alarm.stop()
         if control.stop:
             _LOGGER.info("Stop: reply, announcement, media and alarm")
-            await self.speaker.interrupt()
-            self.speaker.media.stop()
+            await self.stop_playing()
         if control.wake_sensitivity is not None:
             self.wake.set_sensitivity(control.wake_sensitivity)
         if control.wake_word is not None:
@@ -455,7 +482,10 @@ class Satellite:
         if control.follow_up is not None:
             self.config.behaviour.follow_up = control.follow_up  # read by the wake mode
         if control.stop_word is not None:
+            if control.stop_word and not self.stop_spotter.configured:
+                _LOGGER.warning("Stop word switched on, but [stop_word] stt_uri is not set")
             self.stop_word = control.stop_word
+            self.stop_spotter.set_active(self._stop_word_listens())
         if control.arbitration is not None:
             arbitration = self.mode.arbitration
             if control.arbitration:
@@ -467,3 +497,27 @@ class Satellite:
         if control.subscribe is not None:
             self.push.subscribe(peer, control.subscribe)
         await peer.send(Event(type=STATE_TYPE, data=self.status()))
+
+    # --- stop ---------------------------------------------------------------------------
+
+    async def stop_playing(self) -> None:
+        """Stop the reply or announcement, the media and the alarm, at once."""
+        await self.speaker.interrupt()
+        if self.speaker.media.state != "idle":
+            self.speaker.media.stop()
+            self._media_stopped = True  # until the driver starts another stream
+        self.stop_spotter.set_active(self._stop_word_listens())
+
+    async def _stop_word_heard(self, word: str, text: str, delay_s: float) -> bool:
+        """The stop word was said: stop what plays, tell MQTT and the subscribed peers."""
+        if not (self.stop_word and self.playing()):
+            return False  # it ended (or was switched off) while the word was being checked
+        _LOGGER.info("Stop word: reply, announcement, media and alarm stopped")
+        await self.stop_playing()
+        data = {"word": word, "decode_ms": round(delay_s * 1000, 1)}
+        self._emit("stop_word", data)
+        _LOGGER.log(self._text_level, "Stop word transcript: %s", text)
+        event = Event(type=STOP_WORD_TYPE, data=data)
+        for peer in list(self.push.peers):
+            await peer.send(event)
+        return True

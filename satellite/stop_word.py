@@ -1,0 +1,402 @@
+"""The stop word: "stop" said while the satellite plays something ends it, without a wake word.
+
+No bundled wake word model says "stop" (pymicro-wakeword / pyopen-wakeword ship none), so the
+satellite uses what it already has: while a reply, an announcement, media or the timer alarm
+plays, `Segmenter` runs an energy detector (`EnergyGate`: a level well above the tracked floor of
+what remains after echo cancellation; pymicro-vad was measured to miss a lone "stop", scoring it
+0.03-0.25) on the listener's cleaned audio and cuts out isolated short utterances (`MIN_S`-`MAX_S` of speech with `GAP_S` of silence before and
+after). Each one goes to a Wyoming speech-to-text server (`[stop_word] stt_uri`, e.g. the Jarvis
+whisper server); a transcript that is, once normalised (case, punctuation, accents), one of the
+stop words (`[stop_word] words`, defaults per language: en "stop", fr "stop", "arrête",
+"arrêtez") stops everything, like the control event's `stop`.
+
+Never in the way: one check at a time (a newer utterance replaces one still waiting, the older is
+dropped), connect and decode timeouts, the first failure of a series logged as a warning and the
+rest at debug level until the server answers again. With the stop word off, no `stt_uri`, the
+microphone muted or nothing playing, nothing is cut and nothing is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+import contextlib
+from dataclasses import dataclass
+import logging
+import math
+import time
+from typing import Any
+import unicodedata
+
+import numpy as np
+from wyoming.asr import Transcribe, Transcript
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error
+from wyoming.event import async_write_event
+
+from satellite.config import StopWordSettings
+from wyoming_wire import Limits, read_event
+from wyoming_wire.limits import MAX_HEADER_BYTES
+from wyoming_wire.reader import WireError
+from wyoming_wire.server import parse_uri
+
+_LOGGER = logging.getLogger(__name__)
+
+RATE = 16000
+CHUNK_S = 0.01
+MIN_S = 0.15  # shortest speech checked (VAD blips are shorter)
+MAX_S = 1.2  # longest: "stop" or "stop it", never a sentence
+GAP_S = 0.3  # silence before and after (pauses between words of a sentence are shorter)
+PAD_S = 0.2  # audio kept before the speech (the VAD starts a little late)
+ABOVE_FLOOR_DB = 12.0  # a chunk this far above the floor is speech
+MIN_LEVEL_DBFS = -62.0  # never speech below this (digital silence, a quiet room)
+FLOOR_RISE_DB = 0.03  # per chunk (3 dB/s): the floor follows a louder residual slowly
+WARMUP_S = 1.0  # past audio that sets the floor when playback starts
+CONNECT_TIMEOUT_S = 2.0
+DECODE_TIMEOUT_S = 5.0  # from the audio sent to the transcript
+SEND_CHUNK_BYTES = 3200  # 100 ms per audio-chunk
+# Silence added on both sides of what is sent: whisper tiny.en, given a lone word with 0.2 s
+# around it, was measured to repeat it or mishear it ("start, start, start"); with 0.5 s, not.
+SEND_PAD = bytes(2 * round(0.5 * RATE))
+LIMITS = Limits(max_payload_bytes=64 * 1024, max_data_bytes=64 * 1024, body_timeout_s=5.0)
+
+DEFAULT_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("stop",),
+    "fr": ("stop", "arrête", "arrêtez"),
+}
+
+
+def normalise(text: str) -> str:
+    """Lower case, no accents, punctuation as spaces, single spaces: "Arrête !" -> "arrete"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    cleaned = "".join(c if c.isalnum() or c == "'" else " " for c in letters)
+    return " ".join(cleaned.replace("'", " ").split())
+
+
+def stop_words(settings: StopWordSettings) -> frozenset[str]:
+    """The normalised stop words of the settings (the language's defaults when none given)."""
+    words = settings.words or DEFAULT_WORDS.get(settings.language.split("-")[0].split("_")[0], ())
+    return frozenset(w for w in (normalise(word) for word in words or ("stop",)) if w)
+
+
+class StopWordError(Exception):
+    """A check that could not be made; the message says why."""
+
+
+async def transcribe(uri: str, pcm: bytes, language: str) -> str:
+    """The transcript of 16 kHz 16-bit mono `pcm` from the Wyoming STT server at `uri`."""
+    try:
+        endpoint = parse_uri(uri)
+    except ValueError as err:
+        raise StopWordError(str(err)) from None
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            if endpoint.scheme == "unix":
+                reader, writer = await asyncio.open_unix_connection(
+                    endpoint.path, limit=MAX_HEADER_BYTES
+                )
+            else:
+                reader, writer = await asyncio.open_connection(
+                    endpoint.host, endpoint.port, limit=MAX_HEADER_BYTES
+                )
+    except TimeoutError:
+        raise StopWordError(
+            f"the STT server at {uri} did not accept a connection within {CONNECT_TIMEOUT_S:g} s"
+        ) from None
+    except OSError as err:
+        raise StopWordError(
+            f"cannot reach the STT server at {uri}: {err.strerror or err}"
+        ) from None
+    try:
+        async with asyncio.timeout(DECODE_TIMEOUT_S):
+            await async_write_event(Transcribe(language=language or None).event(), writer)
+            await async_write_event(AudioStart(rate=RATE, width=2, channels=1).event(), writer)
+            for at in range(0, len(pcm), SEND_CHUNK_BYTES):
+                chunk = AudioChunk(
+                    rate=RATE, width=2, channels=1, audio=pcm[at : at + SEND_CHUNK_BYTES]
+                )
+                await async_write_event(chunk.event(), writer)
+            await async_write_event(AudioStop().event(), writer)
+            return await _read_transcript(reader)
+    except TimeoutError:
+        raise StopWordError(
+            f"the STT server at {uri} gave no transcript within {DECODE_TIMEOUT_S:g} s"
+        ) from None
+    except (OSError, WireError) as err:
+        raise StopWordError(f"the STT server at {uri} failed: {err}") from None
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(1.0):
+                await writer.wait_closed()
+
+
+async def _read_transcript(reader: asyncio.StreamReader) -> str:
+    while True:
+        event = await read_event(reader, LIMITS)
+        if event is None:
+            raise StopWordError("the STT server closed the connection before the transcript")
+        if Error.is_type(event.type):
+            error = Error.from_event(event)
+            raise StopWordError(f"the STT server refused: {error.text} ({error.code})")
+        if Transcript.is_type(event.type):
+            return str(Transcript.from_event(event).text or "")
+
+
+class EnergyGate:
+    """Speech = a 10 ms chunk well above the floor (the room plus what echo cancellation left)."""
+
+    def __init__(self, above_db: float = ABOVE_FLOOR_DB, min_dbfs: float = MIN_LEVEL_DBFS) -> None:
+        """The floor starts unknown (set by the first chunk)."""
+        self.above_db = above_db
+        self.min_dbfs = min_dbfs
+        self.floor: float | None = None
+
+    def reset(self) -> None:
+        """Forget the floor."""
+        self.floor = None
+
+    def speech(self, chunk: bytes) -> bool:
+        """Whether this chunk is speech; the floor follows (down at once, up slowly)."""
+        samples = np.frombuffer(chunk, dtype="<i2").astype(np.float32)
+        power = float(np.mean(np.square(samples))) if len(samples) else 0.0
+        level = 10 * math.log10(power / 32768.0**2 + 1e-12)
+        floor = level if self.floor is None else self.floor
+        loud = level > floor + self.above_db and level > self.min_dbfs
+        if level < floor:
+            floor = level
+        elif not loud:
+            floor = min(level, floor + FLOOR_RISE_DB)
+        self.floor = floor
+        return loud
+
+
+class Segmenter:
+    """Cuts isolated short utterances out of the listener's cleaned audio while `active`.
+
+    `feed(chunk, t)` runs on the listener's thread for each 10 ms 16 kHz chunk; it only keeps
+    the last second while inactive. `on_utterance(pcm, t)` gets each utterance (with `PAD_S`
+    before and the `GAP_S` of silence after) on that thread; it must not block.
+    """
+
+    def __init__(
+        self,
+        on_utterance: Callable[[bytes, float], None],
+        *,
+        min_s: float = MIN_S,
+        max_s: float = MAX_S,
+        gap_s: float = GAP_S,
+        gate: EnergyGate | None = None,
+    ) -> None:
+        """Nothing runs until `active` is set."""
+        self._on_utterance = on_utterance
+        self._min = round(min_s / CHUNK_S)
+        self._max = round(max_s / CHUNK_S)
+        self._gap = round(gap_s / CHUNK_S)
+        self._gate = gate or EnergyGate()
+        self.active = False
+        """Set from any thread: something plays and the stop word is on."""
+        self._running = False
+        self._recent: deque[bytes] = deque(maxlen=round(WARMUP_S / CHUNK_S))
+        self._pre: deque[bytes] = deque(maxlen=round(PAD_S / CHUNK_S))
+        self._utterance: list[bytes] | None = None
+        self._first = self._last = 0  # speech chunks' indexes in the utterance
+        self._skipping = False  # speech too long, or not isolated: wait for its end
+        self._quiet = 0  # chunks of silence in a row
+        self.utterances = 0
+        self.vad_ns = 0
+
+    def feed(self, chunk: bytes, t: float) -> None:
+        """One cleaned 10 ms chunk (listener thread)."""
+        if not self.active:
+            if self._running:
+                self._running = False
+                self._utterance = None
+            self._recent.append(chunk)
+            return
+        t0 = time.perf_counter_ns()
+        if not self._running:
+            self._begin()
+        self._step(chunk, self._gate.speech(chunk), t)
+        self._recent.append(chunk)
+        self.vad_ns += time.perf_counter_ns() - t0
+
+    def _begin(self) -> None:
+        """Playback started: the floor and the silence so far from the last second."""
+        self._running = True
+        self._gate.reset()
+        self._utterance, self._skipping, self._quiet = None, False, 0
+        self._pre.clear()
+        for past in self._recent:
+            self._quiet = 0 if self._gate.speech(past) else self._quiet + 1
+            self._pre.append(past)
+        self._skipping = self._quiet < self._gap and bool(self._recent)
+
+    def _step(self, chunk: bytes, speech: bool, t: float) -> None:
+        utterance = self._utterance
+        if speech:
+            if utterance is not None:
+                utterance.append(chunk)
+                self._last = len(utterance) - 1
+                if self._last - self._first + 1 > self._max:
+                    self._utterance, self._skipping = None, True  # a sentence, not a stop word
+            elif not self._skipping:
+                if self._quiet >= self._gap:
+                    self._utterance = utterance = [*self._pre, chunk]
+                    self._first = self._last = len(utterance) - 1
+                else:
+                    self._skipping = True
+            self._quiet = 0
+        else:
+            self._quiet += 1
+            if utterance is not None:
+                utterance.append(chunk)
+                if self._quiet >= self._gap:
+                    self._utterance = None
+                    if self._last - self._first + 1 >= self._min:
+                        self.utterances += 1
+                        self._on_utterance(b"".join(utterance), t)
+            elif self._skipping and self._quiet >= self._gap:
+                self._skipping = False
+        self._pre.append(chunk)
+
+
+OnStop = Callable[[str, str, float], Awaitable[bool]]
+"""Told of a stop word heard: (word, transcript, seconds from the utterance's end); True if
+something was stopped."""
+
+
+@dataclass
+class Check:
+    """One utterance waiting to be checked."""
+
+    pcm: bytes
+    ended: float  # time.perf_counter() when its end was heard
+
+
+class StopWordSpotter:
+    """The segmenter on the listener's thread and the checks by the STT server on the loop."""
+
+    def __init__(self, settings: StopWordSettings, on_stop: OnStop) -> None:
+        """Nothing is checked until `start()` and `set_active(True)`."""
+        self.settings = settings
+        self.words = stop_words(settings)
+        self._on_stop = on_stop
+        self.segmenter = Segmenter(self._from_thread)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pending: Check | None = None
+        self._failing = False
+        self.counts = {"checks": 0, "hits": 0, "misses": 0, "errors": 0, "dropped": 0}
+        self.last: dict[str, Any] | None = None  # text, hit, decode_ms, at
+        self.decode_s_total = 0.0
+        self.on_decoded: Callable[[float], None] | None = None
+        """Metrics: told of each transcript's delay after the utterance's end (seconds)."""
+
+    @property
+    def configured(self) -> bool:
+        """A speech-to-text server is set."""
+        return bool(self.settings.stt_uri)
+
+    @property
+    def active(self) -> bool:
+        """Utterances are being cut now."""
+        return self.segmenter.active
+
+    def start(self) -> None:
+        """Bind to the running loop (utterances are handed to it)."""
+        self._loop = asyncio.get_running_loop()
+
+    def set_active(self, active: bool) -> None:
+        """Something plays and the stop word is on (checked often by the satellite)."""
+        self.segmenter.active = active and self.configured and self._loop is not None
+
+    async def close(self) -> None:
+        """Stop cutting and cancel a check in flight."""
+        self.segmenter.active = False
+        self._pending = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def status(self) -> dict[str, Any]:
+        """Counters, the mean decode delay and the last check."""
+        decoded = self.counts["hits"] + self.counts["misses"]
+        return {
+            "configured": self.configured,
+            "active": self.active,
+            **self.counts,
+            "decode_ms_mean": round(1000 * self.decode_s_total / decoded, 1) if decoded else None,
+            "last": self.last,
+        }
+
+    def _from_thread(self, pcm: bytes, _t: float) -> None:
+        ended = time.perf_counter()
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # loop closing at shutdown
+                loop.call_soon_threadsafe(self._queue, Check(pcm, ended))
+
+    def _queue(self, check: Check) -> None:
+        if self._task is not None and not self._task.done():
+            if self._pending is not None:
+                self.counts["dropped"] += 1
+            self._pending = check  # the newest waits; an older one waiting is dropped
+            return
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(check), name="satellite stop word check"
+        )
+
+    async def _run(self, check: Check | None) -> None:
+        while check is not None:
+            try:
+                await self._check(check)
+            except Exception:
+                _LOGGER.exception("Stop word check failed")
+            check, self._pending = self._pending, None
+
+    async def _check(self, check: Check) -> None:
+        self.counts["checks"] += 1
+        seconds = len(check.pcm) / (2 * RATE)
+        try:
+            text = await transcribe(
+                self.settings.stt_uri, SEND_PAD + check.pcm + SEND_PAD, self.settings.language
+            )
+        except StopWordError as err:
+            self.counts["errors"] += 1
+            if not self._failing:
+                _LOGGER.warning("Stop word not checked: %s (further failures at debug level)", err)
+                self._failing = True
+            else:
+                _LOGGER.debug("Stop word not checked: %s", err)
+            return
+        if self._failing:
+            _LOGGER.info("Stop word: the STT server answers again")
+            self._failing = False
+        delay = time.perf_counter() - check.ended
+        self.decode_s_total += delay
+        if self.on_decoded is not None:
+            self.on_decoded(delay)
+        word = normalise(text)
+        hit = word in self.words
+        self.last = {
+            "text": text.strip()[:80],
+            "hit": hit,
+            "decode_ms": round(delay * 1000, 1),
+            "at": round(time.time(), 3),
+        }
+        if not hit:
+            self.counts["misses"] += 1
+            _LOGGER.debug("Stop word check (%.2f s of audio): %r is not a stop word", seconds, text)
+            return
+        self.counts["hits"] += 1
+        stopped = await self._on_stop(word, text, delay)
+        _LOGGER.info(
+            "Stop word %r heard (transcript %.0f ms after the utterance): %s",
+            word,
+            delay * 1000,
+            "stopped" if stopped else "nothing played any more",
+        )
