@@ -448,6 +448,61 @@ def wait_satellite_row(browser: Browser, room: str, connected: str, timeout: flo
     return chip
 
 
+def sibling_entity(browser: Browser, satellite_name: str, domain: str, key: str) -> str:
+    """The `domain` entity with translation key `key` on the device of the satellite shown as
+    `satellite_name` (as HA's device page lists them)."""
+    entity_id: str = browser.evaluate(
+        f"""([name, domain, key]) => {{
+          const hass = {HASS};
+          const device = Object.values(hass.devices).find((d) => d.name === name);
+          const entry = device && Object.values(hass.entities).find((e) =>
+            e.device_id === device.id && e.entity_id.startsWith(domain + ".") &&
+            e.translation_key === key);
+          return entry ? entry.entity_id : null;
+        }}""",
+        [satellite_name, domain, key],
+    )
+    assert entity_id, f"no {domain} '{key}' on {satellite_name}"
+    return entity_id
+
+
+def call_service(browser: Browser, domain: str, service: str, data: dict[str, Any]) -> None:
+    browser.evaluate(
+        f"(args) => {HASS}.callService(args[0], args[1], args[2])", [domain, service, data]
+    )
+
+
+def wait_sub(browser: Browser, room: str, sub: str, timeout: float = 15) -> None:
+    """Wait until the satellite row in `room` reads `sub` under its room."""
+    try:
+        browser.wait_for(
+            in_card("""const sat = [...card.querySelectorAll(".satellite")]
+                         .find((s) => text(s.querySelector(".name")) === arg[0]);
+                       return sat && text(sat.querySelector(".sub")) === arg[1];"""),
+            [room, sub],
+            timeout=timeout,
+        )
+    except BrowserError as err:
+        raise AssertionError(f"{room}: {satellite_row(browser, room)}, not {sub!r}") from err
+
+
+def test_mute_and_mic_volume_follow_live(browser: Browser) -> None:
+    """Muting HA's Wyoming satellite and changing its mic volume show on the card at once."""
+    mute = sibling_entity(browser, "Demo satellite", "switch", "mute")
+    gain = sibling_entity(browser, "Demo satellite", "number", "volume_multiplier")
+    try:
+        call_service(browser, "switch", "turn_on", {"entity_id": mute})
+        wait_sub(browser, "Office", "Demo satellite · Muted · Mic volume ×1.0")
+        call_service(browser, "number", "set_value", {"entity_id": gain, "value": 2})
+        wait_sub(browser, "Office", "Demo satellite · Muted · Mic volume ×2.0")
+    finally:
+        call_service(browser, "number", "set_value", {"entity_id": gain, "value": 1})
+        call_service(browser, "switch", "turn_off", {"entity_id": mute})
+    wait_sub(browser, "Office", "Demo satellite · Mic volume ×1.0")
+    assert wait_satellite_row(browser, "Office", "true", timeout=30) == "Idle"
+    assert card_errors(browser) == []
+
+
 def test_jarvis_satellite_drops_off_the_network_and_comes_back(
     browser: Browser, second_satellite: SatelliteProcess
 ) -> None:
@@ -469,8 +524,18 @@ def test_jarvis_satellite_drops_off_the_network_and_comes_back(
     assert created["title"] == "Bedroom satellite"
     try:
         assert wait_satellite_row(browser, "Bedroom", "true", timeout=30) == "Idle"
-        assert satellite_row(browser, "Bedroom")["sub"].startswith("Bedroom satellite")
         assert satellite_row(browser, "Office")["connected"] == "true"
+        # Its speaker volume and mute go to the satellite and come back in its state.
+        speaker = sibling_entity(browser, "Bedroom satellite", "media_player", "media_player")
+        muted = sibling_entity(browser, "Bedroom satellite", "switch", "muted")
+        call_service(
+            browser, "media_player", "volume_set", {"entity_id": speaker, "volume_level": 0.3}
+        )
+        wait_sub(browser, "Bedroom", "Bedroom satellite · Volume 30 %")
+        call_service(browser, "switch", "turn_on", {"entity_id": muted})
+        wait_sub(browser, "Bedroom", "Bedroom satellite · Muted · Volume 30 %")
+        call_service(browser, "switch", "turn_off", {"entity_id": muted})
+        wait_sub(browser, "Bedroom", "Bedroom satellite · Volume 30 %")
 
         second_satellite.freeze()
         try:
