@@ -14,6 +14,7 @@ conversation open and the satellite listens for the answer.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -28,7 +29,7 @@ from homeassistant.components.alarm_control_panel.const import AlarmControlPanel
 from homeassistant.components.cover import CoverDeviceClass, CoverState
 from homeassistant.components.lock.const import LockState
 from homeassistant.const import ATTR_DEVICE_CLASS
-from homeassistant.core import HomeAssistant, State, callback
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import (
     area_registry as ar,
@@ -37,6 +38,7 @@ from homeassistant.helpers import (
     intent,
     llm,
 )
+from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.util import dt as dt_util
 import probatio
 
@@ -582,24 +584,73 @@ class SafeActions:
         return not result.error
 
 
+# States that show a target was unlocked, opened or disarmed.
+GOALS = {
+    SafeKind.UNLOCK: frozenset(
+        {LockState.UNLOCKED, LockState.UNLOCKING, LockState.OPEN, LockState.OPENING}
+    ),
+    SafeKind.OPEN: frozenset({CoverState.OPEN, CoverState.OPENING}),
+    SafeKind.DISARM: frozenset({AlarmControlPanelState.DISARMED, AlarmControlPanelState.DISARMING}),
+}
+OUTCOME_WAIT = 5.0  # seconds a script that ended may take to reach its goal (a script it started)
+
+
 async def _async_run_tool(
     hass: HomeAssistant,
     action: HeldAction,
     llm_context: llm.LLMContext,
     user_input: conversation.ConversationInput,
 ) -> llm.ToolResult:
-    """Run a confirmed script tool, in the context of the "yes"."""
+    """Run a confirmed script tool, in the context of the "yes".
+
+    HA's scripts report no failure to their caller (a `stop` with `error: true` ends them
+    quietly), so the targets tell: done when each reached its goal state during the run or
+    within OUTCOME_WAIT seconds after it.
+    """
     assert action.tool is not None
+    goals = {target.entity_id: GOALS[target.kind] for target in action.targets}
+    reached: set[str] = set()
+    all_reached = asyncio.Event()
+
+    @callback
+    def changed(event: Event[EventStateChangedData]) -> None:
+        if (new := event.data["new_state"]) is not None and new.state in goals[new.entity_id]:
+            reached.add(new.entity_id)
+            if reached >= goals.keys():
+                all_reached.set()
+
+    unsubscribe = async_track_state_change_event(hass, list(goals), changed)
     tool_input = llm.ToolInput(tool_name=action.tool_name, tool_args=dict(action.tool_args))
     try:
         result = await action.tool.async_call(
             hass, tool_input, replace(llm_context, context=user_input.context)
         )
+        if not isinstance(result, llm.ToolResult):
+            result = llm.ToolResult(data=result)
+        for entity_id, goal in goals.items():
+            if (state := hass.states.get(entity_id)) is not None and state.state in goal:
+                reached.add(entity_id)
+        if not result.error and reached < goals.keys():
+            try:
+                async with asyncio.timeout(OUTCOME_WAIT):
+                    await all_reached.wait()
+            except TimeoutError:
+                missing = sorted(goals.keys() - reached)
+                LOGGER.warning(
+                    "Confirmed script %s ran, but %s did not change", action.script, missing
+                )
+                result = llm.ToolResult(
+                    data={
+                        "error": "not_done",
+                        "message": f"The script ran, but {missing} did not {action.kind}.",
+                    },
+                    error=True,
+                )
     except (HomeAssistantError, probatio.Invalid) as err:
         LOGGER.warning("Confirmed %s of %s failed: %s", action.kind, action.names, err)
         return llm.ToolResult(
             data={"error": type(err).__name__, "error_text": str(err)}, error=True
         )
-    if isinstance(result, llm.ToolResult):
-        return result
-    return llm.ToolResult(data=result)
+    finally:
+        unsubscribe()
+    return result

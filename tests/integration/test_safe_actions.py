@@ -490,7 +490,8 @@ def hass_config_dir(hass_tmp_config_dir: str) -> str:
 async def async_setup_scripts(hass: HomeAssistant) -> None:
     """The doors, HA's manual alarm panel 'Home Alarm' armed away, and exposed scripts:
     'Alarm off' disarms it; 'Door opener' runs another script that unlocks the front door
-    when it is locked (if/then); 'Kitchen on' only lights the kitchen."""
+    when it is locked (if/then); 'Jammed opener' would start that script but stops with an
+    error first; 'Kitchen on' only lights the kitchen."""
     await async_setup_doors(hass)
     assert await async_setup_component(
         hass,
@@ -536,6 +537,16 @@ async def async_setup_scripts(hass: HomeAssistant) -> None:
                     "alias": "Door opener",
                     "sequence": [{"action": "script.unlock_front"}],
                 },
+                "jammed_opener": {
+                    "alias": "Jammed opener",
+                    "sequence": [
+                        {"stop": "The lock is jammed", "error": True},
+                        {
+                            "action": "script.turn_on",
+                            "target": {"entity_id": "script.unlock_front"},
+                        },
+                    ],
+                },
                 "kitchen_on": {
                     "alias": "Kitchen on",
                     "sequence": [{"action": "light.turn_on", "target": {"area_id": "kitchen"}}],
@@ -544,8 +555,8 @@ async def async_setup_scripts(hass: HomeAssistant) -> None:
         },
     )
     await hass.async_block_till_done()
-    for script in ("script.alarm_off", "script.door_opener", "script.kitchen_on"):
-        async_expose_entity(hass, conversation.DOMAIN, script, True)
+    for script in ("alarm_off", "door_opener", "jammed_opener", "kitchen_on"):
+        async_expose_entity(hass, conversation.DOMAIN, f"script.{script}", True)
     await hass.services.async_call(
         "alarm_control_panel", "alarm_arm_away", {"entity_id": ALARM}, blocking=True
     )
@@ -783,3 +794,33 @@ async def test_a_pipeline_running_commands_itself_raises_an_issue_that_fixes_it(
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
     await set_options(hass, setup_jarvis, **{CONF_SAFE_ACTIONS: "allow"})
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+
+
+@pytest.mark.parametrize(
+    ("language", "yes", "failed"),
+    [
+        ("en", "yes", "Sorry, I couldn't unlock Front Door."),
+        ("fr", "oui", "Désolé, je n'ai pas pu déverrouiller Front Door."),
+    ],
+)
+async def test_a_confirmed_script_that_fails_is_an_apology(
+    hass: HomeAssistant,
+    fake_ollama: FakeOllama,
+    setup_jarvis: MockConfigEntry,
+    language: str,
+    yes: str,
+    failed: str,
+) -> None:
+    """'Jammed opener' would start the unlocking script (script.turn_on), but stops with an
+    error first: asked about, then the user hears that it failed; the door stays locked."""
+    await async_setup_scripts(hass)
+    fake_ollama.queue(tool_call_reply("script__jammed_opener", {}))
+
+    asked = await ask(hass, "open up", language=language)
+    assert speech(asked) == ASK_UNLOCK[language].format("Front Door")
+
+    result = await ask(hass, yes, language=language, conversation_id=asked.conversation_id)
+
+    assert speech(result) == failed
+    assert result.response.response_type is intent.IntentResponseType.ERROR
+    assert state_of(hass, FRONT_DOOR) == "locked"
