@@ -94,6 +94,9 @@ export function satelliteView(hass: Hass, entityId: string): SatelliteView {
     volume: null,
     muteEntityId: null,
   };
+  // The microphone's mute switch says whether the satellite listens; a media player's mute (its
+  // speaker) stands in only where there is no such switch.
+  let speakerMuted: boolean | null = null;
   for (const sibling of siblings(hass, entityId)) {
     const other = hass.states[sibling];
     const key = hass.entities[sibling]?.translation_key;
@@ -104,7 +107,7 @@ export function satelliteView(hass: Hass, entityId: string): SatelliteView {
       const level = numberOf(other.attributes.volume_level);
       if (level !== null) view.volume = { kind: "level", percent: Math.round(level * 100) };
       if (typeof other.attributes.is_volume_muted === "boolean")
-        view.muted = other.attributes.is_volume_muted;
+        speakerMuted = other.attributes.is_volume_muted;
     } else if (domain === "switch" && (key === "mute" || key === "muted")) {
       view.muted = other.state === "on";
       view.muteEntityId = sibling;
@@ -115,6 +118,7 @@ export function satelliteView(hass: Hass, entityId: string): SatelliteView {
       else if (key === "volume") view.volume = { kind: "level", percent: Math.round(value) };
     }
   }
+  if (view.muteEntityId === null) view.muted = speakerMuted;
   return view;
 }
 

@@ -98,6 +98,30 @@ describe("satelliteView", () => {
     });
   });
 
+  it("a satellite driven by Jarvis: its microphone's mute switch wins over its speaker's mute", () => {
+    const hass = demoHass();
+    const add = (entityId: string, value: string, key: string, attributes = {}) => {
+      hass.states[entityId] = state(entityId, value, attributes);
+      hass.entities[entityId] = { entity_id: entityId, device_id: "sat2", platform: "jarvis", translation_key: key };
+    };
+    add("switch.kitchen_muted", "off", "muted");
+    // Whatever order HA lists the device's entities in: the speaker after the switch here.
+    const speaker = hass.entities["media_player.kitchen_speaker"]!;
+    delete hass.entities["media_player.kitchen_speaker"];
+    hass.entities["media_player.kitchen_speaker"] = speaker;
+    expect(satelliteView(hass, "assist_satellite.kitchen")).toMatchObject({
+      muted: false,
+      muteEntityId: "switch.kitchen_muted",
+      volume: { kind: "level", percent: 35 },
+    });
+    add("switch.kitchen_muted", "on", "muted");
+    hass.states["media_player.kitchen_speaker"] = state("media_player.kitchen_speaker", "idle", {
+      volume_level: 0.35,
+      is_volume_muted: false,
+    });
+    expect(satelliteView(hass, "assist_satellite.kitchen").muted).toBe(true);
+  });
+
   it("a disconnected satellite: unavailable, its other entities ignored", () => {
     const hass = demoHass();
     hass.states["assist_satellite.office_demo_satellite"] = state("assist_satellite.office_demo_satellite", "unavailable");

@@ -824,19 +824,19 @@ function Y(e, t) {
 		muted: null,
 		volume: null,
 		muteEntityId: null
-	};
+	}, a = null;
 	for (let n of Ie(e, t)) {
 		let t = e.states[n], r = e.entities[n]?.translation_key;
 		if (t === void 0 || t.state === "unavailable") continue;
-		let a = n.split(".")[0];
-		if (a === "media_player") {
+		let o = n.split(".")[0];
+		if (o === "media_player") {
 			let e = J(t.attributes.volume_level);
 			e !== null && (i.volume = {
 				kind: "level",
 				percent: Math.round(e * 100)
-			}), typeof t.attributes.is_volume_muted == "boolean" && (i.muted = t.attributes.is_volume_muted);
-		} else if (a === "switch" && (r === "mute" || r === "muted")) i.muted = t.state === "on", i.muteEntityId = n;
-		else if (a === "number" && i.volume === null) {
+			}), typeof t.attributes.is_volume_muted == "boolean" && (a = t.attributes.is_volume_muted);
+		} else if (o === "switch" && (r === "mute" || r === "muted")) i.muted = t.state === "on", i.muteEntityId = n;
+		else if (o === "number" && i.volume === null) {
 			let e = J(t.state);
 			if (e === null) continue;
 			r === "volume_multiplier" ? i.volume = {
@@ -848,7 +848,7 @@ function Y(e, t) {
 			});
 		}
 	}
-	return i;
+	return i.muteEntityId === null && (i.muted = a), i;
 }
 function X(e, t) {
 	return t !== void 0 && t.length > 0 ? [...t] : Object.keys(e.states).filter((e) => e.startsWith("assist_satellite.")).sort();
