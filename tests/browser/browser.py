@@ -111,6 +111,17 @@ class Browser:
         )
         return version
 
+    def new_session(self, url: str, tokens: dict[str, Any]) -> None:
+        """Close the page and open `url` in a fresh context logged in with `tokens`."""
+        self.call(
+            "newContext",
+            timeout=120,
+            viewport={"width": 1280, "height": 900},
+            colorScheme="light",
+            localStorage={"hassTokens": json.dumps(tokens)},
+            url=url,
+        )
+
     def evaluate(self, fn: str, arg: Any = None) -> Any:
         """Call the JavaScript function `fn` in the page with `arg`; its (awaited) result."""
         return self.call("evaluate", fn=fn, arg=arg)

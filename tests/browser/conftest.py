@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 from typing import Any
+import urllib.parse
+import urllib.request
 import wave
 
 import numpy as np
@@ -154,6 +156,43 @@ def _write_command_wav(path: Path, tts_port: int, text: str) -> None:
         wav.setsampwidth(2)
         wav.setframerate(16000)
         wav.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def log_in(url: str, username: str, password: str) -> dict[str, Any]:
+    """HA's login page, by its HTTP API: what the frontend keeps in localStorage["hassTokens"]."""
+    client_id = f"{url}/"
+
+    def post(path: str, body: dict[str, Any], form: bool = False) -> dict[str, Any]:
+        data = urllib.parse.urlencode(body).encode() if form else json.dumps(body).encode()
+        kind = "application/x-www-form-urlencoded" if form else "application/json"
+        request = urllib.request.Request(
+            f"{url}{path}", data=data, headers={"Content-Type": kind}, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+            return answer
+
+    with _sockets():
+        flow = post(
+            "/auth/login_flow",
+            {
+                "client_id": client_id,
+                "handler": ["homeassistant", None],
+                "redirect_uri": f"{client_id}?auth_callback=1",
+            },
+        )
+        done = post(
+            f"/auth/login_flow/{flow['flow_id']}",
+            {"client_id": client_id, "username": username, "password": password},
+        )
+        assert done["type"] == "create_entry", done
+        tokens = post(
+            "/auth/token",
+            {"grant_type": "authorization_code", "code": done["result"], "client_id": client_id},
+            form=True,
+        )
+    expires = int((time.time() + tokens["expires_in"]) * 1000)
+    return {**tokens, "hassUrl": url, "clientId": client_id, "expires": expires}
 
 
 @dataclass

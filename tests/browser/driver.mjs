@@ -15,36 +15,46 @@ const logs = [];
 // Run a function given as source text in the page, with one JSON argument.
 const inPage = ([source, arg]) => (0, eval)(`(${source})`)(arg);
 
+// A fresh browser context (cookies, storage) with one page, opened at `url`.
+async function openContext({ viewport, colorScheme, localStorage, url, initScripts }) {
+  context = await browser.newContext({ viewport, colorScheme, permissions: ["microphone"] });
+  // Name what a rejected promise carried: HA rejects with plain objects ({code, message}).
+  await context.addInitScript(() => {
+    window.addEventListener("unhandledrejection", (event) => {
+      let text;
+      try {
+        text = JSON.stringify(event.reason);
+      } catch {
+        text = String(event.reason);
+      }
+      console.error(`unhandled rejection: ${text} ${event.reason?.stack ?? ""}`);
+    });
+  });
+  if (localStorage) {
+    // Before HA's frontend reads it: a logged-in session, as after the login page.
+    await context.addInitScript((entries) => {
+      for (const [key, value] of Object.entries(entries)) window.localStorage.setItem(key, value);
+    }, localStorage);
+  }
+  for (const source of initScripts ?? []) await context.addInitScript({ content: source });
+  page = await context.newPage();
+  page.on("console", (message) => {
+    if (["error", "warning"].includes(message.type())) logs.push(`${message.type()}: ${message.text()}`);
+  });
+  page.on("pageerror", (error) => logs.push(`pageerror: ${error.message}`));
+  if (url) await page.goto(url, { waitUntil: "load" });
+}
+
 const ops = {
-  async launch({ executablePath, args, viewport, colorScheme, localStorage, url, initScripts }) {
+  async launch({ executablePath, args, ...contextOptions }) {
     browser = await chromium.launch({ executablePath, args, headless: true });
-    context = await browser.newContext({ viewport, colorScheme, permissions: ["microphone"] });
-    // Name what a rejected promise carried: HA rejects with plain objects ({code, message}).
-    await context.addInitScript(() => {
-      window.addEventListener("unhandledrejection", (event) => {
-        let text;
-        try {
-          text = JSON.stringify(event.reason);
-        } catch {
-          text = String(event.reason);
-        }
-        console.error(`unhandled rejection: ${text} ${event.reason?.stack ?? ""}`);
-      });
-    });
-    if (localStorage) {
-      // Before HA's frontend reads it: a logged-in session, as after the login page.
-      await context.addInitScript((entries) => {
-        for (const [key, value] of Object.entries(entries)) window.localStorage.setItem(key, value);
-      }, localStorage);
-    }
-    for (const source of initScripts ?? []) await context.addInitScript({ content: source });
-    page = await context.newPage();
-    page.on("console", (message) => {
-      if (["error", "warning"].includes(message.type())) logs.push(`${message.type()}: ${message.text()}`);
-    });
-    page.on("pageerror", (error) => logs.push(`pageerror: ${error.message}`));
-    if (url) await page.goto(url, { waitUntil: "load" });
+    await openContext(contextOptions);
     return browser.version();
+  },
+  // Another session (e.g. another user logged in): the current page and its storage are closed.
+  async newContext(contextOptions) {
+    await context?.close();
+    await openContext(contextOptions);
   },
   async goto({ url }) {
     await page.goto(url, { waitUntil: "load" });
