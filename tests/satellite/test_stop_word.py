@@ -309,7 +309,7 @@ async def test_own_reply_saying_stop_does_not_stop_it_but_the_user_does(
     reply = await tts(piper_server, STOP_IN_SENTENCES)
     reply_s = len(reply) / 2 / TTS_RATE
     user = np.frombuffer(await tts(piper_server, "Stop!"), dtype="<i2").astype(np.float64)
-    duration = reply_s + 14.0
+    duration = reply_s + 30.0
     room = Room(rate=48000, duration_s=duration, echo=EchoPath(gain_db=-6.0), realtime=True)
     async with room_satellite(tmp_path, room, whisper) as (sat, port), Peer(port) as peer:
         await peer.send(RunSatellite().event())
@@ -325,7 +325,27 @@ async def test_own_reply_saying_stop_does_not_stop_it_but_the_user_does(
         start = room.clock() + 3.0
         echo_dbfs = -15.0 - 6.0  # music() plays at -15 dBFS, -6 dB to the mic
         room.add_voice(user, at_s=start, rate=TTS_RATE, level_dbfs=echo_dbfs - 5.0)
-        heard = await peer.next("jarvis-stop-word", timeout=20)
+        heard = await peer.next("jarvis-stop-word", timeout=30)
         assert heard.data["word"] == "stop"
         assert len(room.abort_times) == 1 and room.abort_times[0] > start
         assert sat.stop_spotter.counts["hits"] == 1
+
+
+def test_stop_word_settings_and_words() -> None:
+    """`[stop_word]` parses and is checked; transcripts are compared case, punctuation and
+    accent blind, against the language's default words unless some are given."""
+    from satellite.config import ConfigError, load_config
+    from satellite.stop_word import normalise, stop_words
+
+    config = load_config(None, {"stop_word": {"stt_uri": "tcp://stt:10300", "language": "fr"}})
+    assert config.stop_word.enabled is False  # off until enabled or switched on by the driver
+    assert stop_words(config.stop_word) == {"stop", "arrete", "arretez"}
+    assert normalise("Arrêtez !") in stop_words(config.stop_word)
+    assert normalise(" Stop. ") == "stop" and normalise("Stop it!") == "stop it"
+    given = load_config(None, {"stop_word": {"words": "halt, stop it"}})  # the flag's form
+    assert stop_words(given.stop_word) == {"halt", "stop it"}
+    assert normalise("Don't stop the music.") not in stop_words(given.stop_word)
+    with pytest.raises(ConfigError, match="stop_word.words"):
+        load_config(None, {"stop_word": {"words": ["please stop the music"]}})
+    with pytest.raises(ConfigError, match="stop_word.stt_uri"):
+        load_config(None, {"stop_word": {"stt_uri": "http://stt:10300"}})
