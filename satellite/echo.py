@@ -227,84 +227,73 @@ class _Notch:
         return y
 
 
+def chime_notes(samples: Any, rate: int, max_notes: int = 8) -> tuple[float, ...]:
+    """The notes of a chime (Hz).
+
+    Its strongest spectral peaks, 100 Hz apart at least, down to 30 dB under the strongest
+    (a chime or an alarm tone is a few pure tones).
+    """
+    floats = np.asarray(samples, dtype=np.float64)
+    size = 1 << int(np.ceil(np.log2(max(len(floats), 2))))
+    power = np.abs(np.fft.rfft(floats * np.hanning(len(floats)), size)) ** 2
+    hz_per_bin = rate / size
+    apart = max(1, round(100 / hz_per_bin))
+    strongest = float(np.max(power)) if len(power) else 0.0
+    notes: list[float] = []
+    for _ in range(max_notes):
+        peak = int(np.argmax(power))
+        if strongest <= 0 or power[peak] < 1e-3 * strongest:
+            break
+        power[max(0, peak - apart) : peak + apart + 1] = 0.0
+        if 100 < peak * hz_per_bin < min(7800, rate / 2):
+            notes.append(round(peak * hz_per_bin, 1))
+    return tuple(sorted(notes))
+
+
 class ResidualEchoGate:
     """Notches out what is left of a chime's echo in the command audio sent to the driver.
 
     A linear canceller leaves part of a chime in the command stream (Speex: 3-8 dB removed on
-    the simulated room; nothing with AEC off). Chimes and alarm tones are a few pure tones, so
-    while the speaker's reference around now (what was just played and what is queued to
-    play, 0.51 s) is tonal (its `max_tones` strongest peaks, +-25 Hz, hold >= `tonal_share`
-    of its energy: the bundled chimes >= 0.949, speech <= 0.911, music <= 0.79), each chunk goes through narrow notches (two in cascade) at those tones, kept
-    `hold_s` after the reference stops being tonal (the echo's tail). The chime's residual
-    goes, the user's first word said over the chime keeps all but a few narrow bands. Speech
-    or music in the reference is not tonal enough: the audio passes untouched.
+    the simulated room; nothing with AEC off). The satellite knows when it plays a chime and
+    what it is: the chime is marked on the speaker's reference timeline with its notes
+    (`ReferenceTimeline.mark_chime`, from `satellite.server.chimes`). From `lead_s` before it
+    sounds until `hold_s` after its end (the echo's tail), each chunk goes through narrow
+    notches (two in cascade, `bandwidth_hz` wide) at its notes: the chime's residual goes,
+    the user's first word said over the chime keeps all but a few narrow bands. Outside a
+    chime the audio passes untouched.
     """
 
     def __init__(
         self,
         timeline: ReferenceTimeline,
         *,
-        max_tones: int = 4,
-        tonal_share: float = 0.93,
         bandwidth_hz: float = 200.0,
-        lookahead_s: float = 0.3,
-        hold_s: float = 0.4,
+        lead_s: float = 0.05,
+        hold_s: float = 0.5,
     ) -> None:
         """Reads the speaker's `timeline`."""
         self.timeline = timeline
-        self.size = 1 << 13  # 0.51 s of reference
-        self.max_tones = max_tones
-        self.tonal_share = tonal_share
         self.bandwidth = bandwidth_hz
-        self.lookahead = round(lookahead_s * REFERENCE_RATE)
+        self.lead = round(lead_s * REFERENCE_RATE)
         self.hold = round(hold_s * REFERENCE_RATE)
-        self._hold_until = -(10**12)
-        self._notches: dict[int, tuple[_Notch, _Notch]] = {}
+        self._chime: tuple[int, int, tuple[float, ...]] | None = None
+        self._notches: list[tuple[_Notch, _Notch]] = []
         self.gated_chunks = 0  # chunks that went through the notches
-
-    def tones(self) -> list[int]:
-        """The reference's tones (Hz, 10 Hz steps) if it is tonal and loud enough, else []."""
-        timeline = self.timeline
-        now = timeline.now_index()
-        if timeline.last_write_index < now - self.size:
-            return []  # nothing played or queued lately
-        end = min(timeline.end_index, now + self.lookahead)
-        reference = timeline.read(end - self.size, self.size).astype(np.float64)
-        if float(np.mean(reference**2)) < 1e3:  # below -55 dBFS
-            return []
-        power = np.abs(np.fft.rfft(reference * np.hanning(self.size))) ** 2
-        total = float(np.sum(power))
-        hz_per_bin = REFERENCE_RATE / self.size
-        half = round(25 / hz_per_bin)  # a short note's energy: within 25 Hz
-        notch = round(self.bandwidth / 2 / hz_per_bin)
-        found: list[int] = []
-        held = 0.0
-        strongest = float(np.max(power))
-        for _ in range(self.max_tones):
-            peak = int(np.argmax(power))
-            if power[peak] < 1e-3 * strongest:  # 30 dB under the strongest tone: done
-                break
-            held += float(np.sum(power[max(0, peak - half) : peak + half + 1]))
-            power[max(0, peak - notch) : peak + notch + 1] = 0.0  # the next tone is elsewhere
-            if 150 < peak * hz_per_bin < 7800:
-                found.append(int(round(peak * hz_per_bin / 10) * 10))
-        return sorted(set(found)) if held >= self.tonal_share * total else []
 
     def process(self, pcm: bytes) -> bytes:
         """One chunk of 16 kHz int16 command audio, the chime's residual notched out."""
-        tones = self.tones()
+        chime = self.timeline.chime
         now = self.timeline.now_index()
-        if tones:
-            self._hold_until = now + self.hold
-        elif now > self._hold_until:
-            self._notches.clear()
-        if not self._notches and not tones:
+        if chime is None or not chime[0] - self.lead <= now <= chime[1] + self.hold:
+            self._notches = []
             return pcm
-        for tone in tones:  # the episode's notches stay: their state runs on
-            if all(abs(tone - have) > self.bandwidth / 2 for have in self._notches):
-                self._notches[tone] = (_Notch(tone, self.bandwidth), _Notch(tone, self.bandwidth))
+        if chime is not self._chime:  # a new chime: fresh notches
+            self._chime = chime
+            self._notches = [
+                (_Notch(note, self.bandwidth), _Notch(note, self.bandwidth)) for note in chime[2]
+            ]
         samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float64)
-        for first, second in self._notches.values():
+        for first, second in self._notches:
             samples = second(first(samples))
         self.gated_chunks += 1
         return np.clip(np.rint(samples), -32768, 32767).astype(np.int16).tobytes()

@@ -45,6 +45,8 @@ class ReferenceTimeline:
         self._resampler_rate = 0
         self.sinks = 0  # sinks recording into it (0: the satellite has no speaker)
         self.last_write_index = -(10**12)
+        self.chime: tuple[int, int, tuple[float, ...]] | None = None
+        """The last chime played: (start index, end index, its notes in Hz)."""
 
     def reset_clock(self, clock: Callable[[], float]) -> None:
         """Use another clock from now on (a simulated room's), starting at index 0."""
@@ -54,6 +56,7 @@ class ReferenceTimeline:
             self._ring[:] = 0.0
             self._end = 0
             self.last_write_index = -(10**12)
+            self.chime = None
 
     def now_index(self) -> int:
         """The 16 kHz index of the clock's present."""
@@ -86,6 +89,11 @@ class ReferenceTimeline:
                 start, mono = self._end - self._size, mono[-self._size :]
             self._fill(start, mono)
             self.last_write_index = self._end
+
+    def mark_chime(self, notes: tuple[float, ...], seconds: float) -> None:
+        """A chime of these notes starts playing now, after what is queued (residual gate)."""
+        start = max(self.now_index(), self._end)
+        self.chime = (start, start + round(seconds * REFERENCE_RATE), notes)
 
     def cut(self) -> None:
         """The sink dropped what it had queued (barge-in): it will not be played."""

@@ -20,9 +20,15 @@ the listener reads, and `RoomSink(room, buffer_s=None)` takes everything written
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
+import json
+from pathlib import Path
+import sys
 import threading
 import time
+from typing import BinaryIO
+import wave
 
 import numpy as np
 import numpy.typing as npt
@@ -88,8 +94,13 @@ class Room:
         echo: EchoPath | None = None,
         noise_dbfs: float = -70.0,
         realtime: bool = False,
+        reference: ReferenceTimeline | None = None,
     ) -> None:
-        """A room that lasts `duration_s` of microphone audio."""
+        """A room that lasts `duration_s` of microphone audio.
+
+        `reference`: the timeline its speaker records into (put on the room's clock; default
+        a new one).
+        """
         self.rate = rate
         self.echo = echo or EchoPath()
         self.realtime = realtime
@@ -110,7 +121,12 @@ class Room:
         self.echo_track: Float64Array = np.zeros(self.total)  # echo alone at the mic
         self.abort_times: list[float] = []  # clock() of each sink abort (barge-in, stop)
         self.abort_wall: list[float] = []  # time.perf_counter() of each abort
-        self.reference = ReferenceTimeline(self.clock, history_s=duration_s + 1.0)
+        if reference is None:
+            reference = ReferenceTimeline(self.clock, history_s=duration_s + 1.0)
+        else:
+            reference.reset_clock(self.clock)
+        self.reference = reference
+        self.closed = False  # the microphone ended: the speaker no longer waits for it
         self._t0 = 0.0
 
     def clock(self) -> float:
@@ -139,7 +155,11 @@ class Room:
             self.play_end = start + len(samples)
             if buffer_s is not None:
                 limit = round(buffer_s * self.rate)
-                while self.play_end - self.delivered > limit and self.delivered < self.total:
+                while (
+                    self.play_end - self.delivered > limit
+                    and self.delivered < self.total
+                    and not self.closed
+                ):
                     self.cond.wait(0.5)
 
     def speaker_abort(self) -> None:
@@ -153,10 +173,17 @@ class Room:
             self.abort_wall.append(time.perf_counter())
             self.cond.notify_all()
 
-    def next_block(self) -> Int16Array | None:
-        """The microphone's next 10 ms, or None at the end."""
+    def next_block(self, voice: Float64Array | None = None) -> Int16Array | None:
+        """The microphone's next 10 ms, or None at the end.
+
+        `voice`: the user's voice for these samples (live, e.g. from a pipe), added to
+        what `add_voice` placed; its length sets the block's.
+        """
         if self.delivered >= self.total:
             return None
+        if voice is not None:
+            end = min(self.total, self.delivered + len(voice))
+            self.voice[self.delivered : end] += voice[: end - self.delivered]
         if self.realtime:
             if self.delivered == 0:
                 self._t0 = time.monotonic()
@@ -165,7 +192,7 @@ class Room:
                 time.sleep(due)
         with self.cond:
             start = self.delivered
-            n = min(self.block, self.total - start)
+            n = min(self.block if voice is None else len(voice), self.total - start)
             speaker = self.played[start : start + n]
             if self.echo.drive > 0:
                 # Soft clipping near full scale: the small speaker's distortion.
@@ -207,6 +234,58 @@ class RoomSource(AudioSource):
     def close(self) -> None:
         """Wake a writer waiting for room in the speaker."""
         with self.room.cond:
+            self.room.cond.notify_all()
+
+
+class RoomPipeSource(AudioSource):
+    """The room's microphone with the user's voice read live from a pipe (raw s16le mono).
+
+    The room's clock advances as the voice arrives: whoever writes the pipe paces the room.
+    The end of the pipe ends the microphone.
+    """
+
+    def __init__(self, room: Room, stream: BinaryIO) -> None:
+        """Reads 10 ms blocks of voice at the room's rate from `stream`."""
+        self.room = room
+        self.stream = stream
+        self.sample_rate = room.rate
+        self._ended = False
+        self._rest = b""
+
+    def open(self) -> None:
+        """Nothing to open."""
+
+    def read(self, timeout: float) -> Int16Array | None:
+        """The next block: the voice from the pipe plus the room (blocks until it arrives)."""
+        want = self.room.block * 2
+        data = self._rest
+        while len(data) < want and not self._ended:
+            more = self.stream.read(want - len(data))
+            if not more:
+                self._ended = True
+            data += more
+        if len(data) < 2:
+            self._ended = True
+            self.close()
+            return None
+        usable = min(want, len(data) - len(data) % 2)
+        self._rest = data[usable:]
+        voice = np.frombuffer(data[:usable], dtype="<i2").astype(np.float64)
+        block = self.room.next_block(voice)
+        if block is None:
+            self._ended = True
+            self.close()
+        return block
+
+    @property
+    def ended(self) -> bool:
+        """The pipe was closed (or the room's duration delivered)."""
+        return self._ended
+
+    def close(self) -> None:
+        """The speaker no longer waits for the microphone."""
+        with self.room.cond:
+            self.room.closed = True
             self.room.cond.notify_all()
 
 
@@ -293,3 +372,69 @@ def synthetic_music(
     out *= 32768 * 10 ** (level_dbfs / 20) / max(1e-9, float(np.sqrt(np.mean(out**2))))
     music: Int16Array = np.clip(np.rint(out), -32768, 32767).astype(np.int16)
     return music
+
+
+def save_record(room: Room, folder: Path) -> None:
+    """What the room heard and played, for the tests and the bench to check afterwards.
+
+    `played.wav`: the speaker's output on the microphone's clock (48 kHz s16 mono unless the
+    room's rate differs); `echo.wav`: the echo alone at the microphone; `room.json`: the
+    sink's aborts (barge-in cuts, microphone seconds) and the seconds delivered.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    n = room.delivered
+    for name, track in (("played", room.played[:n]), ("echo", room.echo_track[:n])):
+        with wave.open(str(folder / f"{name}.wav"), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(room.rate)
+            wav.writeframes(np.clip(np.rint(track), -32768, 32767).astype("<i2").tobytes())
+    info = {"aborts_s": room.abort_times, "delivered_s": room.clock()}
+    (folder / "room.json").write_text(json.dumps(info))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m satellite.audio.room [room options] [satellite options]`: a test/bench backend.
+
+    Runs the whole satellite (`python -m satellite run ...`) with the simulated room as its
+    sound card: the microphone hears the user's voice, read as raw 48 kHz s16le mono from
+    stdin (pacing the room's clock), plus the echo of everything the satellite's speaker
+    plays (replies, chimes, media), which the speaker's reference timeline records. The
+    satellite's own `--mic-*`/`--speaker-*` options are ignored (pass `--mic-file -` so
+    that the end of stdin does not stop the satellite). On exit, `--room-record DIR` gets
+    `save_record`'s files.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m satellite.audio.room", description=main.__doc__, add_help=False
+    )
+    parser.add_argument("--room-seconds", type=float, default=60.0)
+    parser.add_argument("--room-delay-ms", type=float, default=40.0)
+    parser.add_argument("--room-rt60", type=float, default=0.3)
+    parser.add_argument("--room-gain-db", type=float, default=-6.0)
+    parser.add_argument("--room-drive", type=float, default=0.5)
+    parser.add_argument("--room-record", type=Path)
+    args, rest = parser.parse_known_args(argv)
+
+    from satellite.__main__ import main as satellite_main
+    from satellite.server import build
+
+    from .reference import speaker_reference
+
+    echo = EchoPath(
+        delay_s=args.room_delay_ms / 1000,
+        rt60_s=args.room_rt60,
+        gain_db=args.room_gain_db,
+        drive=args.room_drive,
+    )
+    room = Room(duration_s=args.room_seconds, echo=echo, reference=speaker_reference())
+    build.make_source = lambda config: RoomPipeSource(room, sys.stdin.buffer)
+    build.make_sink = lambda config: RoomSink(room, buffer_s=0.1)
+    try:
+        return satellite_main(rest)
+    finally:
+        if args.room_record is not None:
+            save_record(room, args.room_record)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

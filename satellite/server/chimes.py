@@ -1,13 +1,22 @@
-"""The chimes: the `[sounds]` settings resolved to WAV files (bundled ones by default)."""
+"""The chimes: the `[sounds]` settings resolved to WAV files (bundled ones by default).
+
+Playing one marks it on the speaker's reference timeline (the residual echo gate).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import functools
 import logging
 from pathlib import Path
 from typing import Literal
+import wave
 
+import numpy as np
+
+from satellite.audio.reference import speaker_reference
 from satellite.config import SoundSettings
+from satellite.echo import chime_notes
 
 _LOGGER = logging.getLogger(__name__)
 BUNDLED = Path(__file__).resolve().parent.parent / "sounds"
@@ -25,9 +34,32 @@ class Chimes:
     error: Path | None = None
 
     def path(self, name: ChimeName) -> Path | None:
-        """The file of one chime."""
+        """The file of the chime about to play.
+
+        Marked on the speaker's reference timeline (its notes, its length) so that the
+        command stream notches out its residual echo.
+        """
         path: Path | None = getattr(self, name)
+        if path is not None:
+            notes = chime_notes_of(path)
+            if notes is not None:
+                speaker_reference().mark_chime(*notes)
         return path
+
+
+@functools.cache
+def chime_notes_of(path: Path) -> tuple[tuple[float, ...], float] | None:
+    """A chime file's notes (Hz) and length (s); None if it cannot be read."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            width, channels, rate = wav.getsampwidth(), wav.getnchannels(), wav.getframerate()
+            frames = wav.readframes(wav.getnframes())
+    except (OSError, EOFError, wave.Error):
+        return None
+    if width != 2 or not frames:
+        return None
+    samples = np.frombuffer(frames, dtype="<i2").reshape(-1, channels).mean(axis=1)
+    return chime_notes(samples, rate), len(samples) / rate
 
 
 def resolve_chimes(settings: SoundSettings) -> Chimes:

@@ -28,6 +28,7 @@ from satellite.listening import (
     WakeDetected,
 )
 from satellite.playback import WAKE_SOUND
+from satellite.server import chimes
 
 # WebRTC's AEC3 is the optional extra aec-webrtc; Speex's needs Debian's libspeexdsp1.
 needs_webrtc = pytest.mark.skipif(not webrtc_available(), reason="no aec-audio-processing")
@@ -198,6 +199,7 @@ def test_echo_return_loss_enhancement_once_converged(content: str) -> None:
 
 
 CHIME_TONES = (660.0, 880.0, 1320.0, 1760.0)  # the bundled wake chime's notes
+WAKE_NOTES = chimes.chime_notes_of(Path(WAKE_SOUND)) or ((), 0.0)
 
 
 def chime_band_dbfs(samples: npt.NDArray[np.float64]) -> float:
@@ -234,6 +236,7 @@ def command_after_wake(engine: str, *, chime: bool, gate: bool) -> npt.NDArray[n
         if isinstance(event, WakeDetected):  # what the satellite does: chime, then listen
             wake_at.append(room.clock())
             if chime:
+                room.reference.mark_chime(*WAKE_NOTES)  # as `Chimes.path` does in a satellite
                 sink.write(chime_block)
         elif isinstance(event, CommandAudio):
             sent.append((event.t, residual_gate.process(event.pcm) if gate else event.pcm))
@@ -269,22 +272,30 @@ def test_wake_chime_never_reaches_the_command_audio(engine: str) -> None:
     assert gated < -50.0, (gated, raw, quiet)
 
 
-@pytest.mark.skipif(
-    not (webrtc_available() or speex_available()), reason="no echo engine installed"
-)
-def test_residual_gate_leaves_speech_and_music_alone() -> None:
-    """The gate acts on tonal playback only: a reply or music in the reference changes nothing."""
-    for played in (
-        synthetic_music(6, RATE, seed=9, level_dbfs=PLAY_DBFS),
-        at_level(*load(REPLY), PLAY_DBFS)[: 6 * RATE],
-    ):
-        room = Room(rate=RATE, duration_s=6)
-        RoomSink(room, buffer_s=None).write(played)
-        residual_gate = ResidualEchoGate(room.reference)
-        changed = 0
-        while (block := room.next_block()) is not None:
-            pcm = soxr.resample(block.astype(np.float64), RATE, 16000)
-            chunk = np.clip(np.rint(pcm), -32768, 32767).astype(np.int16).tobytes()
-            changed += residual_gate.process(chunk) != chunk
-        assert changed == 0
-        assert residual_gate.gated_chunks == 0
+def test_residual_gate_acts_only_around_a_chime() -> None:
+    """Music then the wake chime: only the chime and its tail are notched, at its notes."""
+    room = Room(rate=RATE, duration_s=6)
+    sink = RoomSink(room, buffer_s=None)
+    sink.write(synthetic_music(3, RATE, seed=9, level_dbfs=PLAY_DBFS))
+    residual_gate = ResidualEchoGate(room.reference)
+    changed: list[float] = []
+    while (block := room.next_block()) is not None:
+        if room.clock() == 3.0:
+            room.reference.mark_chime((659.5, 880.2, 1318.9, 1760.3), 0.24)
+            sink.write(at_level(*load(WAKE_SOUND), PLAY_DBFS))
+        pcm = soxr.resample(block.astype(np.float64), RATE, 16000)
+        chunk = np.clip(np.rint(pcm), -32768, 32767).astype(np.int16).tobytes()
+        if residual_gate.process(chunk) != chunk:
+            changed.append(room.clock())
+    assert changed and changed[0] > 2.9 and changed[-1] < 3.0 + 0.24 + 0.55
+    assert residual_gate.gated_chunks == len(changed)
+
+
+def test_chime_notes_of_the_bundled_chimes() -> None:
+    """Each bundled chime is a few pure notes, read from its file."""
+    wake = chimes.chime_notes_of(Path(WAKE_SOUND))
+    assert wake is not None
+    notes, seconds = wake
+    assert [round(n) for n in notes] == [660, 880, 1319, 1760]
+    assert seconds == pytest.approx(0.24, abs=0.01)
+    assert chimes.chime_notes_of(Path("/nonexistent.wav")) is None
