@@ -10,12 +10,12 @@ pymicro-vad 1.x (`Process10ms`, the version Home Assistant pins) and 2.x
 `speech_s` of speech, the command ends after `silence_s` of silence following
 speech, after `max_command_s` in all, or after `no_speech_timeout_s` with no speech.
 
-pymicro-vad holds "speech" for 0.4-0.85 s after the last word (measured on the recorded
+pymicro-vad holds "speech" for 0.4-1.1 s after the last word (measured on the recorded
 commands), so silence counted from its output ends a command that much late. Given the chunks
-themselves, the endpointer counts silence from when the sound fell 20 dB under the command's
-loudest 50 ms, once the VAD agrees it is not speech: `silence_s` is then real silence after the
-last word. A VAD that keeps hearing speech in a steady quiet noise (a fan) cannot hold a command
-open past `silence_s` + 0.6 s of it.
+themselves, the endpointer also counts as silence a sound 15 dB under the speaker's level (a
+running mean over the chunks the VAD calls speech): `silence_s` is then real silence after the
+last word, whichever of the two sees it first. In a room whose noise is within 15 dB of the
+speech, the VAD alone decides, as before.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from enum import StrEnum
+import math
 from typing import Any
 
 import numpy as np
@@ -73,38 +74,45 @@ class EndpointEvent(StrEnum):
 
 
 TAIL_PAUSE_S = 0.2  # silence that ends a wake word's tail; gaps between words are shorter
-SOUND_BELOW_PEAK_DB = 20.0  # a 50 ms level this far under the command's loudest is not a word
+QUIET_BELOW_SPEECH_DB = 15.0  # a 50 ms level this far under the speech's level is not a word
 LEVEL_SMOOTHING_CHUNKS = 5  # levels are 50 ms means
-MAX_LAG_CREDIT_S = 0.6  # at most this much quiet before the VAD's own silence counts
+SPEECH_LEVEL_RISE = 0.1  # the speech level follows louder speech chunks over ~0.1 s
+SPEECH_LEVEL_FALL = 0.01  # and quieter ones over ~1 s: a word's fading end does not drag it down
 
 
 class QuietTracker:
-    """How long the sound has been quiet: `SOUND_BELOW_PEAK_DB` under the command's loudest."""
+    """How long the sound has been quiet: `QUIET_BELOW_SPEECH_DB` under the speaker's level.
 
-    def __init__(self, chunk_s: float = 0.01) -> None:
-        """Track 10 ms chunks."""
+    The speaker's level is a running mean (in dB) of the chunks the VAD calls speech, quick to
+    rise and slow to fall; noises the VAD does not call speech (a door slam) do not move it.
+    """
+
+    def __init__(self, threshold: float = 0.5, chunk_s: float = 0.01) -> None:
+        """Track 10 ms chunks; `threshold` is the VAD's speech probability."""
+        self.threshold = threshold
         self.chunk_s = chunk_s
         self._powers: deque[float] = deque(maxlen=LEVEL_SMOOTHING_CHUNKS)
-        self._below_peak = 10 ** (-SOUND_BELOW_PEAK_DB / 10)
         self.reset()
 
     def reset(self) -> None:
-        """A new command."""
+        """A new command (maybe another speaker)."""
         self._powers.clear()
-        self.peak = 0.0
+        self.speech_db: float | None = None
         self.quiet_s = 0.0
 
-    def process(self, chunk: bytes, *, command: bool) -> float:
-        """Feed one int16 chunk; return how long it has been quiet (0 if this chunk is not).
-
-        The loudest is taken over the `command`'s chunks only (not the wake word's tail).
-        """
+    def process(self, chunk: bytes, probability: float) -> float:
+        """Feed one int16 chunk; return how long it has been quiet (0 if this chunk is not)."""
         samples = np.frombuffer(chunk, dtype="<i2").astype(np.float32)
         self._powers.append(float(np.mean(np.square(samples))) if len(samples) else 0.0)
-        level = sum(self._powers) / len(self._powers)
-        if command:
-            self.peak = max(self.peak, level)
-        quiet = self.peak > 0 and level <= self.peak * self._below_peak
+        level_db = 10 * math.log10(sum(self._powers) / len(self._powers) + 1.0)
+        speech_db = self.speech_db
+        quiet = speech_db is not None and level_db < speech_db - QUIET_BELOW_SPEECH_DB
+        if probability >= self.threshold and not quiet:
+            if speech_db is None:
+                self.speech_db = level_db
+            else:
+                rate = SPEECH_LEVEL_RISE if level_db > speech_db else SPEECH_LEVEL_FALL
+                self.speech_db = speech_db + rate * (level_db - speech_db)
         self.quiet_s = self.quiet_s + self.chunk_s if quiet else 0.0
         return self.quiet_s
 
@@ -131,7 +139,7 @@ class Endpointer:
         self.speech_s = speech_s
         self.threshold = threshold
         self.chunk_s = chunk_s
-        self._quiet = QuietTracker(chunk_s)
+        self._quiet = QuietTracker(threshold, chunk_s)
         self.reset()
 
     def reset(self, ignore_s: float = 0.0) -> None:
@@ -157,13 +165,11 @@ class Endpointer:
         """
         if self.finished:
             return None
-        quiet_s = 0.0
-        if chunk is not None:
-            quiet_s = self._quiet.process(chunk, command=not self._in_tail)
+        quiet_s = self._quiet.process(chunk, probability) if chunk is not None else 0.0
         self.elapsed += self.chunk_s
         is_speech = probability >= self.threshold
         if self._in_tail:
-            return self._tail(is_speech)
+            return self._tail(is_speech and quiet_s == 0)
         if not self.in_speech:
             self._speech_run = self._speech_run + self.chunk_s if is_speech else 0.0
             if self._speech_run >= self.speech_s - 1e-9:
@@ -175,13 +181,8 @@ class Endpointer:
                 return EndpointEvent.NO_SPEECH
         else:
             self._silence_run = 0.0 if is_speech else self._silence_run + self.chunk_s
-            silence = self._silence_run
-            if silence > 0:
-                # The VAD says silence: it began when the sound fell to the floor, if earlier.
-                silence = max(silence, min(quiet_s, silence + MAX_LAG_CREDIT_S))
-            # A VAD that hears speech in a steady noise (fan, hum) still lets the command end.
-            stuck = quiet_s >= self.silence_s + MAX_LAG_CREDIT_S - 1e-9
-            if silence >= self.silence_s - 1e-9 or stuck:
+            # Silence by the VAD, or by the sound itself: the VAD lags the last word.
+            if max(self._silence_run, quiet_s) >= self.silence_s - 1e-9:
                 self.finished = True
                 return EndpointEvent.SPEECH_STOPPED
         if self.elapsed >= self.max_command_s - 1e-9:

