@@ -449,21 +449,21 @@ def wait_satellite_row(browser: Browser, room: str, connected: str, timeout: flo
     return chip
 
 
-def sibling_entity(browser: Browser, satellite_name: str, domain: str, key: str) -> str:
-    """The `domain` entity with translation key `key` on the device of the satellite shown as
-    `satellite_name` (as HA's device page lists them)."""
+def sibling_entity(browser: Browser, room: str, domain: str, key: str) -> str:
+    """The `domain` entity with translation key `key` on the device of the satellite the card
+    shows in `room` (as HA's device page lists them)."""
     entity_id: str = browser.evaluate(
-        f"""([name, domain, key]) => {{
-          const hass = {HASS};
-          const device = Object.values(hass.devices).find((d) => d.name === name);
+        in_card("""const [room, domain, key] = arg;
+          const sat = [...card.querySelectorAll(".satellite")]
+            .find((s) => text(s.querySelector(".name")) === room);
+          const device = sat && hass.entities[sat.dataset.entity]?.device_id;
           const entry = device && Object.values(hass.entities).find((e) =>
-            e.device_id === device.id && e.entity_id.startsWith(domain + ".") &&
+            e.device_id === device && e.entity_id.startsWith(domain + ".") &&
             e.translation_key === key);
-          return entry ? entry.entity_id : null;
-        }}""",
-        [satellite_name, domain, key],
+          return entry ? entry.entity_id : `none (device ${device})`;"""),
+        [room, domain, key],
     )
-    assert entity_id, f"no {domain} '{key}' on {satellite_name}"
+    assert entity_id.startswith(f"{domain}."), f"no {domain} '{key}' in {room}: {entity_id}"
     return entity_id
 
 
@@ -489,8 +489,8 @@ def wait_sub(browser: Browser, room: str, sub: str, timeout: float = 15) -> None
 
 def test_mute_and_mic_volume_follow_live(browser: Browser) -> None:
     """Muting HA's Wyoming satellite and changing its mic volume show on the card at once."""
-    mute = sibling_entity(browser, "Demo satellite", "switch", "mute")
-    gain = sibling_entity(browser, "Demo satellite", "number", "volume_multiplier")
+    mute = sibling_entity(browser, "Office", "switch", "mute")
+    gain = sibling_entity(browser, "Office", "number", "volume_multiplier")
     try:
         call_service(browser, "switch", "turn_on", {"entity_id": mute})
         wait_sub(browser, "Office", "Demo satellite · Muted · Mic volume ×1.0")
@@ -527,8 +527,8 @@ def test_jarvis_satellite_drops_off_the_network_and_comes_back(
         assert wait_satellite_row(browser, "Bedroom", "true", timeout=30) == "Idle"
         assert satellite_row(browser, "Office")["connected"] == "true"
         # Its speaker volume and mute go to the satellite and come back in its state.
-        speaker = sibling_entity(browser, "Bedroom satellite", "media_player", "media_player")
-        muted = sibling_entity(browser, "Bedroom satellite", "switch", "muted")
+        speaker = sibling_entity(browser, "Bedroom", "media_player", "media_player")
+        muted = sibling_entity(browser, "Bedroom", "switch", "muted")
         call_service(
             browser, "media_player", "volume_set", {"entity_id": speaker, "volume_level": 0.3}
         )
