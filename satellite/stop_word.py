@@ -49,9 +49,10 @@ MIN_S = 0.15  # shortest speech checked (VAD blips are shorter)
 MAX_S = 1.2  # longest: "stop" or "stop it", never a sentence
 GAP_S = 0.3  # silence before and after (pauses between words of a sentence are shorter)
 PAD_S = 0.2  # audio kept before the speech (the VAD starts a little late)
-ABOVE_FLOOR_DB = 12.0  # a chunk this far above the floor is speech
+ABOVE_FLOOR_DB = 10.0  # a chunk this far above the floor is speech
 MIN_LEVEL_DBFS = -62.0  # never speech below this (digital silence, a quiet room)
-FLOOR_RISE_DB = 0.03  # per chunk (3 dB/s): the floor follows a louder residual slowly
+FLOOR_S = 1.5  # the floor: a low percentile of the levels of the last 1.5 s
+FLOOR_PERCENTILE = 30.0
 WARMUP_S = 1.0  # past audio that sets the floor when playback starts
 CONNECT_TIMEOUT_S = 2.0
 DECODE_TIMEOUT_S = 5.0  # from the audio sent to the transcript
@@ -146,31 +147,38 @@ async def _read_transcript(reader: asyncio.StreamReader) -> str:
 
 
 class EnergyGate:
-    """Speech = a 10 ms chunk well above the floor (the room plus what echo cancellation left)."""
+    """Speech = a 10 ms chunk well above the floor: a low percentile of the last `FLOOR_S`.
+
+    The floor is what the room and the echo canceller's residual leave between the user's
+    words; as it follows the residual of music or of the satellite's own voice within a second
+    or so, only what stands out of it (the user, closer than the speaker's echo) is speech.
+    """
 
     def __init__(self, above_db: float = ABOVE_FLOOR_DB, min_dbfs: float = MIN_LEVEL_DBFS) -> None:
-        """The floor starts unknown (set by the first chunk)."""
+        """The floor starts unknown (set by the first chunks)."""
         self.above_db = above_db
         self.min_dbfs = min_dbfs
+        self._levels: deque[float] = deque(maxlen=round(FLOOR_S / CHUNK_S))
+        self._count = 0
         self.floor: float | None = None
 
     def reset(self) -> None:
         """Forget the floor."""
+        self._levels.clear()
+        self._count = 0
         self.floor = None
 
     def speech(self, chunk: bytes) -> bool:
-        """Whether this chunk is speech; the floor follows (down at once, up slowly)."""
+        """Whether this chunk is speech (the floor is updated every 10 chunks)."""
         samples = np.frombuffer(chunk, dtype="<i2").astype(np.float32)
         power = float(np.mean(np.square(samples))) if len(samples) else 0.0
         level = 10 * math.log10(power / 32768.0**2 + 1e-12)
-        floor = level if self.floor is None else self.floor
-        loud = level > floor + self.above_db and level > self.min_dbfs
-        if level < floor:
-            floor = level
-        elif not loud:
-            floor = min(level, floor + FLOOR_RISE_DB)
-        self.floor = floor
-        return loud
+        levels = self._levels
+        self._count += 1
+        if self.floor is None or self._count % 10 == 0:
+            self.floor = float(np.percentile(levels, FLOOR_PERCENTILE)) if levels else level
+        levels.append(level)
+        return level > self.floor + self.above_db and level > self.min_dbfs
 
 
 class Segmenter:
