@@ -12,6 +12,7 @@ an administrator.
 from __future__ import annotations
 
 from pathlib import Path
+import time
 from typing import Any
 
 from .browser import Browser, BrowserError
@@ -325,6 +326,18 @@ def test_french(browser: Browser) -> None:
             """() => document.querySelector('home-assistant').dispatchEvent(
                  new CustomEvent('hass-language-select', { detail: 'en' }))"""
         )
+        # HA saves the choice in the user's data and applies what that subscription echoes: a
+        # late echo of "fr" would switch the page back. Once "en" is stored, every echo is in.
+        deadline = time.monotonic() + 20
+        while (
+            browser.evaluate(
+                f"""async () => (await {HASS}.callWS({{ type: "frontend/get_user_data",
+                                                  key: "language" }})).value?.language"""
+            )
+            != "en"
+        ):
+            assert time.monotonic() < deadline, "HA did not store the language back to English"
+            time.sleep(0.2)
         browser.wait_for(in_card("return hass.language === 'en';"), timeout=20)
 
 
