@@ -22,7 +22,7 @@ from wyoming.event import Event
 from wyoming.satellite import RunSatellite
 
 from bench.common import machine, table
-from tests.satellite.satellite_process import MIC_RATE, Peer, SatelliteProcess, silence, utterance
+from bench.satellite_process import MIC_RATE, Peer, SatelliteProcess, silence, utterance
 
 
 async def _live(sat: SatelliteProcess, pcm: bytes) -> None:

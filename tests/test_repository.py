@@ -62,3 +62,16 @@ def test_every_clip_is_tracked_listed_and_licensed() -> None:
     for name, row in rows.items():
         assert row["license"].strip(), f"{name}: no licence"
         assert row["source_repo"].replace("/", "+") in licences, f"{name}: no licence text"
+
+
+def test_benches_and_the_demo_do_not_import_the_tests() -> None:
+    """The benches and the demo use the project's packages and their own helpers only."""
+    importing = re.compile(r"^\s*(?:from|import)\s+tests\b")
+    offenders = [
+        f"{name}:{n}: {line.strip()}"
+        for name in _tracked("bench", "jarvis_demo")
+        if name.endswith(".py")
+        for n, line in enumerate((ROOT / name).read_text().splitlines(), 1)
+        if importing.match(line)
+    ]
+    assert not offenders, "\n".join(offenders)
