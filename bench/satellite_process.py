@@ -46,7 +46,8 @@ def read_mono(path: Path, rate: int) -> np.ndarray:
 
 def to_pcm(samples: np.ndarray) -> bytes:
     """float32 samples -> s16le bytes."""
-    return np.clip(np.rint(samples), -32768, 32767).astype("<i2").tobytes()
+    pcm: bytes = np.clip(np.rint(samples), -32768, 32767).astype("<i2").tobytes()
+    return pcm
 
 
 def silence(seconds: float, rate: int = MIC_RATE) -> bytes:
