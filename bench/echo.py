@@ -8,7 +8,10 @@ wakeword/pmw_hey_jarvis_2.wav and wakeword/wow_hey_jarvis.wav; replies from
 english_commands/leopard_test_en.wav and the stp_en_* clips; music is synthetic (other seeds).
 
 Prints: wake detection with AEC on vs off per content and speech-under-echo level, false wakes
-over minutes of played replies and music, ERLE per condition, CPU per 10 ms frame, RSS.
+over minutes of played replies and music, ERLE per condition, CPU per 10 ms frame, the command
+WER through the whole satellite process (`python -m satellite.audio.room`, real whisper
+tiny.en server) while music plays over the media channel vs in silence, RSS.
+`--only wer` runs just that table.
 """
 
 from __future__ import annotations
@@ -263,6 +266,136 @@ def barge_in(trials: int) -> list[list[object]]:
     return rows
 
 
+COMMANDS = [  # held-out commands (the tests use the living room lamp and JFK), with their words
+    (audio_clips.ENGLISH_COMMANDS / "stp_en_what_time_is_it.wav", "what time is it"),
+    (
+        audio_clips.ENGLISH_COMMANDS / "stp_en_set_a_timer_for_5_minutes.wav",
+        "set a timer for five minutes",  # as whisper writes it
+    ),
+    (
+        audio_clips.ENGLISH_COMMANDS / "leopard_test_en.wav",
+        "mr quilter is the apostle of the middle classes and we are glad to welcome his gospel",
+    ),
+]
+
+
+def word_errors(reference: str, heard: str) -> int:
+    """Word-level Levenshtein distance (substitutions + deletions + insertions)."""
+    ref, hyp = reference.split(), heard.split()
+    row = list(range(len(hyp) + 1))
+    for i, word in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, other in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (word != other))
+    return row[-1]
+
+
+async def command_trial(
+    wake: Path, command: Path, *, music: bool, under_db: float, whisper_port: int, seed: int
+) -> str:
+    """The whole satellite process in the room; "hey jarvis" + a command; its transcript.
+
+    The driver (this bench) streams music over the media channel when `music`; the voice is
+    said `under_db` under the music's nominal echo at the microphone (same level in silence).
+    """
+    import asyncio
+    import contextlib
+    import tempfile
+
+    from wyoming.event import Event
+    from wyoming.satellite import RunSatellite
+
+    from tests.satellite.satellite_process import MIC_RATE, Peer, read_mono, silence, to_pcm
+    from tests.satellite.test_room_process import (
+        ECHO_GAIN_DB,
+        active_gain,
+        start_in_room,
+        stream_music,
+    )
+    from tests.servers.whisper_client import normalise, transcribe_pcm
+
+    voice = read_mono(wake, MIC_RATE)
+    speech = read_mono(command, MIC_RATE)
+    gain = active_gain(voice, PLAY_DBFS + ECHO_GAIN_DB + under_db)
+    said = silence(5.0) + to_pcm(voice * gain) + to_pcm(speech * gain) + silence(5.0)
+    with tempfile.TemporaryDirectory(prefix="bench-echo-") as folder:
+        tmp = Path(folder)
+        sat = await start_in_room(tmp, tmp / "room")
+        received = bytearray()
+        try:
+            async with Peer(sat.port) as peer:
+                await peer.send(RunSatellite().event())
+                tasks = [asyncio.create_task(sat.say_live(said))]
+                if music:
+                    tasks.append(asyncio.create_task(stream_music(peer, 30.0, seed=seed)))
+                with contextlib.suppress(TimeoutError):
+                    for event in await peer.collect_until("audio-stop", timeout=len(said) / 96000):
+                        if event.type == "audio-chunk" and event.payload:
+                            received += event.payload
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await peer.send(Event(type="jarvis-media-control", data={"action": "stop"}))
+        finally:
+            await sat.stop()
+    if not received:
+        return ""  # the wake word was missed: every word is lost
+    return normalise(await transcribe_pcm(whisper_port, bytes(received), 16000))
+
+
+def command_wer(quick: bool) -> list[list[object]]:
+    """Command WER through the whole satellite process, music playing vs silence."""
+    import asyncio
+
+    from tests.servers.whisper_client import async_whisper_process
+
+    levels = [0.0] if quick else [0.0, -5.0, -10.0]
+    wakes = HEY_JARVIS[:1] if quick else HEY_JARVIS
+    rows: list[list[object]] = []
+
+    async def trials() -> None:
+        async with async_whisper_process("--model", "tiny.en") as whisper:
+            for label, music, level in [("silence", False, 0.0)] + [
+                (f"music, speech {lv:+.0f} dB vs echo", True, lv) for lv in levels
+            ]:
+                errors = words = missed = 0
+                heard: list[str] = []
+                for i, wake in enumerate(wakes):
+                    for j, (command, text) in enumerate(COMMANDS):
+                        got = await command_trial(
+                            wake,
+                            command,
+                            music=music,
+                            under_db=level,
+                            whisper_port=whisper.port,
+                            seed=i + j,
+                        )
+                        heard.append(got or "(no wake)")
+                        if not got:  # a missed wake word: the wake table counts those
+                            missed += 1
+                            continue
+                        errors += word_errors(text, got)
+                        words += len(text.split())
+                wer = f"{100 * errors / words:.1f} %" if words else "-"
+                rows.append([label, len(heard), missed, wer, " | ".join(heard)])
+
+    asyncio.run(trials())
+
+    def rate(row: list[object]) -> float | None:
+        return None if row[3] == "-" else float(str(row[3]).rstrip(" %"))
+
+    silence_wer = rate(rows[0])
+    for row in rows:
+        wer = rate(row)
+        if wer is None or silence_wer is None:
+            row.insert(4, "-")
+        elif silence_wer:
+            row.insert(4, f"{wer / silence_wer:.2f}x")
+        else:
+            row.insert(4, f"+{wer:.1f} pts")
+    return rows
+
+
 RSS_SCRIPT = """
 import sys
 import numpy as np
@@ -300,7 +433,15 @@ def main() -> None:
     """Run the bench and print markdown tables."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer trials (a smoke run)")
+    parser.add_argument("--only", choices=["wer"], help="run one table only")
     args = parser.parse_args()
+    if args.only == "wer":
+        table(
+            "Command WER, whole satellite process in the room (tiny.en, AEC speex, chime + gate)",
+            ["condition", "trials", "wake missed", "WER (woken)", "vs silence", "transcripts"],
+            command_wer(args.quick),
+        )
+        return
     table(
         "Machine",
         ["what", "value"],
@@ -325,6 +466,11 @@ def main() -> None:
     )
     table(
         "Barge-in during a reply (real time)", ["what", "value"], barge_in(3 if args.quick else 6)
+    )
+    table(
+        "Command WER, whole satellite process in the room (tiny.en, AEC speex, chime + gate)",
+        ["condition", "trials", "wake missed", "WER (woken)", "vs silence", "transcripts"],
+        command_wer(args.quick),
     )
     table(
         "Max RSS of one process running the chain (20 s room simulation included)",
