@@ -429,6 +429,9 @@ def test_satellite_disconnected_then_back(browser: Browser) -> None:
                    return sat.dataset.connected === "true" && sat.dataset.activity === "idle";"""),
         timeout=60,
     )
+    # Its room and mic volume come back too, once HA's frontend has its entities again (HA
+    # sends the entity registry a few seconds after the states).
+    wait_sub(browser, "Office", "Demo satellite · Mic volume ×1.0", timeout=30)
     assert card_errors(browser) == []
 
 
@@ -473,7 +476,7 @@ def sibling_entity(browser: Browser, room: str, domain: str, key: str) -> str:
           const entry = device && Object.values(hass.entities).find((e) =>
             e.device_id === device && e.entity_id.startsWith(domain + ".") &&
             e.translation_key === key);
-          return entry ? entry.entity_id : `none (device ${device})`;"""),
+          return entry ? entry.entity_id : `none (row: ${!!sat}, device: ${device})`;"""),
         [room, domain, key],
     )
     assert entity_id.startswith(f"{domain}."), f"no {domain} '{key}' in {room}: {entity_id}"
