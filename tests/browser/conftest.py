@@ -215,6 +215,8 @@ def second_satellite(artifacts: Path) -> Iterator[SatelliteProcess]:
     """`python -m satellite run` for a 'Bedroom satellite' on a free port (nothing drives it yet)."""
     with _sockets():
         port = free_port()
+    state_file = artifacts / "bedroom-satellite-state.json"
+    state_file.unlink(missing_ok=True)  # a new satellite: nothing kept from an earlier run
     with (artifacts / "bedroom-satellite.log").open("ab") as log:
         # Microphone: a pipe that stays silent; speaker: raw PCM thrown away.
         process = subprocess.Popen(
@@ -234,7 +236,7 @@ def second_satellite(artifacts: Path) -> Iterator[SatelliteProcess]:
                 "--server-zeroconf",
                 "false",
                 "--server-state-file",
-                str(artifacts / "bedroom-satellite-state.json"),
+                str(state_file),
                 "--mic-file",
                 "-",
                 "--mic-rate",

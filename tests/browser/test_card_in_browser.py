@@ -12,6 +12,7 @@ an administrator.
 from __future__ import annotations
 
 from pathlib import Path
+import re
 import time
 from typing import Any
 
@@ -117,6 +118,11 @@ def _last_exchange_done(browser: Browser, timeout: float) -> dict[str, Any]:
         timeout=timeout,
     )
     return result
+
+
+def words(text: str) -> list[str]:
+    """The words of `text`, lower case, without punctuation."""
+    return re.findall(r"[a-z0-9']+", text.lower())
 
 
 def state_of(browser: Browser, entity_id: str) -> str:
@@ -246,7 +252,8 @@ def test_push_to_talk_from_the_browser_microphone(browser: Browser) -> None:
     finally:
         browser.call("pointerUp")
     exchange = last_exchange_done(browser)
-    assert exchange["said"].lower().rstrip(".") == PTT_COMMAND.lower().rstrip(".")
+    # Words as HA's pipeline heard them (Whisper's punctuation and case vary from run to run).
+    assert words(exchange["said"]) == words(PTT_COMMAND), exchange
     assert exchange["reply"] == "Turned on the light"
     assert exchange["error"] is None
     browser.wait_for(f"() => {HASS}.states['light.kitchen_light'].state === 'on'", timeout=10)
