@@ -416,7 +416,8 @@ def machine() -> list[str]:
 async def run_set(bench: BenchSet, args: argparse.Namespace) -> dict[str, Result]:
     cases = utterances(bench, pairs=not args.fast)
     anchor = str(anchor_dir())
-    results = {"jarvis": Result(), "anchor": Result()}
+    variants = [f"jarvis {flags}" for flags in args.also]
+    results = {name: Result() for name in ("jarvis", *variants, "anchor")}
     with tempfile.TemporaryDirectory() as data_dir:
         async with contextlib.AsyncExitStack() as stack:
             servers = {
@@ -430,6 +431,10 @@ async def run_set(bench: BenchSet, args: argparse.Namespace) -> dict[str, Result
                     )
                 ),
             }
+            for name, flags in zip(variants, args.also, strict=True):
+                servers[name] = await stack.enter_async_context(
+                    server(jarvis_argv(bench, flags.split()))
+                )
             for _pid, port in servers.values():  # warm-up
                 await stream(port, cases[0][1], bench.language, bench.names)
             cpu = {name: cpu_seconds(pid) for name, (pid, _port) in servers.items()}
@@ -457,7 +462,9 @@ def report(bench: BenchSet, results: dict[str, Result], detail: bool) -> None:
         f"{'audio-stop -> transcript':26} {'median s':>8} {'p95 s':>6} {'vs anchor':>9} "
         f"{'WER':>6} {'CPU s/audio s':>13} {'RSS MB':>7} {'partials':>9}"
     )
-    for name, res in (("wyoming-faster-whisper", anchor), ("jarvis whisper", jarvis)):
+    rows = {"wyoming-faster-whisper": anchor, "jarvis whisper": jarvis}
+    rows.update({name: res for name, res in results.items() if name.startswith("jarvis ")})
+    for name, res in rows.items():
         med = statistics.median(res.latencies)
         print(
             f"{name:26} {med:8.3f} {p95(res.latencies):6.3f} {med / base:8.2f}x "
@@ -465,11 +472,12 @@ def report(bench: BenchSet, results: dict[str, Result], detail: bool) -> None:
             f"{res.rss_mb:7.0f} {f'{res.partial}/{len(res.latencies)}':>9}"
         )
     if detail:
-        print(f"  {'per utterance (median s)':50} {'anchor':>7} {'jarvis':>7}  jarvis text")
+        print(f"  {'per utterance (median, p95 s)':44} {'anchor':>13} {'jarvis':>13}  jarvis text")
         for label in jarvis.per_clip:
+            ours, theirs = jarvis.per_clip[label], anchor.per_clip[label]
             print(
-                f"  {label[:50]:50} {statistics.median(anchor.per_clip[label]):7.3f} "
-                f"{statistics.median(jarvis.per_clip[label]):7.3f}  {jarvis.texts[label]!r}"
+                f"  {label[:44]:44} {statistics.median(theirs):6.3f} {p95(theirs):6.3f} "
+                f"{statistics.median(ours):6.3f} {p95(ours):6.3f}  {jarvis.texts[label]!r}"
                 + (
                     f" (anchor {anchor.texts[label]!r})"
                     if anchor.texts[label].strip() != jarvis.texts[label].strip()
@@ -499,6 +507,13 @@ def main() -> None:
     parser.add_argument("--detail", action="store_true", help="also print each utterance")
     parser.add_argument("--server-args", default="", help="extra flags for jarvis whisper")
     parser.add_argument("--anchor-args", default="", help="extra flags for the anchor")
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="FLAGS",
+        help="also run jarvis whisper with these flags, interleaved (repeatable)",
+    )
     parser.add_argument("--make-clips", action="store_true", help=make_clips.__doc__)
     args = parser.parse_args()
     if args.make_clips:

@@ -67,7 +67,7 @@ def _errors(ref: list[str], hyp: list[str]) -> int:
 
 
 async def _stream(
-    port: int, pcm: bytes, names: list[str] | None = None
+    port: int, pcm: bytes, names: list[str] | None = None, language: str = "en"
 ) -> tuple[list[Event], list[Event]]:
     """Stream 20 ms every 20 ms; the events received before audio-stop, and after it up to the
     transcript."""
@@ -85,7 +85,7 @@ async def _stream(
     receiver = asyncio.create_task(receive())
     fmt = {"rate": 16000, "width": 2, "channels": 1}
     try:
-        request = Transcribe(language="en", transcript_names=names)
+        request = Transcribe(language=language, transcript_names=names)
         await async_write_event(request.event(), writer)
         await async_write_event(AudioStart(**fmt).event(), writer)
         started = time.monotonic()

@@ -59,12 +59,20 @@ class EngineOptions:
     download: bool = False
     """Let faster-whisper download a named model missing from its cache (else: error)."""
     short_window_s: float | None = None
-    """Audio up to this long is encoded in a window cut to its length (plus `window_margin_s`)
-    instead of Whisper's padded 30 s; 0 turns this off. The encoder's cost follows the window.
-    None: 20 s for English-only models, off for multilingual ones (measured: multilingual base
-    misheard French commands in cut windows, "Serme" for "Ferme", that it hears in 30 s)."""
+    """Audio up to this long is encoded in a window cut to its length (plus `window_margin_s`,
+    at least `min_window_s`) instead of Whisper's padded 30 s; 0 turns this off. The encoder's
+    cost follows the window. None: 20 s."""
     window_margin_s: float = 2.0
-    """Silence (zero features) after the audio in a short window."""
+    """Silence (zero samples) after the audio in a short window."""
+    min_window_s: float | None = None
+    """A short window is padded with silence to at least this long. None: 30 s for multilingual
+    models (measured, French base: the fewer padded frames, the more misheard words, "Serme"
+    for "Ferme"; 20 s costs the encoder a third of 30 s and stays level with
+    wyoming-faster-whisper's WER, but single commands lose words), 0 for English-only ones
+    (tiny.en hears as well in a window cut to the audio)."""
+    timestamps: bool = False
+    """Decode Whisper's timestamp tokens too; off: text tokens only (measured: fewer misheard
+    words, French base and tiny.en, in every window length, and fewer tokens to decode)."""
 
     def resolved_compute_type(self) -> str:
         """The compute type actually used."""
@@ -156,11 +164,16 @@ class WhisperEngine:
             sorted(self.model.supported_languages) if self.multilingual else ["en"]
         )
         window = options.short_window_s
-        self.short_window_s: float = (
-            (0.0 if self.multilingual else 20.0) if window is None else window
-        )
+        self.short_window_s: float = 20.0 if window is None else window
+        least = options.min_window_s
+        self.min_window_s: float = (30.0 if self.multilingual else 0.0) if least is None else least
         self.on_decoded: Callable[[float, float], None] | None = None
         """Metrics: told (seconds of audio, seconds of decoding) after each decode, on its thread."""
+
+    @property
+    def cheap(self) -> bool:
+        """Live audio is decoded in windows shorter than 30 s (a partial decode is affordable)."""
+        return self.short_window_s > 0 and self.min_window_s < FULL_WINDOW_FRAMES / 100
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` for the decoder (the model's own tokenizer; well under 1 ms a name)."""
@@ -228,7 +241,9 @@ class WhisperEngine:
         if not len(audio):
             return None
         model = self.model
-        wanted = len(audio) // 160 + int(options.window_margin_s * 100)
+        wanted = max(
+            len(audio) // 160 + int(options.window_margin_s * 100), int(self.min_window_s * 100)
+        )
         frames = min(FULL_WINDOW_FRAMES, -(-wanted // WINDOW_STEP_FRAMES) * WINDOW_STEP_FRAMES)
         # Silence as Whisper was trained on it: zero samples after the audio, not zero features.
         padded = np.zeros(frames * 160 + 160, dtype=np.float32)
@@ -243,7 +258,9 @@ class WhisperEngine:
         tokenizer = Tokenizer(model.hf_tokenizer, self.multilingual, "transcribe", language)
         previous = tokenizer.encode(" " + prompt.strip()) if prompt and prompt.strip() else []
         most = int(TOKENS_PER_SECOND * len(audio) / SAMPLE_RATE) + 16
-        prompt_ids = model.get_prompt(tokenizer, previous)
+        prompt_ids = model.get_prompt(
+            tokenizer, previous, without_timestamps=not options.timestamps
+        )
         # CTranslate2's max_length counts the prompt too: shorter than the prompt, it crashes
         # (a segfault with the home's names as the prompt and a short partial window).
         result = model.model.generate(
@@ -281,6 +298,7 @@ class WhisperEngine:
             language=language,
             beam_size=self.options.beam_size,
             initial_prompt=prompt or None,
+            without_timestamps=not self.options.timestamps,
         )
         texts = [segment.text for segment in segments]
         return Decoded(

@@ -115,8 +115,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="while speech is heard, decode the audio so far each time this much more came "
         "(partial transcripts as transcript-chunk events); 0: only in the trailing silence "
-        "(default: 400 where the model decodes in cut windows, English-only ones; 0 for "
-        "multilingual ones, where a partial costs as much as the final decode)",
+        "(default: 400 where the model decodes in windows under 30 s; else 0, where a "
+        "partial costs as much as the final decode)",
     )
     group.add_argument(
         "--early-end-ms",
@@ -131,15 +131,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help="audio up to this long is encoded in a window cut to its length plus "
-        "--window-margin instead of Whisper's padded 30 s (the encoder's cost follows the "
-        "window); 0: always 30 s (default: 20 for English-only models, 0 for multilingual "
-        "ones, whose French suffered in cut windows)",
+        "--window-margin (at least --min-window) instead of Whisper's padded 30 s (the "
+        "encoder's cost follows the window); 0: always 30 s (default 20)",
     )
     group.add_argument(
         "--window-margin",
         type=float,
         default=2.0,
         help="seconds of silence after the audio in a cut window (default 2.0)",
+    )
+    group.add_argument(
+        "--min-window",
+        type=float,
+        default=None,
+        help="a cut window is padded with silence to at least this many seconds (default: 30 "
+        "for multilingual models, whose French loses words with less; 0 for English-only "
+        "ones); e.g. 20: a third of the encoder's cost, and partials, for some accuracy",
+    )
+    group.add_argument(
+        "--timestamps",
+        action="store_true",
+        help="decode Whisper's timestamp tokens too (default: text tokens only, fewer errors)",
     )
     group.add_argument(
         "--max-audio-seconds", type=float, default=120.0, help="longest utterance (default 120)"
@@ -191,6 +203,8 @@ def options_from_args(args: argparse.Namespace) -> WhisperOptions:
             download=args.download,
             short_window_s=None if args.window_seconds is None else max(0.0, args.window_seconds),
             window_margin_s=max(0.0, args.window_margin),
+            min_window_s=None if args.min_window is None else max(0.0, args.min_window),
+            timestamps=args.timestamps,
         ),
         stream=StreamSettings(
             trigger_s=trigger,

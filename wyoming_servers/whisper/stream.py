@@ -57,8 +57,8 @@ class StreamSettings:
     partial_s: float | None = None
     """Decode the growing buffer each time this much new audio came while there is sound
     (partial transcripts; the decode at the end of speech is then the only one left); 0: never.
-    None: 0.4 s where the model decodes in cut windows (English-only), else 0: with the 30 s
-    window a partial costs as much as the final decode and delays it (measured, French base)."""
+    None: 0.4 s where the model decodes in windows under 30 s, else 0: with the 30 s window a
+    partial costs as much as the final decode and delays it (measured, French base)."""
 
 
 class AudioBudget:
@@ -127,7 +127,7 @@ class StreamingTranscriber:
         self.reused = False
         partial_s = self.settings.partial_s
         if partial_s is None:
-            partial_s = DEFAULT_PARTIAL_S if engine.short_window_s > 0 else 0.0
+            partial_s = DEFAULT_PARTIAL_S if engine.cheap else 0.0
         self._partial_s = partial_s
         self._cheap = engine.short_window_s > 0
         """Decodes are cheap (cut windows): also decode on quiet by energy, before the VAD's
