@@ -49,7 +49,10 @@ from .satellite_process import (
 from .test_echo import REPLY, chime_band_dbfs
 from .test_protocol import TTS_RATE, speak
 
-pytestmark = pytest.mark.skipif(not speex_available(), reason="no libspeexdsp (default engine)")
+pytestmark = [
+    pytest.mark.skipif(not speex_available(), reason="no libspeexdsp (default engine)"),
+    pytest.mark.servers_extra,  # the whisper server
+]
 
 PLAY_DBFS = -18.0  # what the driver sends: music, announcement
 ECHO_GAIN_DB = -6.0  # speaker -> microphone in the room
