@@ -259,15 +259,16 @@ class ResidualEchoGate:
     (`ReferenceTimeline.mark_chime`, from `satellite.server.chimes`). From `lead_s` before it
     sounds until `hold_s` after its end (the echo's tail), each chunk goes through narrow
     notches (two in cascade, `bandwidth_hz` wide) at its notes: the chime's residual goes,
-    the user's first word said over the chime keeps all but a few narrow bands. Outside a
-    chime the audio passes untouched.
+    the user's first word said over the chime keeps all but a few narrow bands (160 Hz: with
+    200 Hz whisper heard "we'll set it timer" for "set a timer" said over the chime; with 120
+    Hz the chime's bands kept -48 dBFS). Outside a chime the audio passes untouched.
     """
 
     def __init__(
         self,
         timeline: ReferenceTimeline,
         *,
-        bandwidth_hz: float = 200.0,
+        bandwidth_hz: float = 160.0,
         lead_s: float = 0.05,
         hold_s: float = 0.5,
     ) -> None:
