@@ -166,7 +166,9 @@ async def async_create_pipeline(
             "tts_voice": None,
             "wake_word_entity": None,
             "wake_word_id": None,
-            "prefer_local_intents": True,
+            # Jarvis runs HA's intents first itself, and asks before unlocking: HA's own shortcut
+            # would unlock without asking (Jarvis raises a repair issue for such pipelines).
+            "prefer_local_intents": False,
         }
     )
     store.async_set_preferred_item(pipeline.id)
