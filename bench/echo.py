@@ -291,7 +291,7 @@ def word_errors(reference: str, heard: str) -> int:
 
 
 async def command_trial(
-    wake: Path, command: Path, *, music: bool, under_db: float, whisper_port: int, seed: int
+    wake: Path, command: Path, *, music: bool, under_db: float, whisper_uri: str, seed: int
 ) -> str:
     """The whole satellite process in the room; "hey jarvis" + a command; its transcript.
 
@@ -305,14 +305,10 @@ async def command_trial(
     from wyoming.event import Event
     from wyoming.satellite import RunSatellite
 
-    from tests.satellite.satellite_process import MIC_RATE, Peer, read_mono, silence, to_pcm
-    from tests.satellite.test_room_process import (
-        ECHO_GAIN_DB,
-        active_gain,
-        start_in_room,
-        stream_music,
-    )
-    from tests.servers.whisper_client import normalise, transcribe_pcm
+    from satellite.stop_word import normalise, transcribe
+
+    from .room_process import ECHO_GAIN_DB, active_gain, start_in_room, stream_music
+    from .satellite_process import MIC_RATE, Peer, read_mono, silence, to_pcm
 
     voice = read_mono(wake, MIC_RATE)
     speech = read_mono(command, MIC_RATE)
@@ -340,46 +336,46 @@ async def command_trial(
             await sat.stop()
     if not received:
         return ""  # the wake word was missed: every word is lost
-    return normalise(await transcribe_pcm(whisper_port, bytes(received), 16000))
+    return normalise(await transcribe(whisper_uri, bytes(received), "en"))
 
 
 def command_wer(quick: bool) -> list[list[object]]:
     """Command WER through the whole satellite process, music playing vs silence."""
     import asyncio
 
-    from tests.servers.whisper_client import async_whisper_process
+    from .stop_word import server
 
     levels = [0.0] if quick else [0.0, -5.0, -10.0]
     wakes = HEY_JARVIS[:1] if quick else HEY_JARVIS
     rows: list[list[object]] = []
 
-    async def trials() -> None:
-        async with async_whisper_process("--model", "tiny.en") as whisper:
-            for label, music, level in [("silence", False, 0.0)] + [
-                (f"music, speech {lv:+.0f} dB vs echo", True, lv) for lv in levels
-            ]:
-                errors = words = missed = 0
-                heard: list[str] = []
-                for i, wake in enumerate(wakes):
-                    for j, (command, text) in enumerate(COMMANDS):
-                        got = await command_trial(
-                            wake,
-                            command,
-                            music=music,
-                            under_db=level,
-                            whisper_port=whisper.port,
-                            seed=i + j,
-                        )
-                        heard.append(got or "(no wake)")
-                        if not got:  # a missed wake word: the wake table counts those
-                            missed += 1
-                            continue
-                        errors += word_errors(text, got)
-                        words += len(text.split())
-                wer = f"{100 * errors / words:.1f} %" if words else "-"
-                rows.append([label, len(heard), missed, wer, " | ".join(heard)])
+    async def trials(whisper_uri: str) -> None:
+        for label, music, level in [("silence", False, 0.0)] + [
+            (f"music, speech {lv:+.0f} dB vs echo", True, lv) for lv in levels
+        ]:
+            errors = words = missed = 0
+            heard: list[str] = []
+            for i, wake in enumerate(wakes):
+                for j, (command, text) in enumerate(COMMANDS):
+                    got = await command_trial(
+                        wake,
+                        command,
+                        music=music,
+                        under_db=level,
+                        whisper_uri=whisper_uri,
+                        seed=i + j,
+                    )
+                    heard.append(got or "(no wake)")
+                    if not got:  # a missed wake word: the wake table counts those
+                        missed += 1
+                        continue
+                    errors += word_errors(text, got)
+                    words += len(text.split())
+            wer = f"{100 * errors / words:.1f} %" if words else "-"
+            rows.append([label, len(heard), missed, wer, " | ".join(heard)])
 
-    asyncio.run(trials())
+    with server("wyoming_servers.whisper", "--model", "tiny.en") as whisper_uri:
+        asyncio.run(trials(whisper_uri))
 
     def rate(row: list[object]) -> float | None:
         return None if row[3] == "-" else float(str(row[3]).rstrip(" %"))

@@ -21,6 +21,7 @@ from pathlib import Path
 import re
 import wave
 
+from bench.room_process import ECHO_GAIN_DB, PLAY_DBFS, active_gain, start_in_room, stream_music
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -28,7 +29,7 @@ import soxr
 from wyoming.event import Event
 from wyoming.satellite import RunSatellite
 
-from satellite.audio.room import rms_dbfs, synthetic_music
+from satellite.audio.room import rms_dbfs
 from satellite.echo import speex_available
 from satellite.playback import WAKE_SOUND
 from tests.servers.whisper_client import async_whisper_process, normalise, transcribe_pcm
@@ -36,10 +37,8 @@ from tests.servers.whisper_client import async_whisper_process, normalise, trans
 from .satellite_process import (
     COMMAND_CLIP,
     MIC_RATE,
-    SATELLITE_PYTHON,
     WAKE_CLIP,
     Peer,
-    SatelliteProcess,
     command_position,
     read_mono,
     silence,
@@ -54,68 +53,9 @@ pytestmark = [
     pytest.mark.servers_extra,  # the whisper server
 ]
 
-PLAY_DBFS = -18.0  # what the driver sends: music, announcement
-ECHO_GAIN_DB = -6.0  # speaker -> microphone in the room
 SAY_AT_S = 5.0  # when "hey jarvis" starts (room clock)
 WAKE_LEN_S = 1.5  # the wake clip, cut after its speech
 COMMAND_WORDS = "turn on the living room lamp"
-
-
-def active_gain(samples: npt.NDArray[np.float32], dbfs: float) -> float:
-    """The gain that puts the active part of `samples` (above 5 % of the peak) at `dbfs` RMS."""
-    active = samples[np.abs(samples) > 0.05 * np.max(np.abs(samples))]
-    return float(10 ** ((dbfs - rms_dbfs(active)) / 20))
-
-
-async def start_in_room(tmp: Path, record: Path, *extra: str) -> SatelliteProcess:
-    """The satellite process with the room as its sound card (defaults: AEC on, chimes on)."""
-    log = tmp / "satellite.log"
-    args = [
-        *(SATELLITE_PYTHON, "-m", "satellite.audio.room", "--room-seconds", "40"),
-        *("--room-gain-db", str(ECHO_GAIN_DB), "--room-record", str(record)),
-        *("--name", "Room satellite", "--server-host", "127.0.0.1", "--server-port", "0"),
-        *("--server-zeroconf", "false", "--mic-file", "-", "--speaker-file", "null"),
-        *("--sounds-done", "none", "--log-level", "DEBUG"),
-        *("--server-state-file", str(tmp / "state.json")),
-        *extra,
-    ]
-    with log.open("wb") as err:
-        proc = await asyncio.create_subprocess_exec(
-            *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=err,
-            cwd=Path(__file__).resolve().parents[2],
-        )
-    assert proc.stdout is not None
-    try:
-        async with asyncio.timeout(60):
-            while not (line := (await proc.stdout.readline()).decode()).startswith("READY "):
-                if not line:
-                    raise RuntimeError(f"satellite exited early:\n{log.read_text()}")
-    except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-        raise
-    return SatelliteProcess(proc, int(line.rsplit(":", 1)[1]), tmp / "unused.wav", log)
-
-
-async def stream_music(peer: Peer, seconds: float, seed: int = 21) -> None:
-    """Music over the media channel, paced like the driver (1 s lead)."""
-    rate = 22050
-    fmt = {"rate": rate, "width": 2, "channels": 1}
-    music = synthetic_music(seconds, rate, seed=seed, level_dbfs=PLAY_DBFS).tobytes()
-    await peer.send(Event(type="jarvis-media-start", data=fmt))
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    step = rate // 10 * 2
-    for at in range(0, len(music), step):
-        ahead = at / (2 * rate) - (loop.time() - started)
-        if ahead > 1.0:
-            await asyncio.sleep(ahead - 1.0)
-        await peer.send(Event(type="jarvis-media-chunk", data=fmt, payload=music[at : at + step]))
-    await peer.send(Event(type="jarvis-media-stop", data={}))
 
 
 def read_wav(path: Path) -> npt.NDArray[np.float64]:
