@@ -73,13 +73,20 @@ class ServerProcess:
 
 
 def start_server(
-    module: str, *args: str, names: tuple[str, ...], timeout: float = 60
+    module: str,
+    *args: str,
+    names: tuple[str, ...],
+    timeout: float = 60,
+    wrap: tuple[str, ...] = (),
 ) -> ServerProcess:
-    """Run `python -m module args` and wait until each of `names` logs `ready on` (port 0 = free)."""
+    """Run `python -m module args` and wait until each of `names` logs `ready on` (port 0 = free).
+
+    `wrap`: a command that runs it, e.g. `prlimit --nofile=N --`.
+    """
     log = Path(tempfile.mkstemp(prefix=f"{module}-", suffix=".log")[1])
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", module, *args],
+            [*wrap, sys.executable, "-m", module, *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

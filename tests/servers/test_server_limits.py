@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 import contextlib
+import shutil
 
 import pytest
 from wyoming.audio import AudioChunk, AudioStart
@@ -81,6 +82,43 @@ async def test_idle_and_half_sent_floods_leave_room_and_time_out(piper: ServerPr
     log = piper.log_text()
     assert log.count("refused") == 1, log
     assert "Cannot accept" not in log and "Traceback" not in log
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="no prlimit (util-linux)")
+async def test_out_of_file_descriptors_is_logged_once_and_the_server_recovers() -> None:
+    """More connections than the process may open files: one log line, no traceback flood."""
+    server = start_server(
+        "wyoming_servers.piper",
+        "--uri", "tcp://127.0.0.1:0",
+        "--idle-timeout", "2",
+        "--max-connections", "1000",
+        "--max-connections-per-peer", "1000",
+        names=("piper",),
+        wrap=("prlimit", "--nofile=96", "--"),
+    )  # fmt: skip
+    try:
+        port = server.ports["piper"]
+        opened = await asyncio.gather(
+            *(asyncio.wait_for(_connect(port), 10) for _ in range(200)), return_exceptions=True
+        )
+        hog = [conn for conn in opened if not isinstance(conn, BaseException)]
+        async with asyncio.timeout(20):
+            while "Cannot accept" not in server.log_text():
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(3)  # asyncio retries accept every second meanwhile
+        for _reader, writer in hog:
+            await _close(writer)
+        async with asyncio.timeout(30):  # idle connections time out, descriptors come back
+            while True:
+                with contextlib.suppress(OSError, TimeoutError, AssertionError):
+                    await _describe(port)
+                    break
+                await asyncio.sleep(0.5)
+        log = server.log_text()
+        assert log.count("Cannot accept connections") == 1, log
+        assert "Traceback" not in log, log
+    finally:
+        server.finish()
 
 
 async def test_deeply_nested_json_gets_an_error(piper: ServerProcess) -> None:
