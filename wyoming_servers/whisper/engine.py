@@ -70,9 +70,11 @@ class EngineOptions:
     for "Ferme"; 20 s costs the encoder a third of 30 s and stays level with
     wyoming-faster-whisper's WER, but single commands lose words), 0 for English-only ones
     (tiny.en hears as well in a window cut to the audio)."""
-    timestamps: bool = False
+    timestamps: bool | None = None
     """Decode Whisper's timestamp tokens too; off: text tokens only (measured: fewer misheard
-    words, French base and tiny.en, in every window length, and fewer tokens to decode)."""
+    words, French base and tiny.en, in every window length). None: off for multilingual models,
+    on for English-only ones (off, HA's early end of turn with tiny.en stopped coming in time;
+    not yet understood)."""
 
     def resolved_compute_type(self) -> str:
         """The compute type actually used."""
@@ -167,6 +169,8 @@ class WhisperEngine:
         self.short_window_s: float = 20.0 if window is None else window
         least = options.min_window_s
         self.min_window_s: float = (30.0 if self.multilingual else 0.0) if least is None else least
+        stamps = options.timestamps
+        self.timestamps: bool = (not self.multilingual) if stamps is None else stamps
         self.on_decoded: Callable[[float, float], None] | None = None
         """Metrics: told (seconds of audio, seconds of decoding) after each decode, on its thread."""
 
@@ -258,9 +262,7 @@ class WhisperEngine:
         tokenizer = Tokenizer(model.hf_tokenizer, self.multilingual, "transcribe", language)
         previous = tokenizer.encode(" " + prompt.strip()) if prompt and prompt.strip() else []
         most = int(TOKENS_PER_SECOND * len(audio) / SAMPLE_RATE) + 16
-        prompt_ids = model.get_prompt(
-            tokenizer, previous, without_timestamps=not options.timestamps
-        )
+        prompt_ids = model.get_prompt(tokenizer, previous, without_timestamps=not self.timestamps)
         # CTranslate2's max_length counts the prompt too: shorter than the prompt, it crashes
         # (a segfault with the home's names as the prompt and a short partial window).
         result = model.model.generate(
@@ -298,7 +300,7 @@ class WhisperEngine:
             language=language,
             beam_size=self.options.beam_size,
             initial_prompt=prompt or None,
-            without_timestamps=not self.options.timestamps,
+            without_timestamps=not self.timestamps,
         )
         texts = [segment.text for segment in segments]
         return Decoded(

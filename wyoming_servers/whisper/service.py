@@ -150,8 +150,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--timestamps",
-        action="store_true",
-        help="decode Whisper's timestamp tokens too (default: text tokens only, fewer errors)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="decode Whisper's timestamp tokens too (default: on for English-only models; off, "
+        "text tokens only, for multilingual ones, where it halved French word errors)",
     )
     group.add_argument(
         "--max-audio-seconds", type=float, default=120.0, help="longest utterance (default 120)"
