@@ -62,8 +62,7 @@ async def _run(runs: int, work: Path) -> list[tuple[str, RequestReport]]:
         assert stack.hass is not None
         for name, entity_id in COMMANDS:
             wav = work / (Path(name).stem + ".wav")
-            write_utterance(wav, read_wav_mono16k(clip(name)))
-            said_by = len(read_wav_mono16k(wav)) / 16000 - AFTER_COMMAND_S - END07_TAIL_S
+            said_by = await asyncio.to_thread(_write_utterance, wav, clip(name))
             for _ in range(runs):
                 await _reset(stack.hass, entity_id)
                 report = await stack.async_request(wav)
@@ -74,6 +73,12 @@ async def _run(runs: int, work: Path) -> list[tuple[str, RequestReport]]:
     finally:
         await stack.async_stop()
     return results
+
+
+def _write_utterance(wav: Path, command: Path) -> float:
+    """Write "hey jarvis" + `command`; return when its last word ends (s into the file)."""
+    write_utterance(wav, read_wav_mono16k(command))
+    return len(read_wav_mono16k(wav)) / 16000 - AFTER_COMMAND_S - END07_TAIL_S
 
 
 def open_log(work: Path):  # type: ignore[no-untyped-def]

@@ -111,14 +111,15 @@ async def run(args: argparse.Namespace) -> int:
         if wav is None and args.language == "fr":
             wav = work / "utterance.wav"
             async with progress.step("Recording: 'hey jarvis' + 'allume la lumière' (a person)"):
-                write_utterance(wav, read_wav_mono16k(clip(FRENCH_COMMAND)))
+                command = await asyncio.to_thread(read_wav_mono16k, clip(FRENCH_COMMAND))
+                await asyncio.to_thread(write_utterance, wav, command)
                 # The command turns the light of the satellite's room on: switch it off first.
                 await stack.async_turn_off_satellite_room_light()
         if wav is None:
             wav = work / "utterance.wav"
             async with progress.step(f"Recording: 'hey jarvis' + '{DEFAULT_COMMAND}'"):
                 command = await async_speak(HOST, stack.tts_port, DEFAULT_COMMAND)
-                write_utterance(wav, command)
+                await asyncio.to_thread(write_utterance, wav, command)
         if args.ui:
             await _serve_ui(stack, wav, args.ui_state, work)
             served = True

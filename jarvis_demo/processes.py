@@ -53,7 +53,7 @@ class Child:
 
     async def async_start(self) -> None:
         """Start the process in its own process group, output to its log file."""
-        log = self.log_path.open("ab")
+        log = await asyncio.to_thread(self.log_path.open, "ab")  # not on HA's loop
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *self.argv,

@@ -346,7 +346,7 @@ class Stack:
         changes: list[StateChange] = []
         unsub = hass.bus.async_listen(EVENT_STATE_CHANGED, _change_recorder(changes))
         runs_before = set(self.debug_runs())
-        audio = read_wav_mono16k(wav)
+        audio = await asyncio.to_thread(read_wav_mono16k, wav)
         mic_start = datetime.now(UTC)
         # The satellite's clock is the audio it has heard: this request starts where it is now.
         audio_offset = self.mic_seconds
