@@ -8,7 +8,6 @@ stdin. The driver (a test or a bench) streams music over the media channel.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from wyoming.event import Event
 
 from satellite.audio.room import rms_dbfs, synthetic_music
 
-from .satellite_process import ROOT, SATELLITE_PYTHON, Peer, SatelliteProcess
+from .satellite_process import SATELLITE_PYTHON, Peer, SatelliteProcess
 
 PLAY_DBFS = -18.0  # what the driver sends: music, announcement
 ECHO_GAIN_DB = -6.0  # speaker -> microphone in the room
@@ -41,26 +40,7 @@ async def start_in_room(tmp: Path, record: Path, *extra: str) -> SatelliteProces
         *("--server-state-file", str(tmp / "state.json")),
         *extra,
     ]
-    with log.open("wb") as err:
-        proc = await asyncio.create_subprocess_exec(
-            *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=err,
-            cwd=ROOT,
-        )
-    assert proc.stdout is not None
-    try:
-        async with asyncio.timeout(60):
-            while not (line := (await proc.stdout.readline()).decode()).startswith("READY "):
-                if not line:
-                    raise RuntimeError(f"satellite exited early:\n{log.read_text()}")  # noqa: TRY301
-    except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-        raise
-    return SatelliteProcess(proc, int(line.rsplit(":", 1)[1]), tmp / "unused.wav", log)
+    return await SatelliteProcess.spawn(args, tmp / "unused.wav", log)
 
 
 async def stream_music(peer: Peer, seconds: float, seed: int = 21) -> None:

@@ -123,6 +123,11 @@ class SatelliteProcess:
             str(state_file or tmp / "satellite-state.json"),
             *extra,
         ]
+        return await cls.spawn(args, sink, log)
+
+    @classmethod
+    async def spawn(cls, args: list[str], sink: Path, log: Path) -> SatelliteProcess:
+        """Run the satellite command `args` (stderr to `log`) until it prints `READY host:port`."""
         with log.open("wb") as err:
             proc = await asyncio.create_subprocess_exec(
                 *args,
@@ -134,19 +139,15 @@ class SatelliteProcess:
         assert proc.stdout is not None
         try:
             async with asyncio.timeout(60):
-                while True:
-                    line = (await proc.stdout.readline()).decode()
+                while not (line := (await proc.stdout.readline()).decode()).startswith("READY "):
                     if not line:
-                        raise RuntimeError(f"satellite exited early:\n{log.read_text()}")  # noqa: TRY301
-                    if line.startswith("READY "):
-                        port = int(line.rsplit(":", 1)[1])
-                        break
+                        raise RuntimeError(f"satellite exited early:\n{log.read_text()}")  # noqa: TRY301, ASYNC240
         except BaseException:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
             raise
-        return cls(proc, port, sink, log)
+        return cls(proc, int(line.rsplit(":", 1)[1]), sink, log)
 
     async def say(self, pcm: bytes) -> None:
         """Feed microphone audio."""
