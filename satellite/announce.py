@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-import contextlib
 from dataclasses import dataclass, field
 import logging
 
@@ -25,10 +24,9 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 
 from satellite.config import MqttSettings
 from satellite.server.speaker import Speaker, Stream
+from satellite.service_client import close_service, open_service
 from wyoming_wire import Limits, StreamBroken, read_event
-from wyoming_wire.limits import MAX_HEADER_BYTES
 from wyoming_wire.reader import WireError
-from wyoming_wire.server import parse_uri
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -65,28 +63,7 @@ def _chunk_seconds(chunk: AudioChunk) -> float:
 
 async def synthesize(uri: str, text: str, voice: str = "") -> Speech:
     """The speech of `text` from the Wyoming TTS server at `uri` (AnnounceError if none)."""
-    try:
-        endpoint = parse_uri(uri)
-    except ValueError as err:
-        raise AnnounceError(str(err)) from None
-    try:
-        async with asyncio.timeout(CONNECT_TIMEOUT_S):
-            if endpoint.scheme == "unix":
-                reader, writer = await asyncio.open_unix_connection(
-                    endpoint.path, limit=MAX_HEADER_BYTES
-                )
-            else:
-                reader, writer = await asyncio.open_connection(
-                    endpoint.host, endpoint.port, limit=MAX_HEADER_BYTES
-                )
-    except TimeoutError:
-        raise AnnounceError(
-            f"the TTS server at {uri} did not accept a connection within {CONNECT_TIMEOUT_S:g} s"
-        ) from None
-    except OSError as err:
-        raise AnnounceError(
-            f"cannot reach the TTS server at {uri}: {err.strerror or err}"
-        ) from None
+    reader, writer = await open_service(uri, "TTS server", CONNECT_TIMEOUT_S, AnnounceError)
     try:
         async with asyncio.timeout(SYNTHESIS_TIMEOUT_S):
             request = Synthesize(text=text, voice=SynthesizeVoice(name=voice) if voice else None)
@@ -99,10 +76,7 @@ async def synthesize(uri: str, text: str, voice: str = "") -> Speech:
     except (OSError, WireError) as err:
         raise AnnounceError(f"the TTS server at {uri} failed: {err}") from None
     finally:
-        writer.close()
-        with contextlib.suppress(OSError, TimeoutError):
-            async with asyncio.timeout(1.0):
-                await writer.wait_closed()
+        await close_service(writer)
 
 
 async def _read_speech(reader: asyncio.StreamReader) -> Speech:

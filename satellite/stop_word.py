@@ -36,10 +36,9 @@ from wyoming.error import Error
 from wyoming.event import async_write_event
 
 from satellite.config import StopWordSettings
+from satellite.service_client import close_service, open_service
 from wyoming_wire import Limits, read_event
-from wyoming_wire.limits import MAX_HEADER_BYTES
 from wyoming_wire.reader import WireError
-from wyoming_wire.server import parse_uri
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -88,28 +87,7 @@ class StopWordError(Exception):
 
 async def transcribe(uri: str, pcm: bytes, language: str) -> str:
     """The transcript of 16 kHz 16-bit mono `pcm` from the Wyoming STT server at `uri`."""
-    try:
-        endpoint = parse_uri(uri)
-    except ValueError as err:
-        raise StopWordError(str(err)) from None
-    try:
-        async with asyncio.timeout(CONNECT_TIMEOUT_S):
-            if endpoint.scheme == "unix":
-                reader, writer = await asyncio.open_unix_connection(
-                    endpoint.path, limit=MAX_HEADER_BYTES
-                )
-            else:
-                reader, writer = await asyncio.open_connection(
-                    endpoint.host, endpoint.port, limit=MAX_HEADER_BYTES
-                )
-    except TimeoutError:
-        raise StopWordError(
-            f"the STT server at {uri} did not accept a connection within {CONNECT_TIMEOUT_S:g} s"
-        ) from None
-    except OSError as err:
-        raise StopWordError(
-            f"cannot reach the STT server at {uri}: {err.strerror or err}"
-        ) from None
+    reader, writer = await open_service(uri, "STT server", CONNECT_TIMEOUT_S, StopWordError)
     try:
         async with asyncio.timeout(DECODE_TIMEOUT_S):
             await async_write_event(Transcribe(language=language or None).event(), writer)
@@ -128,10 +106,7 @@ async def transcribe(uri: str, pcm: bytes, language: str) -> str:
     except (OSError, WireError) as err:
         raise StopWordError(f"the STT server at {uri} failed: {err}") from None
     finally:
-        writer.close()
-        with contextlib.suppress(OSError, TimeoutError):
-            async with asyncio.timeout(1.0):
-                await writer.wait_closed()
+        await close_service(writer)
 
 
 async def _read_transcript(reader: asyncio.StreamReader) -> str:
