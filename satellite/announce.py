@@ -24,9 +24,8 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 
 from satellite.config import MqttSettings
 from satellite.server.speaker import Speaker, Stream
-from satellite.service_client import close_service, open_service
+from satellite.service_client import service_call
 from wyoming_wire import Limits, StreamBroken, read_event
-from wyoming_wire.reader import WireError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -63,20 +62,13 @@ def _chunk_seconds(chunk: AudioChunk) -> float:
 
 async def synthesize(uri: str, text: str, voice: str = "") -> Speech:
     """The speech of `text` from the Wyoming TTS server at `uri` (AnnounceError if none)."""
-    reader, writer = await open_service(uri, "TTS server", CONNECT_TIMEOUT_S, AnnounceError)
-    try:
-        async with asyncio.timeout(SYNTHESIS_TIMEOUT_S):
-            request = Synthesize(text=text, voice=SynthesizeVoice(name=voice) if voice else None)
-            await async_write_event(request.event(), writer)
-            return await _read_speech(reader)
-    except TimeoutError:
-        raise AnnounceError(
-            f"the TTS server at {uri} did not finish within {SYNTHESIS_TIMEOUT_S:g} s"
-        ) from None
-    except (OSError, WireError) as err:
-        raise AnnounceError(f"the TTS server at {uri} failed: {err}") from None
-    finally:
-        await close_service(writer)
+    async with service_call(
+        uri, "TTS server", AnnounceError,
+        connect_s=CONNECT_TIMEOUT_S, answer_s=SYNTHESIS_TIMEOUT_S, no_answer="did not finish",
+    ) as (reader, writer):  # fmt: skip
+        request = Synthesize(text=text, voice=SynthesizeVoice(name=voice) if voice else None)
+        await async_write_event(request.event(), writer)
+        return await _read_speech(reader)
 
 
 async def _read_speech(reader: asyncio.StreamReader) -> Speech:

@@ -7,9 +7,11 @@ The TTS server of MQTT announcements, the STT server of the stop word (`tcp://ho
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 import contextlib
 
 from wyoming_wire.limits import MAX_HEADER_BYTES
+from wyoming_wire.reader import WireError
 from wyoming_wire.server import parse_uri
 
 
@@ -42,3 +44,29 @@ async def close_service(writer: asyncio.StreamWriter) -> None:
     with contextlib.suppress(OSError, TimeoutError):
         async with asyncio.timeout(1.0):
             await writer.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def service_call(
+    uri: str,
+    what: str,
+    error: type[Exception],
+    *,
+    connect_s: float,
+    answer_s: float,
+    no_answer: str,
+) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """One request to the `what` at `uri`, answered within `answer_s` or `error`.
+
+    `no_answer` says what did not happen in time ("did not finish").
+    """
+    reader, writer = await open_service(uri, what, connect_s, error)
+    try:
+        async with asyncio.timeout(answer_s):
+            yield reader, writer
+    except TimeoutError:
+        raise error(f"the {what} at {uri} {no_answer} within {answer_s:g} s") from None
+    except (OSError, WireError) as err:
+        raise error(f"the {what} at {uri} failed: {err}") from None
+    finally:
+        await close_service(writer)

@@ -36,9 +36,8 @@ from wyoming.error import Error
 from wyoming.event import async_write_event
 
 from satellite.config import StopWordSettings
-from satellite.service_client import close_service, open_service
+from satellite.service_client import service_call
 from wyoming_wire import Limits, read_event
-from wyoming_wire.reader import WireError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -87,26 +86,19 @@ class StopWordError(Exception):
 
 async def transcribe(uri: str, pcm: bytes, language: str) -> str:
     """The transcript of 16 kHz 16-bit mono `pcm` from the Wyoming STT server at `uri`."""
-    reader, writer = await open_service(uri, "STT server", CONNECT_TIMEOUT_S, StopWordError)
-    try:
-        async with asyncio.timeout(DECODE_TIMEOUT_S):
-            await async_write_event(Transcribe(language=language or None).event(), writer)
-            await async_write_event(AudioStart(rate=RATE, width=2, channels=1).event(), writer)
-            for at in range(0, len(pcm), SEND_CHUNK_BYTES):
-                chunk = AudioChunk(
-                    rate=RATE, width=2, channels=1, audio=pcm[at : at + SEND_CHUNK_BYTES]
-                )
-                await async_write_event(chunk.event(), writer)
-            await async_write_event(AudioStop().event(), writer)
-            return await _read_transcript(reader)
-    except TimeoutError:
-        raise StopWordError(
-            f"the STT server at {uri} gave no transcript within {DECODE_TIMEOUT_S:g} s"
-        ) from None
-    except (OSError, WireError) as err:
-        raise StopWordError(f"the STT server at {uri} failed: {err}") from None
-    finally:
-        await close_service(writer)
+    async with service_call(
+        uri, "STT server", StopWordError,
+        connect_s=CONNECT_TIMEOUT_S, answer_s=DECODE_TIMEOUT_S, no_answer="gave no transcript",
+    ) as (reader, writer):  # fmt: skip
+        await async_write_event(Transcribe(language=language or None).event(), writer)
+        await async_write_event(AudioStart(rate=RATE, width=2, channels=1).event(), writer)
+        for at in range(0, len(pcm), SEND_CHUNK_BYTES):
+            chunk = AudioChunk(
+                rate=RATE, width=2, channels=1, audio=pcm[at : at + SEND_CHUNK_BYTES]
+            )
+            await async_write_event(chunk.event(), writer)
+        await async_write_event(AudioStop().event(), writer)
+        return await _read_transcript(reader)
 
 
 async def _read_transcript(reader: asyncio.StreamReader) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,8 @@ __all__ = ["broker"]  # the fixture
 TEXT = "Dinner is ready. Please come to the kitchen."
 
 
-@pytest.fixture
-def piper_port() -> Iterator[int]:
+@contextlib.contextmanager
+def running_piper() -> Iterator[int]:
     """The real Piper server on a free port (needs the servers' extra and its bundled voice)."""
     pytest.importorskip("piper")
     from tests.servers.test_piper import start_server
@@ -40,6 +41,13 @@ def piper_port() -> Iterator[int]:
         yield server.ports["piper"]
     finally:
         server.finish()
+
+
+@pytest.fixture
+def piper_port() -> Iterator[int]:
+    """The real Piper server's port, for one test."""
+    with running_piper() as port:
+        yield port
 
 
 async def announce(sub: Subscriber, body: Any, command_id: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from tests.wire.http_client import free_port
 
 from .satellite_process import MIC_RATE, Peer, SatelliteProcess, silence, to_pcm
 from .test_media import RATE as MEDIA_RATE, music
+from .test_mqtt_announce import running_piper
 from .test_protocol import speak
 
 pytestmark = pytest.mark.slow
@@ -44,18 +45,9 @@ STOP_IN_SENTENCES = (
 
 @pytest.fixture(scope="module")
 def piper_server() -> Iterator[int]:
-    """The real Piper server (servers' extra, bundled joe-medium voice)."""
-    pytest.importorskip("piper")
-    from tests.servers.test_piper import start_server
-    from wyoming_servers.models import bundled_joe_voice
-
-    if bundled_joe_voice() is None:
-        pytest.skip("bundled voice missing")
-    server = start_server("wyoming_servers.piper", "--uri", "tcp://127.0.0.1:0", names=("piper",))
-    try:
-        yield server.ports["piper"]
-    finally:
-        server.finish()
+    """The real Piper server, for the whole module."""
+    with running_piper() as port:
+        yield port
 
 
 @pytest.fixture(scope="module")
