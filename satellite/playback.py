@@ -164,6 +164,9 @@ class Player:
         self._clock: tuple[float, int] | None = None  # (monotonic start, frames written since)
         self._due: list[tuple[int, _Marker]] = []  # markers done once the clock reaches them
         self.sink.open()
+        # Resolved now, not at the first write: the speaker's timeline counts its sinks, and
+        # the first chime is marked on it only if it knows a speaker plays (`Chimes.path`).
+        self.reference = sink.reference
         self._thread = threading.Thread(target=self._run, name="satellite-player", daemon=True)
         self._thread.start()
 

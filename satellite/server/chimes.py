@@ -37,13 +37,16 @@ class Chimes:
         """The file of the chime about to play.
 
         Marked on the speaker's reference timeline (its notes, its length) so that the
-        command stream notches out its residual echo.
+        command stream notches out its residual echo; only when a sink that the microphone
+        hears records into that timeline (not with a null or WAV file sink, or no speaker:
+        there is no echo to notch, and the notches would only cut the user's words).
         """
         path: Path | None = getattr(self, name)
-        if path is not None:
+        timeline = speaker_reference()
+        if path is not None and timeline.sinks > 0:
             notes = chime_notes_of(path)
             if notes is not None:
-                speaker_reference().mark_chime(*notes)
+                timeline.mark_chime(*notes)
         return path
 
 

@@ -240,8 +240,10 @@ class Speaker:
 
     def chime(self, name: ChimeName) -> None:
         """Play a chime (after what is queued); no-op when it is off or there is no speaker."""
+        if self._out is None:
+            return
         path = self.chimes.path(name)
-        if path is not None and self._out is not None:
+        if path is not None:
             self._spawn(self._chime(self._out, path), "satellite chime")
 
     async def _chime(self, out: AudioOut, path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 import threading
@@ -11,8 +12,15 @@ import wave
 import numpy as np
 import pytest
 
-from satellite.audio import NullSink, RawPcmSink, WavFileSink
+from satellite.audio import NullSink, RawPcmSink, WavFileSink, reference as reference_module
+from satellite.audio.base import AudioSink
+from satellite.audio.reference import ReferenceTimeline
+from satellite.config import SoundSettings
+from satellite.echo import ResidualEchoGate
 from satellite.playback import DONE_SOUND, TIMER_SOUND, WAKE_SOUND, Player, QueueFull, read_wav
+from satellite.server.audio_out import AudioOut
+from satellite.server.chimes import resolve_chimes
+from satellite.server.speaker import Speaker
 
 
 def encode(x: np.ndarray, width: int, channels: int = 1) -> bytes:
@@ -182,3 +190,34 @@ def test_chimes_are_short_and_playable() -> None:
     player.close()
     out = np.frombuffer(stream.getvalue(), dtype="<i2")
     assert 0.2 < np.abs(out).max() / 32768 < 0.9  # audible, never clipped
+
+
+@pytest.mark.parametrize("speaker", ["pipe", "null", "wav file", "none"])
+async def test_a_chime_is_marked_for_the_echo_gate_only_when_a_speaker_plays_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, speaker: str
+) -> None:
+    """The wake chime is marked on the speaker's timeline (the command's residual echo gate
+    notches its notes) only when the microphone can hear it: a sink that drives a speaker, and
+    from the first chime on. A null or WAV file sink, or no speaker: the command is untouched."""
+    timeline = ReferenceTimeline()
+    monkeypatch.setattr(reference_module, "_SPEAKER", timeline)
+    sinks: dict[str, AudioSink] = {
+        "pipe": RawPcmSink(io.BytesIO(), rate=48000),  # a speaker the microphone hears
+        "null": NullSink(48000, realtime=True),
+        "wav file": WavFileSink(tmp_path / "out.wav", rate=48000),
+    }
+    sink = sinks.get(speaker)
+    out = AudioOut(Player(sink)) if sink is not None else None
+    chimes = resolve_chimes(SoundSettings())
+    assert chimes.wake is not None
+    spk = Speaker(out, chimes, alarm_s=0.0)
+    spk.chime("wake")  # the first thing this speaker plays
+    marked = timeline.chime is not None
+    gate = ResidualEchoGate(timeline)
+    command = encode(sine(880.0, 0.1, 16000), 2)  # a tone at one of the chime's notes
+    gated = gate.process(command) != command
+    while spk.chiming or (out is not None and out.player.playing):
+        await asyncio.sleep(0.01)
+    await spk.close()
+    assert marked is (speaker == "pipe")
+    assert gated is (speaker == "pipe")
