@@ -20,8 +20,8 @@ API (used by the Wyoming satellite server)::
     player.media_pcm(pcm, rate, width, channels)  # QueueFull past MEDIA_MAX_S buffered
     player.media_end()                     # play out what is buffered, then idle
     player.media_pause() / media_resume() / media_stop()   # stop drops the buffer now
-    player.duck(True)                      # media gain ramps to duck_db in ~100 ms;
-    player.duck(False)                     # duck(False): back to 0 dB over ~0.5 s
+    player.duck(True)                      # any thread; media gain ramps to duck_db in 40 ms
+    player.duck(False)                     # back to 0 dB over ~0.5 s
     player.media_state                     # "idle" | "playing" | "paused"
     player.media_buffered_s, player.ducked, player.media_gain_db
 
@@ -30,10 +30,12 @@ format is refused at once, and the player keeps serving. The queue is bounded by
 by memory (int16 frames): what would pass either bound is refused with `QueueFull`, so a peer
 cannot fill memory or queue hours of audio ahead of the next reply.
 
-While media plays, the worker writes in 50 ms blocks, each the queued reply/chime (if any) plus
-the media times its gain, paced on the monotonic clock at most `MIX_LEAD_S` ahead (a file sink
-does not block like a sound card), and end-of-stream markers complete when the clock reaches
-their audio instead of draining the sink (which would make the music stutter).
+While media plays, the worker writes in 20 ms blocks, each the queued reply/chime (if any) plus
+the media times its gain, paced on the monotonic clock at most `MIX_LEAD_S` (120 ms) ahead (a
+file sink does not block like a sound card), and end-of-stream markers complete when the clock
+reaches their audio instead of draining the sink (which would make the music stutter). The gain
+is applied as a block is taken, so a duck is heard after what is already written: at most
+`MIX_LEAD_S` plus the sound card's own latency (the simulated room's card: 100 ms + a block).
 """
 
 from __future__ import annotations
@@ -64,11 +66,12 @@ TIMER_SOUND = SOUNDS_DIR / "timer.wav"
 MIN_RATE, MAX_RATE = 8000, 192000
 MAX_CHANNELS = 8
 WRITE_BLOCK_S = 0.05  # stop() takes effect within one block
+MEDIA_BLOCK_S = 0.02  # the block while media plays: a new media gain is heard within one
 MAX_QUEUED_S = 120.0
 MAX_QUEUED_BYTES = 32 * 1024 * 1024  # of int16 frames: 2 min of 8-channel 64 kHz audio
 MEDIA_MAX_S = 5.0  # media buffered ahead of the speaker (the driver leads by at most 2 s)
-MIX_LEAD_S = 0.2  # while media plays, written at most this far ahead of the clock
-DUCK_DOWN_DB_PER_S = 200.0  # -20 dB within 100 ms
+MIX_LEAD_S = 0.12  # while media plays, written at most this far ahead of the clock
+DUCK_DOWN_DB_PER_S = 500.0  # -10 dB within 20 ms, -20 dB within 40 ms
 DUCK_UP_DB_PER_S = 40.0  # and back over 0.5 s
 MEDIA_IDLE, MEDIA_PLAYING, MEDIA_PAUSED = "idle", "playing", "paused"
 
@@ -449,12 +452,17 @@ class Player:
         while self._due:  # closing
             self._complete(self._due.pop(0)[1])
 
+    def _block_frames(self) -> int:
+        seconds = MEDIA_BLOCK_S if self._media_active() else WRITE_BLOCK_S
+        return max(1, round(self.sink.sample_rate * seconds))
+
     def _write(self, floats: npt.NDArray[np.float32], generation: int) -> None:
-        step = max(1, round(self.sink.sample_rate * WRITE_BLOCK_S))
-        for start in range(0, len(floats), step):
+        start = 0
+        while start < len(floats):
             if generation != self._generation:
                 return
-            block = floats[start : start + step]
+            block = floats[start : start + self._block_frames()]
+            start += len(block)
             if self._media_active():
                 media = self._take_media(len(block))
                 block = block.copy()
@@ -465,7 +473,7 @@ class Player:
 
     def _media_block(self) -> None:
         """Nothing else to play: one block of media alone (or a short wait for more)."""
-        media = self._take_media(max(1, round(self.sink.sample_rate * WRITE_BLOCK_S)))
+        media = self._take_media(self._block_frames())
         if len(media):
             self._out(media)
         else:
@@ -488,9 +496,10 @@ class Player:
         if self._clock is None:
             self._clock = (now, 0)
         start, written = self._clock
-        ahead = written / self.sink.sample_rate - (now - start)
-        if ahead < -0.5:  # fell behind (a stall): restart the clock rather than rush
-            self._clock = (now - MIX_LEAD_S, written)
+        rate = self.sink.sample_rate
+        ahead = (written + count) / rate - (now - start)  # once this block is written
+        if ahead < -0.5:  # fell behind (a stall): restart the clock here rather than rush
+            self._clock = (now - written / rate, written)
         elif ahead > MIX_LEAD_S:
             time.sleep(ahead - MIX_LEAD_S)
 

@@ -412,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--room-rt60", type=float, default=0.3)
     parser.add_argument("--room-gain-db", type=float, default=-6.0)
     parser.add_argument("--room-drive", type=float, default=0.5)
+    parser.add_argument("--room-buffer-ms", type=float, default=100.0)
     parser.add_argument("--room-record", type=Path)
     args, rest = parser.parse_known_args(argv)
 
@@ -428,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     room = Room(duration_s=args.room_seconds, echo=echo, reference=speaker_reference())
     build.make_source = lambda config: RoomPipeSource(room, sys.stdin.buffer)
-    build.make_sink = lambda config: RoomSink(room, buffer_s=0.1)
+    build.make_sink = lambda config: RoomSink(room, buffer_s=args.room_buffer_ms / 1000)
     try:
         return satellite_main(rest)
     finally:

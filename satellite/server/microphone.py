@@ -79,6 +79,9 @@ class Microphone:
         self.last_wake: dict[str, Any] | None = None  # name, score, level_dbfs, at, at_s
         self.on_wake: Callable[[WakeDetected], None] | None = None
         """Metrics: told of each wake word heard, on the loop."""
+        self.on_wake_now: Callable[[WakeDetected], None] | None = None
+        """Told of each wake word on the listener's thread, at the detection, before the loop
+        hears of it (the media ducks from there); must not block."""
         self.last_speech_stopped_s: float | None = None
 
     @property
@@ -136,6 +139,11 @@ class Microphone:
 
     def _from_thread(self, event: ListenEvent) -> None:
         at = time.perf_counter()
+        if isinstance(event, WakeDetected) and self.on_wake_now is not None:
+            try:
+                self.on_wake_now(event)
+            except Exception:
+                _LOGGER.exception("Wake word hook failed")
         loop = self._loop
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # loop closing at shutdown

@@ -44,6 +44,7 @@ import asyncio
 from collections.abc import Callable
 import contextlib
 import logging
+import threading
 import time
 from typing import Any
 
@@ -142,6 +143,10 @@ class Satellite:
         self._reply_due: float | None = None  # monotonic deadline of the awaited reply
         self._media_stopped = False  # stopped by the user: chunks still in flight are dropped
         self._ducker: asyncio.Task[None] | None = None
+        # Ducking is decided on the loop and, at a wake word, on the listener's thread.
+        self._duck_lock = threading.Lock()
+        self._waking = False  # a wake word the loop has not handled yet
+        self.mic.on_wake_now = self._duck_at_wake
 
     def _pipeline_started(self) -> None:
         self._emit("pipeline", {})
@@ -327,9 +332,10 @@ class Satellite:
                 await self.stream.send(event.pcm)
         elif isinstance(event, WakeDetected):
             self._emit("wake", {"wake_word": event.name, "score": round(float(event.score), 4)})
-            if self.session.running and not self.mic.muted:
-                self.speaker.media.duck(True)  # at once, not at the next check
-            await self.mode.wake_word(event, at)
+            try:
+                await self.mode.wake_word(event, at)
+            finally:
+                self._waking = False
         elif isinstance(event, SpeechStopped):
             if not self.mode.command_ended():
                 await self.mode.end_stream(send_stop=True, listener_done=True)
@@ -340,13 +346,24 @@ class Satellite:
 
     # --- media ducking --------------------------------------------------------------------
 
+    def _duck_at_wake(self, event: WakeDetected) -> None:
+        """Duck the media at the detection, on the listener's thread.
+
+        Not when the loop gets to the event: the speaker plays on meanwhile.
+        """
+        if self.session.running and not self.mic.muted:
+            with self._duck_lock:
+                self._waking = True
+                self.speaker.media.duck(True)
+
     def wants_duck(self) -> bool:
         """Media is turned down: wake claim, command, awaited or playing reply, chime, alarm."""
         if self._reply_due is not None and time.monotonic() > self._reply_due:
             self._reply_due = None
         speaker = self.speaker
         return (
-            self.mode.busy
+            self._waking
+            or self.mode.busy
             or self._reply_due is not None
             or speaker.streaming
             or speaker.chiming > 0
@@ -368,7 +385,8 @@ class Satellite:
             await asyncio.sleep(DUCK_CHECK_S)
             self.stop_spotter.set_active(self._stop_word_listens())
             if self.speaker.media.state != "idle":
-                self.speaker.media.duck(self.wants_duck())
+                with self._duck_lock:
+                    self.speaker.media.duck(self.wants_duck())
 
     # --- replies -------------------------------------------------------------------------
 

@@ -3,13 +3,15 @@
 `python -m satellite.audio.room` runs the real satellite with `satellite.audio.room` as its
 sound card: what its speaker plays (media from the driver, an announcement, the wake chime)
 comes back into its microphone through the echo path, and "hey jarvis, turn on the living
-room lamp" is said into the room (stdin, paced like a microphone) 5-10 dB under that echo.
+room lamp" is said into the room (stdin, paced like a microphone) 0 or 5 dB under that echo.
 This test plays the driver: it streams music over the media channel or an announcement,
 receives the command audio and has it transcribed by the real whisper server (tiny.en).
 Checked: the wake word is heard over the echo, the music ducks / the announcement is cut
-(barge-in, read from the room's recorded speaker timeline), the command arrives whole and
-is transcribed right (its first word is said while the chime plays), and the chime's notes
-are not in the command audio. Timings are printed, not asserted (shared, noisy machine).
+(barge-in), the command arrives whole and is transcribed right (its first word is said while
+the chime plays), and the chime's notes are not in the command audio. The ducking is read
+from the room's recorded speaker timeline (the media's gain per 10 ms, the known music fitted
+in what played): positions on the audio clock, which wall-clock load does not move; the
+wall-clock delays are printed, not asserted (shared, noisy machine).
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from pathlib import Path
 import re
 import wave
 
-from bench.room_process import ECHO_GAIN_DB, PLAY_DBFS, active_gain, start_in_room, stream_music
+from bench.room_process import (
+    ECHO_GAIN_DB,
+    PLAY_DBFS,
+    active_gain,
+    media_gain_db,
+    music_samples,
+    start_in_room,
+    stream_music,
+)
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -54,6 +64,14 @@ pytestmark = [
 ]
 
 SAY_AT_S = 5.0  # when "hey jarvis" starts (room clock)
+MUSIC_S = 20.0
+# The media's gain on the speaker timeline after the detection (listener clock `t`): the
+# satellite ducks on the listener's thread at the detection, when the room's clock is past `t`
+# by the chain's latency (resampling and frames: 20-30 ms measured, 40 allowed); what was gained
+# before then is in the room's card buffer (100 ms, `--room-buffer-ms`) plus one 20 ms block;
+# then -10 dB takes 20 ms and -20 dB 40 ms; plus the 10 ms analysis window.
+DOWN_10_DB_BY_S = 0.04 + 0.12 + 0.02 + 0.01
+DOWN_20_DB_BY_S = 0.04 + 0.12 + 0.04 + 0.01
 WAKE_LEN_S = 1.5  # the wake clip, cut after its speech
 COMMAND_WORDS = "turn on the living room lamp"
 
@@ -98,7 +116,7 @@ async def test_command_over_music_or_announcement_in_the_room(
             async with Peer(sat.port) as peer:
                 await peer.send(RunSatellite().event())
                 if playing == "music":
-                    player = asyncio.create_task(stream_music(peer, 20.0))
+                    player = asyncio.create_task(stream_music(peer, MUSIC_S))
                 else:
                     reply = read_mono(REPLY, TTS_RATE)
                     speech = to_pcm(reply * active_gain(reply, PLAY_DBFS))
@@ -139,22 +157,33 @@ async def test_command_over_music_or_announcement_in_the_room(
     assert offset >= 0 and streamed - offset >= speech_end, (offset, streamed, speech_end)
 
     # Barge-in: the music ducks / the announcement is cut, read from the speaker's timeline.
-    before = level_db(played, SAY_AT_S - 2.0, SAY_AT_S)
     if playing == "music":
-        windows = [command_at_s - 1.0 + 0.05 * k for k in range(60)]
-        down = [
-            t
-            for t in windows
-            if not chime_s - 0.05 < t < chime_s + 0.3  # the chime is loud, not the music
-            and level_db(played, t, t + 0.05) < before - 10
-        ]
-        assert down, "the music never ducked"
-        just_before = level_db(played, chime_s - 0.05, chime_s) - before
-        print(
-            f"music {just_before:.1f} dB in the 50 ms before the chime ({chime_s:.2f} s, "
-            f"detection {wake_s:.2f} s); 10 dB down at {min(down):.2f} s"
+        chime = read_mono(WAKE_SOUND, MIC_RATE).astype(np.float64)
+        gains = media_gain_db(
+            played,
+            music_samples(MUSIC_S),
+            start_s=wake_s - 1.0,
+            end_s=wake_s + 1.5,
+            chime=chime,
+            chime_at_s=chime_s,
         )
-        assert level_db(played, chime_s + 0.5, chime_s + 1.5) < before - 10
+        known = [(t - wake_s, db) for t, db in gains if db is not None]
+        assert len(known) >= 0.9 * len(gains), gains  # the music is found in what played
+        after = [(t, db) for t, db in known if t >= 0]
+        never = float("inf")
+        down_10 = min(
+            (t for t, _ in after if all(d < -10 for u, d in after if u >= t)), default=never
+        )
+        down_20 = min(
+            (t for t, _ in after if all(d < -19 for u, d in after if u >= t)), default=never
+        )
+        print(
+            f"music -10 dB {1000 * down_10:.0f} ms, -19 dB {1000 * down_20:.0f} ms after the "
+            f"detection at {wake_s:.2f} s (chime {1000 * (chime_s - wake_s):.0f} ms after it)"
+        )
+        assert all(db > -1 for t, db in known if t < 0), known  # not before the wake word
+        assert down_10 <= DOWN_10_DB_BY_S, known
+        assert down_20 <= DOWN_20_DB_BY_S, known
     else:
         assert cuts, room
         print(
