@@ -1,17 +1,19 @@
 """Echo cancellation bench: `python -m bench.echo [--quick]`.
 
-The satellite's real listening chain (48 kHz mic -> soxr -> WebRTC AEC3 -> DSP -> microWakeWord
-/ VAD) runs on the simulated room of `satellite.audio.room`: what the speaker plays comes back
+The satellite's real listening chain (48 kHz mic -> soxr -> echo canceller -> DSP ->
+microWakeWord / VAD) runs on the simulated room of `satellite.audio.room`: what the speaker plays comes back
 through an echo path (latency, RIR, speaker nonlinearity, level) with the user's voice mixed in.
 Held-out clips (not used by tests/satellite/test_echo.py): "hey jarvis" from
 wakeword/pmw_hey_jarvis_2.wav and wakeword/wow_hey_jarvis.wav; replies from
 english_commands/leopard_test_en.wav and the stp_en_* clips; music is synthetic (other seeds).
 
-Prints: wake detection with AEC on vs off per content and speech-under-echo level, false wakes
+Engines compared: "speex" (the default: Speex's linear filter + the residual echo
+suppressor), "speex-linear" (`echo_suppress = false`: the filter alone), "webrtc" (AEC3), "off".
+Prints: wake detection per engine per content and speech-under-echo level, false wakes
 over minutes of played replies and music, ERLE per condition, CPU per 10 ms frame, the command
 WER through the whole satellite process (`python -m satellite.audio.room`, real whisper
 tiny.en server) while music plays over the media channel vs in silence, RSS.
-`--only wer` runs just that table.
+`--only erle|wake|false|wer` runs just that table (`--quick`: fewer trials).
 """
 
 from __future__ import annotations
@@ -99,13 +101,15 @@ def run(
     return events, listener.metrics()
 
 
-ENGINES = ("speex", "webrtc", "off")
+ENGINES = ("speex", "speex-linear", "webrtc", "off")
 
 
 def settings_for(engine: str, **kwargs: object) -> ListenSettings:
     """Listening settings with echo cancellation by `engine` ("off": none)."""
     if engine == "off":
         return ListenSettings(echo_cancel=False, **kwargs)  # type: ignore[arg-type]
+    if engine == "speex-linear":
+        return ListenSettings(echo_engine="speex", echo_suppress=False, **kwargs)  # type: ignore[arg-type]
     return ListenSettings(echo_engine=engine, **kwargs)  # type: ignore[arg-type]
 
 
@@ -175,7 +179,7 @@ def false_wakes(minutes: float) -> list[list[object]]:
 def erle_rows() -> list[list[object]]:
     """ERLE of the chain's output (noise/gain/high-pass off) over windows of 10 s of playback."""
     rows: list[list[object]] = []
-    for engine in ENGINES[:2]:
+    for engine in ENGINES[:3]:
         for name, path in PATHS.items():
             for kind in ("music", "reply"):
                 settings = settings_for(engine, noise="off", highpass_hz=0.0, local_wake=False)
@@ -399,7 +403,12 @@ from satellite.audio.room import Room, RoomSink, RoomSource, synthetic_music
 from satellite.listening import Listener, ListenSettings
 room = Room(rate=48000, duration_s=20.0)
 RoomSink(room, buffer_s=None).write(synthetic_music(20.0, 48000, seed=1))
-settings = ListenSettings(echo_cancel=sys.argv[1] != "off", echo_engine=sys.argv[1])
+engine = sys.argv[1]
+settings = ListenSettings(
+    echo_cancel=engine != "off",
+    echo_engine="speex" if engine == "speex-linear" else engine,
+    echo_suppress=engine != "speex-linear",
+)
 listener = Listener(RoomSource(room), settings, lambda e: None, reference=room.reference)
 listener.start(); listener.wait_finished(120); listener.stop()
 # VmHWM: ru_maxrss would report the (large) bench parent's peak, inherited over fork.
@@ -414,7 +423,7 @@ def rss_rows() -> list[list[object]]:
     import sys
 
     rows: list[list[object]] = []
-    for engine in ("speex", "webrtc", "off"):
+    for engine in ENGINES:
         out = subprocess.run(
             [sys.executable, "-c", RSS_SCRIPT, engine],
             capture_output=True,
@@ -426,53 +435,66 @@ def rss_rows() -> list[list[object]]:
 
 
 def main() -> None:
-    """Run the bench and print markdown tables."""
+    """Run the bench (or one table of it) and print markdown tables."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer trials (a smoke run)")
-    parser.add_argument("--only", choices=["wer"], help="run one table only")
+    parser.add_argument(
+        "--only", choices=["erle", "wake", "false", "wer"], help="run one table only"
+    )
     args = parser.parse_args()
-    if args.only == "wer":
+    only = args.only
+    if only is None:
+        table(
+            "Machine",
+            ["what", "value"],
+            machine(["aec-audio-processing", "pymicro-wakeword", "soxr", "numpy"]),
+        )
+    offsets = [2.0, 4.5] if args.quick else [2.0, 4.0, 6.0]
+    levels = [0.0, -10.0] if args.quick else [0.0, -5.0, -10.0]
+    if only in (None, "erle"):
+        table(
+            "ERLE (dB) of the capture chain, by echo path and content; columns: seconds of playback",
+            ["engine", "echo path", "content", "echo at mic (dBFS)", "0-2 s", "2-5 s", "5-10 s"],
+            erle_rows(),
+        )
+    if only in (None, "wake"):
+        table(
+            '"hey jarvis" (held-out clips) said under the echo of what the satellite plays',
+            ["playing", "speech vs echo", "trials", *(f"AEC {e}" for e in ENGINES)],
+            wake_trials(["music", "reply"], levels, offsets),
+        )
+    if only in (None, "false"):
+        table(
+            "False wakes over the satellite's own replies then music; CPU per 10 ms frame (ms)",
+            [
+                "echo path",
+                "AEC",
+                "played",
+                "false wakes",
+                "chain cpu_ms",
+                "echo_ms",
+                "room+chain cpu",
+            ],
+            false_wakes(1.0 if args.quick else 3.0),
+        )
+    if only is None:
+        table(
+            "Barge-in during a reply (real time)",
+            ["what", "value"],
+            barge_in(3 if args.quick else 6),
+        )
+    if only in (None, "wer"):
         table(
             "Command WER, whole satellite process in the room (tiny.en, AEC speex, chime + gate)",
             ["condition", "trials", "wake missed", "WER (woken)", "vs silence", "transcripts"],
             command_wer(args.quick),
         )
-        return
-    table(
-        "Machine",
-        ["what", "value"],
-        machine(["aec-audio-processing", "pymicro-wakeword", "soxr", "numpy"]),
-    )
-    offsets = [2.0, 4.5] if args.quick else [2.0, 4.0, 6.0]
-    levels = [0.0, -10.0] if args.quick else [0.0, -5.0, -10.0]
-    table(
-        "ERLE (dB) of the capture chain, by echo path and content; columns: seconds of playback",
-        ["engine", "echo path", "content", "echo at mic (dBFS)", "0-2 s", "2-5 s", "5-10 s"],
-        erle_rows(),
-    )
-    table(
-        '"hey jarvis" (held-out clips) said under the echo of what the satellite plays',
-        ["playing", "speech vs echo", "trials", "AEC speex", "AEC webrtc", "AEC off"],
-        wake_trials(["music", "reply"], levels, offsets),
-    )
-    table(
-        "False wakes over the satellite's own replies then music; CPU per 10 ms frame (ms)",
-        ["echo path", "AEC", "played", "false wakes", "chain cpu_ms", "echo_ms", "room+chain cpu"],
-        false_wakes(1.0 if args.quick else 3.0),
-    )
-    table(
-        "Barge-in during a reply (real time)", ["what", "value"], barge_in(3 if args.quick else 6)
-    )
-    table(
-        "Command WER, whole satellite process in the room (tiny.en, AEC speex, chime + gate)",
-        ["condition", "trials", "wake missed", "WER (woken)", "vs silence", "transcripts"],
-        command_wer(args.quick),
-    )
-    table(
-        "Max RSS of one process running the chain (20 s room simulation included)",
-        ["AEC", "max RSS"],
-        rss_rows(),
-    )
+    if only is None:
+        table(
+            "Max RSS of one process running the chain (20 s room simulation included)",
+            ["AEC", "max RSS"],
+            rss_rows(),
+        )
 
 
 if __name__ == "__main__":

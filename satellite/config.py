@@ -110,6 +110,7 @@ class ListenSection:
     echo_cancel: bool = _CHAIN.echo_cancel
     echo_delay_ms: int = _CHAIN.echo_delay_ms  # speaker -> mic delay hint; 0 = estimated
     echo_engine: str = _CHAIN.echo_engine  # "auto" | "webrtc" (AEC3) | "speex" (libspeexdsp1)
+    echo_suppress: bool = _CHAIN.echo_suppress  # speex: residual echo suppressor after it
 
 
 @dataclass
@@ -325,6 +326,7 @@ _VALIDATORS: dict[str, Any] = {
     "listen.echo_cancel": bool,
     "listen.echo_delay_ms": _number(int, 0, 500),
     "listen.echo_engine": vol.In(("auto", "webrtc", "speex")),
+    "listen.echo_suppress": bool,
     "sounds.wake": str,
     "sounds.done": str,
     "sounds.timer": str,

@@ -51,14 +51,100 @@ def load_apm() -> Any:
     return apm
 
 
+def _quantile_step(estimate: Any, ratio: Any, active: Any, quantile: float) -> Any:
+    """One step of a per-bin tracker of the `quantile` of `ratio` (0.1 dB up per frame)."""
+    up = 10**0.01
+    down = 10 ** (-0.01 * (1 - quantile) / quantile)
+    return np.where(active, estimate * np.where(ratio > estimate, up, down), estimate)
+
+
+class ResidualEchoSuppressor:
+    """Removes what the linear canceller left of the echo, per frequency, sparing the voice.
+
+    A linear filter leaves two kinds of residual: a fraction of the echo it models (its
+    misadjustment) and the echo at frequencies it has not learnt yet (a new note of the music:
+    Speex alone removes only 14 dB of music). Per 10 ms frame and 50 Hz bin (320-point STFT,
+    sqrt-Hann, 50 % overlap: 10 ms of latency), the expected residual is
+    `beta * |Y|^2 + max(0, G * |X|^2 - |Y|^2)`: Y is the filter's echo estimate (microphone
+    minus its output, held with a 0.85 decay per frame), X the reference (held with a 0.9
+    decay: the echo's delay and reverberation), `beta` the 80th percentile of |E|^2/|Y|^2 and
+    `G` the 85th of the echo path's gain |D|^2/|X|^2, tracked per bin while the speaker plays
+    (quantiles: the user's voice is an outlier that moves them little). The gain is
+    `1 - 1.5 * residual / |E|^2`, at least -15 dB (-30 dB removed more echo and more of the
+    voice). The user's voice: when over 10 % of the 250-4000 Hz bins hold 6x the expected
+    residual, nothing is suppressed for the next 0.5 s (the whole wake word), so the voice
+    reaches the wake word model as the linear filter left it.
+    """
+
+    FLOOR = 10 ** (-15 / 20)
+    OVER = 1.5
+    TALK_RATIO = 6.0
+    TALK_BINS = 0.1
+    TALK_HANG = 50  # frames
+
+    def __init__(self) -> None:
+        """Fresh estimates (a second or two of playback to settle)."""
+        size = 2 * CHUNK
+        self._window = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(size) / size))
+        bins = CHUNK + 1
+        self._speech = slice(5, 81)  # 250-4000 Hz
+        self._prev = np.zeros((3, CHUNK))  # last chunk of: output, microphone, reference
+        self._tail = np.zeros(CHUNK)
+        self._out_power = np.zeros(bins)
+        self._echo_power = np.zeros(bins)
+        self._mic_power = np.zeros(bins)
+        self._echo_held = np.zeros(bins)
+        self._ref_held = np.zeros(bins)
+        self._beta = np.full(bins, 0.1)
+        self._path = np.full(bins, 0.1)
+        self._hang = 0
+        self.talk_frames = 0  # frames left untouched: the user spoke
+
+    def process(self, out: Any, mic: Any, reference: Any) -> Any:
+        """The linear output `out` (float) with its residual echo suppressed, 10 ms late."""
+        frames = np.concatenate([self._prev, np.stack([out, mic, reference])], axis=1)
+        self._prev = frames[:, CHUNK:]
+        spectra = np.fft.rfft(frames * self._window, axis=1)
+        cleaned = spectra[0]
+        power = spectra.real**2 + spectra.imag**2
+        echo = np.abs(spectra[1] - cleaned) ** 2  # the filter's echo estimate
+        self._out_power = 0.8 * self._out_power + 0.2 * power[0]
+        self._echo_power = 0.8 * self._echo_power + 0.2 * echo
+        self._mic_power = 0.8 * self._mic_power + 0.2 * power[1]
+        self._echo_held = np.maximum(self._echo_power, 0.85 * self._echo_held)
+        self._ref_held = np.maximum(power[2], 0.9 * self._ref_held)
+        ratio = self._out_power / (self._echo_power + 1e-9)
+        self._beta = _quantile_step(self._beta, ratio, self._echo_power > 1e3 * CHUNK, 0.8)
+        np.clip(self._beta, 1e-4, 1.0, out=self._beta)
+        ratio = self._mic_power / (self._ref_held + 1e-9)
+        self._path = _quantile_step(self._path, ratio, self._ref_held > 1e4 * CHUNK, 0.85)
+        np.clip(self._path, 1e-5, 10.0, out=self._path)
+        residual = self._beta * self._echo_held + np.maximum(
+            0.0, self._path * self._ref_held - self._echo_held
+        )
+        strong = self._out_power[self._speech] > self.TALK_RATIO * residual[self._speech]
+        if float(np.mean(strong)) > self.TALK_BINS:
+            self._hang = self.TALK_HANG
+        if self._hang > 0:
+            self._hang -= 1
+            self.talk_frames += 1
+            gain: Any = 1.0
+        else:
+            gain = np.clip(1.0 - self.OVER * residual / (self._out_power + 1e-9), self.FLOOR, 1.0)
+        frame = np.fft.irfft(cleaned * gain) * self._window
+        result = self._tail + frame[:CHUNK]
+        self._tail = frame[CHUNK:]
+        return result
+
+
 class SpeexEcho:
     """Speex's MDF echo canceller (Debian/Raspberry Pi OS `libspeexdsp1`) through ctypes.
 
-    Linear only (no residual echo suppressor): removes less echo than AEC3 but leaves the
-    user's voice untouched while both talk.
+    Its linear filter leaves the user's voice untouched while both talk but removes only
+    11-23 dB of echo; `suppress` adds the `ResidualEchoSuppressor` after it.
     """
 
-    def __init__(self, tail_s: float = 0.3) -> None:
+    def __init__(self, tail_s: float = 0.3, *, suppress: bool = True) -> None:
         """Load the library (OSError if absent) and make the state."""
         import ctypes
         import ctypes.util
@@ -76,6 +162,7 @@ class SpeexEcho:
         lib.speex_echo_ctl(self._state, 24, ctypes.byref(rate))  # SPEEX_ECHO_SET_SAMPLING_RATE
         self._out = ctypes.create_string_buffer(CHUNK * 2)
         self._reference = bytes(CHUNK * 2)
+        self.suppressor = ResidualEchoSuppressor() if suppress else None
 
     def set_stream_delay(self, delay_ms: int) -> None:
         """Speex has no delay hint."""
@@ -87,7 +174,15 @@ class SpeexEcho:
     def process_stream(self, chunk: bytes) -> bytes:
         """The chunk without the echo of the last reference."""
         self._lib.speex_echo_cancellation(self._state, chunk, self._reference, self._out)
-        return bytes(self._out.raw)
+        if self.suppressor is None:
+            return bytes(self._out.raw)
+        samples = self.suppressor.process(
+            np.frombuffer(self._out.raw, dtype=np.int16).astype(np.float64),
+            np.frombuffer(chunk, dtype=np.int16).astype(np.float64),
+            np.frombuffer(self._reference, dtype=np.int16).astype(np.float64),
+        )
+        pcm: bytes = np.clip(np.rint(samples), -32768, 32767).astype(np.int16).tobytes()
+        return pcm
 
     def __del__(self) -> None:
         """Free the state."""
@@ -119,11 +214,17 @@ class EchoCanceller:
     """Removes the speaker's echo from 10 ms 16 kHz int16 chunks."""
 
     def __init__(
-        self, timeline: ReferenceTimeline, *, delay_ms: int = 0, engine: str = "auto"
+        self,
+        timeline: ReferenceTimeline,
+        *,
+        delay_ms: int = 0,
+        engine: str = "auto",
+        suppress: bool = True,
     ) -> None:
         """`engine`: "auto" = speex if libspeexdsp is installed, else webrtc.
 
         `delay_ms`: a hint of the speaker-to-microphone delay for AEC3 (0: it estimates it).
+        `suppress`: Speex's linear filter is followed by the residual echo suppressor.
         """
         if engine not in ECHO_ENGINES:
             raise ValueError(f"Unknown echo engine {engine!r}; choose from {ECHO_ENGINES}")
@@ -131,7 +232,7 @@ class EchoCanceller:
             engine = "speex" if speex_available() else "webrtc"
         self.engine = engine
         self.timeline = timeline
-        self._apm: Any = load_apm() if engine == "webrtc" else SpeexEcho()
+        self._apm: Any = load_apm() if engine == "webrtc" else SpeexEcho(suppress=suppress)
         if delay_ms:
             self._apm.set_stream_delay(delay_ms)
         self._anchor: int | None = None
@@ -185,12 +286,14 @@ class EchoCanceller:
 
     def metrics(self) -> dict[str, float]:
         """Counters for the listener's metrics."""
+        suppressor = getattr(self._apm, "suppressor", None)
         return {
             "echo_chunks": float(self.chunks),
             "echo_idle_chunks": float(self.passed),
             "echo_resyncs": float(self.resyncs),
             "echo_erle_db": round(self.erle_db, 2),
             "echo_speex": float(self.engine == "speex"),
+            "echo_talk_frames": float(suppressor.talk_frames if suppressor else 0),
         }
 
 

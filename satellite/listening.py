@@ -91,6 +91,7 @@ class ListenSettings:
     echo_cancel: bool = True
     echo_delay_ms: int = 0  # hint of the speaker -> mic delay; 0 = estimated
     echo_engine: str = "auto"  # speex if libspeexdsp is installed, else webrtc (satellite.echo)
+    echo_suppress: bool = True  # speex: residual echo suppressor after the linear filter
 
     def dsp_settings(self) -> DspSettings:
         """The DSP part of these settings."""
@@ -176,6 +177,7 @@ def _echo_canceller(
             reference or speaker_reference(),
             delay_ms=settings.echo_delay_ms,
             engine=settings.echo_engine,
+            suppress=settings.echo_suppress,
         )
     except (ImportError, OSError) as err:
         _LOGGER.warning(

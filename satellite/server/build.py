@@ -76,6 +76,7 @@ def listen_settings(config: SatelliteConfig) -> ListenSettings:
         echo_cancel=config.listen.echo_cancel,
         echo_delay_ms=config.listen.echo_delay_ms,
         echo_engine=config.listen.echo_engine,
+        echo_suppress=config.listen.echo_suppress,
     )
 
 
