@@ -18,6 +18,8 @@ import tqdm  # type: ignore[import-untyped]
 
 from wyoming_servers.models import resolve_whisper_model
 
+from .levels import frame_levels, loud_frames
+
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "tiny.en"
@@ -31,6 +33,11 @@ TOKENS_PER_SECOND = 12
 """Most text tokens a second of speech may give in a short window (more: a repetition loop)."""
 MAX_TOKENS = 448
 """Whisper's decoder length (prompt + generated tokens)."""
+UNCOVERED_S = 0.5
+"""Sound this long before the first timestamped segment or after the last: words were skipped."""
+LEAD_IN_S = 0.6
+"""Silence put before the audio when a short window skipped words (Whisper drops words that
+start at its window's first frame, measured on two commands said in one go)."""
 
 # faster-whisper makes a (disabled) tqdm bar per decode; keep tqdm from starting a monitor thread.
 tqdm.tqdm.monitor_interval = 0
@@ -203,6 +210,7 @@ class WhisperEngine:
         partial: bool = False,
         fallback: bool = True,
         short: bool = True,
+        prefix: str = "",
     ) -> Decoded:
         """Transcribe 16 kHz mono float audio (blocking).
 
@@ -212,46 +220,79 @@ class WhisperEngine:
         `fallback` False: where a short window is unsure, give up (`final` False) instead of
         decoding the 30 s window (a guess made in a pause: the final decode falls back if needed).
         `short` False: the 30 s window whatever the length (audio that did not come live).
+        `prefix`: the words the text must begin with (those already sent as partials), the
+        decoder goes on from them (not for partial decodes).
         """
         started = time.monotonic()
         if partial:
             short = len(audio) <= MAX_PARTIAL_S * SAMPLE_RATE
-            decoded = self._decode_short(audio, language, prompt) if short else None
+            decoded = self._decode_partial(audio, language, prompt) if short else None
             if decoded is None:
                 decoded = Decoded(text="", language=language or "", final=False)
             elif len(audio) > self.short_window_s * SAMPLE_RATE:
                 decoded.final = False
         else:
             fits = short and len(audio) <= self.short_window_s * SAMPLE_RATE
-            decoded = self._decode_short(audio, language, prompt) if fits else None
+            decoded = self._decode_short(audio, language, prompt, prefix) if fits else None
             if decoded is None and fits and not fallback:
                 decoded = Decoded(text="", language=language or "", final=False)
             elif decoded is None:
-                decoded = self._decode_full(audio, language, prompt)
+                decoded = self._decode_full(audio, language, prompt, prefix)
         decoded.seconds = time.monotonic() - started
         if self.on_decoded is not None and len(audio):
             self.on_decoded(len(audio) / SAMPLE_RATE, decoded.seconds)
         return decoded
 
-    def _decode_short(
+    def _decode_partial(
         self, audio: NDArray[np.float32], language: str | None, prompt: str | None
     ) -> Decoded | None:
-        """One pass over a window cut to the audio's length, or None.
+        """A hypothesis of the speech so far (its end may cut a word): one short pass."""
+        return self._short_pass(audio, language, prompt, 0.0, "")[0]
 
-        None where the audio is too long or the result looks unsure (a repetition loop, a low
-        score): then the full 30 s path decodes it.
+    def _decode_short(
+        self, audio: NDArray[np.float32], language: str | None, prompt: str | None, prefix: str
+    ) -> Decoded | None:
+        """A window cut to the audio's length, or None where it is unsure (then the 30 s path).
+
+        Where its timestamped segments leave sound uncovered (words skipped: tiny.en drops the
+        first of two commands said in one go, or the second), the window is decoded again with
+        `LEAD_IN_S` of silence before the audio; if that also skips sound, None.
+        """
+        decoded, covers = self._short_pass(audio, language, prompt, 0.0, prefix)
+        if decoded is None or covers:
+            return decoded
+        _LOGGER.debug("Short window skipped sound (%r): again with a lead-in", decoded.text)
+        decoded, covers = self._short_pass(audio, language, prompt, LEAD_IN_S, prefix)
+        return decoded if covers else None
+
+    def _short_pass(
+        self,
+        audio: NDArray[np.float32],
+        language: str | None,
+        prompt: str | None,
+        lead_s: float,
+        prefix: str,
+    ) -> tuple[Decoded | None, bool]:
+        """One pass over a window cut to the audio's length, after `lead_s` of silence.
+
+        The result (None where unsure: a repetition loop, a low score), and whether its
+        segments cover the sound.
         """
         options = self.options
         if not len(audio):
-            return None
+            return None, True
         model = self.model
+        lead = int(lead_s * SAMPLE_RATE)
         wanted = max(
-            len(audio) // 160 + int(options.window_margin_s * 100), int(self.min_window_s * 100)
+            (lead + len(audio)) // 160 + int(options.window_margin_s * 100),
+            int(self.min_window_s * 100),
         )
         frames = min(FULL_WINDOW_FRAMES, -(-wanted // WINDOW_STEP_FRAMES) * WINDOW_STEP_FRAMES)
+        if lead + len(audio) > frames * 160:
+            return None, True
         # Silence as Whisper was trained on it: zero samples after the audio, not zero features.
         padded = np.zeros(frames * 160 + 160, dtype=np.float32)
-        padded[: len(audio)] = audio
+        padded[lead : lead + len(audio)] = audio
         encoded = model.encode(model.feature_extractor(padded, padding=0)[:, :frames])
         if language is None:
             if not self.multilingual:
@@ -262,7 +303,9 @@ class WhisperEngine:
         tokenizer = Tokenizer(model.hf_tokenizer, self.multilingual, "transcribe", language)
         previous = tokenizer.encode(" " + prompt.strip()) if prompt and prompt.strip() else []
         most = int(TOKENS_PER_SECOND * len(audio) / SAMPLE_RATE) + 16
-        prompt_ids = model.get_prompt(tokenizer, previous, without_timestamps=not self.timestamps)
+        prompt_ids = model.get_prompt(
+            tokenizer, previous, without_timestamps=not self.timestamps, prefix=prefix or None
+        )
         # CTranslate2's max_length counts the prompt too: shorter than the prompt, it crashes
         # (a segfault with the home's names as the prompt and a short partial window).
         result = model.model.generate(
@@ -276,30 +319,34 @@ class WhisperEngine:
             suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
         )[0]
         tokens = result.sequences_ids[0]
-        texts = _segments(tokens, tokenizer)
+        segments = _segments(tokens, tokenizer)
+        texts = [segment.text for segment in segments]
         text, looped = _cut_loop("".join(texts).strip())
         if looped:
             texts = [text]
         score = result.scores[0] * len(tokens) / (len(tokens) + 1)  # faster-whisper's avg_logprob
         if result.no_speech_prob > 0.6 and score < -1.0:
-            return Decoded(text="", language=language)  # what the full path's no-speech rule gives
+            # what the full path's no-speech rule gives
+            return Decoded(text="", language=language), True
         if (
             (len(tokens) >= most and not looped)
             or score < -1.0
             or get_compression_ratio(text) > 2.4
         ):
             _LOGGER.debug("Short window unsure (%r, %.2f)", text, score)
-            return None
-        return Decoded(text=text, language=language, segments=[t for t in texts if t.strip()])
+            return None, True
+        decoded = Decoded(text=text, language=language, segments=[t for t in texts if t.strip()])
+        return decoded, _covers(segments, audio, lead_s)
 
     def _decode_full(
-        self, audio: NDArray[np.float32], language: str | None, prompt: str | None
+        self, audio: NDArray[np.float32], language: str | None, prompt: str | None, prefix: str
     ) -> Decoded:
         segments, info = self.model.transcribe(
             audio,
             language=language,
             beam_size=self.options.beam_size,
             initial_prompt=prompt or None,
+            prefix=prefix or None,
             without_timestamps=not self.timestamps,
         )
         texts = [segment.text for segment in segments]
@@ -310,27 +357,60 @@ class WhisperEngine:
         )
 
 
-def _segments(tokens: list[int], tokenizer: Tokenizer) -> list[str]:
-    """Texts of the timestamped segments, up to the first that repeats an earlier one.
+@dataclass(frozen=True)
+class _Segment:
+    text: str
+    start: float | None
+    """Seconds from the window's start (None without timestamp tokens)."""
+    end: float | None
+
+
+def _segments(tokens: list[int], tokenizer: Tokenizer) -> list[_Segment]:
+    """The timestamped segments, up to the first that repeats an earlier one.
 
     In a window cut short, Whisper may loop on the last sentence instead of ending.
     """
-    texts: list[str] = []
+    segments: list[_Segment] = []
     seen: set[str] = set()
     current: list[int] = []
-    for token in [*tokens, tokenizer.timestamp_begin]:
+    start: float | None = None
+    for token in [*tokens, tokenizer.eot]:
         if token < tokenizer.eot:
             current.append(token)
             continue
-        if current:
-            text = tokenizer.decode(current)
-            key = " ".join(text.lower().split())
-            if key in seen:
-                break
-            seen.add(key)
-            texts.append(text)
-            current = []
-    return texts
+        stamp = None
+        if token >= tokenizer.timestamp_begin:
+            stamp = (token - tokenizer.timestamp_begin) * 0.02
+        if not current:
+            start = stamp
+            continue
+        text = tokenizer.decode(current)
+        key = " ".join(text.lower().split())
+        if key in seen:
+            break
+        seen.add(key)
+        segments.append(_Segment(text, start, stamp))
+        current, start = [], None
+    return segments
+
+
+def _covers(segments: list[_Segment], audio: NDArray[np.float32], lead_s: float) -> bool:
+    """Whether the segments leave at most `UNCOVERED_S` of sound before or after them.
+
+    Sound by energy; True where there are no timestamps to tell.
+    """
+    stamped = [s for s in segments if s.start is not None or s.end is not None]
+    if not stamped:
+        return True
+    loud = loud_frames(frame_levels(audio))
+    if not len(loud):
+        return True
+    first, last = loud[0] / 100 + lead_s, (loud[-1] + 1) / 100 + lead_s
+    start, end = stamped[0].start, stamped[-1].end
+    return not (
+        (start is not None and start - first > UNCOVERED_S)
+        or (end is not None and last - end > UNCOVERED_S)
+    )
 
 
 def _cut_loop(text: str) -> tuple[str, bool]:

@@ -24,13 +24,12 @@ from numpy.typing import NDArray
 
 from .audio import TARGET_RATE, to_float32
 from .engine import Decoded, WhisperEngine
+from .levels import frame_levels, loud_frames
 from .scheduler import FINAL, SPECULATIVE, DecodeScheduler
 from .vad import SpeechTracker
 
 _LOGGER = logging.getLogger(__name__)
 
-LOUD_DB = 12.0
-"""Above the room tone (10th percentile of the utterance's levels) by this much: a sound."""
 END_MARGIN_S = 0.1
 """A decode must reach this far past the last sound to stand for the whole utterance."""
 DEFAULT_PARTIAL_S = 0.4
@@ -188,18 +187,12 @@ class StreamingTranscriber:
         data = np.concatenate([self._carry, samples]) if self._carry.size else samples
         whole = len(data) // 160 * 160
         if whole:
-            frames = data[:whole].astype(np.float32).reshape(-1, 160)
-            self._levels.extend((10 * np.log10((frames**2).mean(axis=1) + 1.0)).tolist())
+            self._levels.extend(frame_levels(data[:whole]).tolist())
         self._carry = data[whole:]
 
     def _loud(self) -> NDArray[np.intp]:
         """Indices of the 10 ms frames that are sounds (see `_speech_end`)."""
-        if len(self._levels) < 5:
-            return np.arange(len(self._levels))
-        level = np.convolve(np.asarray(self._levels), np.ones(5) / 5, mode="same")
-        threshold = max(float(np.percentile(level, 10)) + LOUD_DB, float(level.max()) - 40)
-        loud: NDArray[np.intp] = np.nonzero(level > threshold)[0]
-        return loud
+        return loud_frames(self._levels)
 
     def _quiet_for_trigger(self) -> bool:
         """The last `trigger_s` were all quieter than a sound (by energy)."""
@@ -333,6 +326,9 @@ class StreamingTranscriber:
         attempt.may_be_final = not partial or count <= self.engine.short_window_s * TARGET_RATE
         engine, language, prompt = self.engine, self.language, self.prompt
         short = partial or self._live()  # a file sent at once: accuracy first, the 30 s window
+        # A decode that may be the answer goes on from the words already sent: it cannot drop
+        # them (tiny.en skipped the first of two commands said in one go after sending it).
+        prefix = "" if partial else " ".join(self._committed[: self._sent])
 
         def decode() -> Decoded:
             samples = attempt.audio
@@ -345,6 +341,7 @@ class StreamingTranscriber:
                 partial=partial,
                 fallback=priority == FINAL,
                 short=short,
+                prefix=prefix,
             )
 
         attempt.task = asyncio.create_task(
@@ -360,7 +357,8 @@ class StreamingTranscriber:
 
         It holds when it decoded the same window, or one that reaches past the last sound
         louder than the room tone (the VAD lags the end of speech by up to 0.6 s; the energy
-        does not), and its result is final (not a partial decode's unsure guess).
+        does not), its result is final (not a partial decode's unsure guess) and it begins with
+        the words already sent (some may have been sent while it ran).
         """
         window = self._window()
         attempt = self._attempt
@@ -375,7 +373,7 @@ class StreamingTranscriber:
                 decoded = await self._wait(attempt.task)
             except Exception:  # noqa: BLE001  (the final decode below tries again)
                 decoded = Decoded(text="", language="", final=False)
-            if decoded.final:
+            if decoded.final and self.rest_of(decoded) is not None:
                 self.reused = True
                 self.release()
                 return decoded

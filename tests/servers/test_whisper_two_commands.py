@@ -1,0 +1,61 @@
+"""Two commands said in one go, streamed in real time to the real server: both are heard.
+
+Built as `bench.stt` builds its pairs: the first `end07_` clip cut at its last word, then the
+second `end07_` clip whole (its own lead-in and 0.7 s of room tone after its last word). With
+tiny.en the server once answered with one command only: Whisper skipped the first (or the
+second) in the window decoded in the trailing silence, and that decode was kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import wave
+
+import pytest
+
+from .whisper_client import ENGLISH, Client, Clip, ServerProcess, normalise, whisper_process
+
+pytestmark = pytest.mark.slow
+
+TAIL_S = 0.7
+TIMER = "end07_stp_en_set_a_timer_for_5_minutes.wav"
+LAMP = "end07_wfw_turn_on_the_living_room_lamp.wav"
+WHAT_TIME = "end07_stp_en_what_time_is_it.wav"
+WORDS = {TIMER: "set a timer", LAMP: "turn on the living room", WHAT_TIME: "what time is it"}
+"""Words of each command that every right transcript has (tiny.en hears "lamp" as "Liam"
+in some; "five" as "5")."""
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    with whisper_process("--model", "tiny.en") as proc:
+        yield proc
+
+
+def _pcm(name: str) -> bytes:
+    with wave.open(str(ENGLISH / name), "rb") as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16000, 1, 2)
+        return wav.readframes(wav.getnframes())
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(TIMER, LAMP), (LAMP, TIMER), (TIMER, WHAT_TIME)],
+    ids=["timer+lamp", "lamp+timer", "timer+what-time"],
+)
+async def test_both_commands_said_in_one_go_are_transcribed(
+    server: ServerProcess, first: str, second: str
+) -> None:
+    """Streamed as a satellite sends it (20 ms every 20 ms), the transcript has both commands,
+    in order."""
+    audio = _pcm(first)[: -int(TAIL_S * 16000) * 2] + _pcm(second)
+    client = await Client.connect(server.port)
+    try:
+        events = await client.stream(Clip(audio, 16000, 2, 1), language="en", realtime=True)
+    finally:
+        await client.close()
+    assert events[-1].type == "transcript", events[-1]
+    text = normalise(str(events[-1].data["text"]))
+    assert WORDS[first] in text, text
+    assert WORDS[second] in text.split(WORDS[first], 1)[-1], text
+    assert server.proc.poll() is None
