@@ -208,6 +208,8 @@ class Listener:
         self._on_frame = on_frame
         self.on_chunk: Callable[[bytes, float], None] | None = None
         """Sees each cleaned chunk while not muted (the stop word's segmenter); must not block."""
+        self.reference = reference or speaker_reference()
+        """What the speaker plays (the echo canceller's reference; the stop word reads it)."""
         self.muted = False
         self._dsp = CaptureDsp(
             source.sample_rate, settings.dsp_settings(), echo=_echo_canceller(settings, reference)

@@ -30,11 +30,13 @@ from typing import Any
 import unicodedata
 
 import numpy as np
+import numpy.typing as npt
 from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import async_write_event
 
+from satellite.audio.reference import ReferenceTimeline
 from satellite.config import StopWordSettings
 from satellite.service_client import service_call
 from wyoming_wire import Limits, read_event
@@ -52,6 +54,19 @@ MIN_LEVEL_DBFS = -62.0  # never speech below this (digital silence, a quiet room
 FLOOR_S = 1.5  # the floor: a low percentile of the levels of the last 1.5 s
 FLOOR_PERCENTILE = 30.0
 WARMUP_S = 1.0  # past audio that sets the floor when playback starts
+# The echo estimate (what the speaker played -> the residual expected after echo cancellation).
+REF_HOLD_S = 0.1  # the reference's power is held this long: speaker latency + the room's tail
+COUPLING_S = 6.0  # the coupling (residual vs reference level) is taken from the last 6 s...
+COUPLING_LAG_S = 1.5  # ...but not the last 1.5 s (a word being said is not part of it)
+COUPLING_PERCENTILE = 90.0
+COUPLING_MIN_S = 0.5  # of playing audio before the estimate is used
+BANDS = 32  # log-spaced from 100 Hz (24 once bins are not split: 100 Hz bins)
+BAND_FLOOR_DBFS = -90.0  # the reference's power per band is taken as at least this
+ECHO_MARGIN_DB = 3.0  # a band's power this far above its expected echo is not echo
+NOT_ECHO_SHARE_DB = -12.0  # speech: what is not echo is at least this share of the chunk
+SEND_ECHO_GAIN = 0.1  # chunks mostly echo are sent to the STT server at this gain (-20 dB)
+SPEAKER_MIN_DBFS = -60.0  # the speaker is silent below this
+RESYNC_S = 0.15  # the microphone drifted this far from the timeline's clock: anchor again
 CONNECT_TIMEOUT_S = 2.0
 DECODE_TIMEOUT_S = 5.0  # from the audio sent to the transcript
 SEND_CHUNK_BYTES = 3200  # 100 ms per audio-chunk
@@ -80,17 +95,45 @@ def stop_words(settings: StopWordSettings) -> frozenset[str]:
     return frozenset(w for w in (normalise(word) for word in words or ("stop",)) if w)
 
 
+def stop_hints(settings: StopWordSettings) -> list[str]:
+    """The stop words as written, capitalised (the STT server's biasing terms)."""
+    language = settings.language.split("-")[0].split("_")[0]
+    words = settings.words or DEFAULT_WORDS.get(language, ()) or ("stop",)
+    return [word.strip().capitalize() for word in words if word.strip()]
+
+
+async def heard(
+    uri: str, pcm: bytes, language: str, words: frozenset[str], hints: list[str]
+) -> str:
+    """The transcript that decides whether `pcm` (padded as sent) holds a stop word.
+
+    A plain decode first; when it heard words but no stop word, a second one biased toward the
+    stop words (`hints` as `transcript_terms`: whisper's prompt), which turns many "Scott." or
+    "What's up?" of a "stop" blurred by the residual echo back into "Stop.". An empty plain
+    transcript is final: biased, whisper was measured to hear "Stop." in residual echo alone.
+    """
+    text = await transcribe(uri, pcm, language)
+    plain = normalise(text)
+    if not plain or plain in words or not hints:
+        return text
+    return await transcribe(uri, pcm, language, hints)
+
+
 class StopWordError(Exception):
     """A check that could not be made; the message says why."""
 
 
-async def transcribe(uri: str, pcm: bytes, language: str) -> str:
-    """The transcript of 16 kHz 16-bit mono `pcm` from the Wyoming STT server at `uri`."""
+async def transcribe(uri: str, pcm: bytes, language: str, terms: list[str] | None = None) -> str:
+    """The transcript of 16 kHz 16-bit mono `pcm` from the Wyoming STT server at `uri`.
+
+    `terms`: words to bias the decode toward (`transcript_terms`; whisper: its prompt).
+    """
     async with service_call(
         uri, "STT server", StopWordError,
         connect_s=CONNECT_TIMEOUT_S, answer_s=DECODE_TIMEOUT_S, no_answer="gave no transcript",
     ) as (reader, writer):  # fmt: skip
-        await async_write_event(Transcribe(language=language or None).event(), writer)
+        request = Transcribe(language=language or None, transcript_terms=terms or None)
+        await async_write_event(request.event(), writer)
         await async_write_event(AudioStart(rate=RATE, width=2, channels=1).event(), writer)
         for at in range(0, len(pcm), SEND_CHUNK_BYTES):
             chunk = AudioChunk(
@@ -113,6 +156,87 @@ async def _read_transcript(reader: asyncio.StreamReader) -> str:
             return str(Transcript.from_event(event).text or "")
 
 
+def level_dbfs(samples: npt.NDArray[Any]) -> float:
+    """Mean power of int16-scaled samples, in dBFS."""
+    power = float(np.mean(np.square(samples, dtype=np.float32))) if len(samples) else 0.0
+    return 10 * math.log10(power / 32768.0**2 + 1e-12)
+
+
+def band_edges(bands: int, size: int) -> list[int]:
+    """Bin edges of `bands` log-spaced bands over an rfft of `size` samples (DC left out)."""
+    top = size // 2 + 1
+    edges = np.unique(np.round(np.geomspace(1, top, bands + 1)).astype(int))
+    return [int(e) for e in edges]
+
+
+class EchoEstimate:
+    """What in a cleaned chunk is not the speaker's echo, from what the speaker played.
+
+    What remains of the echo after the canceller follows what the speaker plays, band by band:
+    its expected power in a band is the reference's power there (held over `REF_HOLD_S`: the
+    speaker's latency and the room's tail) times a coupling, a high percentile of the cleaned /
+    reference power ratios of the last seconds while the speaker played (lagged, so that a word
+    being said does not raise it). `not_echo(samples)` is the level of what stands
+    `ECHO_MARGIN_DB` above that expected echo: the user, who is not in the reference, even
+    while the reply goes on. The timeline is read at the microphone's sample index (anchored
+    on the first chunk, as the echo canceller does).
+    """
+
+    def __init__(self, timeline: ReferenceTimeline, bands: int | None = None) -> None:
+        """No estimate until the speaker has played `COUPLING_MIN_S`."""
+        self.timeline = timeline
+        self._size = round(CHUNK_S * RATE)
+        self._edges = band_edges(round(BANDS if bands is None else bands), self._size)
+        count = len(self._edges) - 1
+        self._anchor: int | None = None
+        self._count = 0
+        self._held: deque[npt.NDArray[np.float64]] = deque(maxlen=round(REF_HOLD_S / CHUNK_S))
+        self._lag: deque[npt.NDArray[np.float64] | None] = deque(
+            maxlen=round(COUPLING_LAG_S / CHUNK_S)
+        )
+        self._ratios: deque[npt.NDArray[np.float64]] = deque(maxlen=round(COUPLING_S / CHUNK_S))
+        self.coupling: npt.NDArray[np.float64] | None = None  # per band, as a power ratio
+        self._band_floor = np.full(count, 32768.0**2 * 10 ** (BAND_FLOOR_DBFS / 10))
+        self._margin = 10 ** (ECHO_MARGIN_DB / 10)
+
+    def _index(self) -> int:
+        size = self._size
+        now = self.timeline.now_index()
+        expected = (self._anchor or 0) + self._count * size
+        if self._anchor is None or abs(now - size - expected) > RESYNC_S * RATE:
+            self._anchor = now - size - self._count * size
+            expected = now - size
+        self._count += 1
+        return expected
+
+    def _bands(self, samples: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        """Mean power per band (their sum is the chunk's mean power, DC aside)."""
+        spectrum = np.abs(np.fft.rfft(np.asarray(samples, dtype=np.float64), self._size)) ** 2
+        spectrum *= 2.0 / self._size**2
+        return np.add.reduceat(spectrum, self._edges[:-1])[: len(self._edges) - 1]
+
+    def not_echo(self, samples: npt.NDArray[Any]) -> float | None:
+        """The level (dBFS) of what this chunk holds beyond the echo expected; None: unknown."""
+        if self.timeline.last_write_index < 0:
+            return None  # the speaker never played
+        speaker = self._bands(self.timeline.read(self._index(), self._size))
+        self._held.append(speaker)
+        held = np.maximum(np.max(self._held, axis=0), self._band_floor)
+        playing = float(np.sum(held)) > 32768.0**2 * 10 ** (SPEAKER_MIN_DBFS / 10)
+        clean = self._bands(samples)
+        lag = self._lag
+        if len(lag) == lag.maxlen and (old := lag[0]) is not None:
+            self._ratios.append(old)
+            if len(self._ratios) % 10 == 0 or self.coupling is None:
+                if len(self._ratios) >= COUPLING_MIN_S / CHUNK_S:
+                    self.coupling = np.percentile(self._ratios, COUPLING_PERCENTILE, axis=0)
+        lag.append(clean / held if playing else None)
+        if self.coupling is None or not playing:
+            return None
+        beyond = float(np.sum(np.maximum(0.0, clean - self._margin * self.coupling * held)))
+        return 10 * math.log10(beyond / 32768.0**2 + 1e-12)
+
+
 class EnergyGate:
     """Speech = a 10 ms chunk well above the floor: a low percentile of the last `FLOOR_S`.
 
@@ -124,6 +248,7 @@ class EnergyGate:
     def __init__(self, above_db: float = ABOVE_FLOOR_DB, min_dbfs: float = MIN_LEVEL_DBFS) -> None:
         """The floor starts unknown (set by the first chunks)."""
         self.above_db = above_db
+        self.not_echo_share_db = NOT_ECHO_SHARE_DB
         self.min_dbfs = min_dbfs
         self._levels: deque[float] = deque(maxlen=round(FLOOR_S / CHUNK_S))
         self._count = 0
@@ -135,16 +260,24 @@ class EnergyGate:
         self._count = 0
         self.floor = None
 
-    def speech(self, chunk: bytes) -> bool:
-        """Whether this chunk is speech (the floor is updated every 10 chunks)."""
-        samples = np.frombuffer(chunk, dtype="<i2").astype(np.float32)
-        power = float(np.mean(np.square(samples))) if len(samples) else 0.0
-        level = 10 * math.log10(power / 32768.0**2 + 1e-12)
+    def speech(self, chunk: bytes, not_echo_dbfs: float | None = None) -> bool:
+        """Whether this chunk is speech (the floor is updated every 10 chunks).
+
+        `not_echo_dbfs`: the level of what in it is not the speaker's echo (`EchoEstimate`);
+        speech is mostly that.
+        """
+        level = level_dbfs(np.frombuffer(chunk, dtype="<i2"))
+        return self.speech_level(level, not_echo_dbfs)
+
+    def speech_level(self, level: float, not_echo_dbfs: float | None = None) -> bool:
+        """`speech` for a chunk of this level (dBFS)."""
         levels = self._levels
         self._count += 1
         if self.floor is None or self._count % 10 == 0:
             self.floor = float(np.percentile(levels, FLOOR_PERCENTILE)) if levels else level
         levels.append(level)
+        if not_echo_dbfs is not None and not_echo_dbfs < level + self.not_echo_share_db:
+            return False
         return level > self.floor + self.above_db and level > self.min_dbfs
 
 
@@ -164,6 +297,7 @@ class Segmenter:
         max_s: float = MAX_S,
         gap_s: float = GAP_S,
         gate: EnergyGate | None = None,
+        reference: ReferenceTimeline | None = None,
     ) -> None:
         """Nothing runs until `active` is set."""
         self._on_utterance = on_utterance
@@ -171,10 +305,16 @@ class Segmenter:
         self._max = round(max_s / CHUNK_S)
         self._gap = round(gap_s / CHUNK_S)
         self._gate = gate or EnergyGate()
+        self.reference = reference
+        """What the speaker plays (the echo canceller's reference): speech must stand out of
+        its expected echo (`EchoEstimate`); None: the energy gate alone."""
+        self._echo: EchoEstimate | None = None
         self.active = False
         """Set from any thread: something plays and the stop word is on."""
         self._running = False
-        self._recent: deque[bytes] = deque(maxlen=round(WARMUP_S / CHUNK_S))
+        self._recent: deque[tuple[bytes, float, float | None]] = deque(
+            maxlen=round(WARMUP_S / CHUNK_S)
+        )
         self._pre: deque[bytes] = deque(maxlen=round(PAD_S / CHUNK_S))
         self._utterance: list[bytes] | None = None
         self._first = self._last = 0  # speech chunks' indexes in the utterance
@@ -185,18 +325,38 @@ class Segmenter:
 
     def feed(self, chunk: bytes, t: float) -> None:
         """One cleaned 10 ms chunk (listener thread)."""
+        t0 = time.perf_counter_ns()
+        samples = np.frombuffer(chunk, dtype="<i2")
+        level = level_dbfs(samples)
+        echo = self._not_echo(samples)
         if not self.active:
             if self._running:
                 self._running = False
                 self._utterance = None
-            self._recent.append(chunk)
+            self._recent.append((chunk, level, echo))
+            self.vad_ns += time.perf_counter_ns() - t0
             return
-        t0 = time.perf_counter_ns()
         if not self._running:
             self._begin()
-        self._step(chunk, self._gate.speech(chunk), t)
-        self._recent.append(chunk)
+        speech = self._gate.speech_level(level, echo)
+        self._recent.append((chunk, level, echo))
+        self._step(self._to_send(chunk, level, echo), speech, t)
         self.vad_ns += time.perf_counter_ns() - t0
+
+    def _not_echo(self, samples: npt.NDArray[Any]) -> float | None:
+        reference = self.reference
+        if reference is None:
+            return None
+        if self._echo is None or self._echo.timeline is not reference:
+            self._echo = EchoEstimate(reference)
+        return self._echo.not_echo(samples)
+
+    def _to_send(self, chunk: bytes, level: float, not_echo: float | None) -> bytes:
+        """The chunk as sent to the STT server: attenuated where it is mostly echo."""
+        if SEND_ECHO_GAIN >= 1.0 or not_echo is None or not_echo >= level + NOT_ECHO_SHARE_DB:
+            return chunk
+        samples = np.frombuffer(chunk, dtype="<i2").astype(np.float32) * SEND_ECHO_GAIN
+        return samples.astype("<i2").tobytes()
 
     def _begin(self) -> None:
         """Playback started: the floor and the silence so far from the last second."""
@@ -204,9 +364,10 @@ class Segmenter:
         self._gate.reset()
         self._utterance, self._skipping, self._quiet = None, False, 0
         self._pre.clear()
-        for past in self._recent:
-            self._quiet = 0 if self._gate.speech(past) else self._quiet + 1
-            self._pre.append(past)
+        for past, level, echo in self._recent:
+            speech = self._gate.speech_level(level, echo)
+            self._quiet = 0 if speech else self._quiet + 1
+            self._pre.append(self._to_send(past, level, echo))
         self._skipping = self._quiet < self._gap and bool(self._recent)
 
     def _step(self, chunk: bytes, speech: bool, t: float) -> None:
@@ -258,6 +419,7 @@ class StopWordSpotter:
         """Nothing is checked until `start()` and `set_active(True)`."""
         self.settings = settings
         self.words = stop_words(settings)
+        self.hints = stop_hints(settings)
         self._on_stop = on_stop
         self.segmenter = Segmenter(self._from_thread)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -337,8 +499,12 @@ class StopWordSpotter:
         self.counts["checks"] += 1
         seconds = len(check.pcm) / (2 * RATE)
         try:
-            text = await transcribe(
-                self.settings.stt_uri, SEND_PAD + check.pcm + SEND_PAD, self.settings.language
+            text = await heard(
+                self.settings.stt_uri,
+                SEND_PAD + check.pcm + SEND_PAD,
+                self.settings.language,
+                self.words,
+                self.hints,
             )
         except StopWordError as err:
             self.counts["errors"] += 1

@@ -185,6 +185,7 @@ class Satellite:
         if self.stop_spotter.configured and isinstance(self.mic.listener, Listener):
             self.stop_spotter.start()
             self.mic.listener.on_chunk = self.stop_spotter.segmenter.feed
+            self.stop_spotter.segmenter.reference = self.mic.listener.reference
         if self.stop_word and not self.stop_spotter.configured:
             _LOGGER.warning("The stop word is on but [stop_word] stt_uri is not set: it is off")
         self._ducker = asyncio.get_running_loop().create_task(
