@@ -347,8 +347,12 @@ def command_wer(quick: bool) -> list[list[object]]:
     """Command WER through the whole satellite process, music playing vs silence."""
     import asyncio
 
+    from satellite import stop_word
+
     from .stop_word import server
 
+    # A whole command, on a loaded machine: more than the stop word's 5 s to decode.
+    stop_word.DECODE_TIMEOUT_S = 60.0
     levels = [0.0] if quick else [0.0, -5.0, -10.0]
     wakes = HEY_JARVIS[:1] if quick else HEY_JARVIS
     rows: list[list[object]] = []
