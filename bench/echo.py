@@ -295,7 +295,14 @@ def word_errors(reference: str, heard: str) -> int:
 
 
 async def command_trial(
-    wake: Path, command: Path, *, music: bool, under_db: float, whisper_uri: str, seed: int
+    wake: Path,
+    command: Path,
+    *,
+    music: bool,
+    under_db: float,
+    whisper_uri: str,
+    seed: int,
+    suppress: bool = True,
 ) -> str:
     """The whole satellite process in the room; "hey jarvis" + a command; its transcript.
 
@@ -320,7 +327,9 @@ async def command_trial(
     said = silence(5.0) + to_pcm(voice * gain) + to_pcm(speech * gain) + silence(5.0)
     with tempfile.TemporaryDirectory(prefix="bench-echo-") as folder:
         tmp = Path(folder)
-        sat = await start_in_room(tmp, tmp / "room")
+        sat = await start_in_room(
+            tmp, tmp / "room", "--listen-echo-suppress", "true" if suppress else "false"
+        )
         received = bytearray()
         try:
             async with Peer(sat.port) as peer:
@@ -343,7 +352,7 @@ async def command_trial(
     return normalise(await transcribe(whisper_uri, bytes(received), "en"))
 
 
-def command_wer(quick: bool) -> list[list[object]]:
+def command_wer(quick: bool, suppress: bool = True) -> list[list[object]]:
     """Command WER through the whole satellite process, music playing vs silence."""
     import asyncio
 
@@ -372,6 +381,7 @@ def command_wer(quick: bool) -> list[list[object]]:
                         under_db=level,
                         whisper_uri=whisper_uri,
                         seed=i + j,
+                        suppress=suppress,
                     )
                     heard.append(got or "(no wake)")
                     if not got:  # a missed wake word: the wake table counts those
@@ -443,6 +453,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer trials (a smoke run)")
     parser.add_argument(
+        "--wer-linear",
+        action="store_true",
+        help="the WER table with Speex's filter alone (echo_suppress false)",
+    )
+    parser.add_argument(
         "--only", choices=["erle", "wake", "false", "wer"], help="run one table only"
     )
     args = parser.parse_args()
@@ -489,9 +504,11 @@ def main() -> None:
         )
     if only in (None, "wer"):
         table(
-            "Command WER, whole satellite process in the room (tiny.en, AEC speex, chime + gate)",
+            "Command WER, whole satellite process in the room (tiny.en, AEC "
+            + ("speex-linear" if args.wer_linear else "speex")
+            + ", chime + gate)",
             ["condition", "trials", "wake missed", "WER (woken)", "vs silence", "transcripts"],
-            command_wer(args.quick),
+            command_wer(args.quick, suppress=not args.wer_linear),
         )
     if only is None:
         table(
