@@ -73,14 +73,14 @@ class ResidualEchoSuppressor:
     `G` the 85th of the echo path's gain |D|^2/|X|^2, tracked per bin while the speaker plays
     (quantiles: the user's voice is an outlier that moves them little). The gain is
     `1 - 1.5 * residual / |E|^2`, at least -15 dB (-30 dB removed more echo and more of the
-    voice). The user's voice: when over 10 % of the 250-4000 Hz bins hold 6x the expected
+    voice). The user's voice: when over 10 % of the 250-4000 Hz bins hold 4x the expected
     residual, nothing is suppressed for the next 0.5 s (the whole wake word), so the voice
     reaches the wake word model as the linear filter left it.
     """
 
     FLOOR = 10 ** (-15 / 20)
     OVER = 1.5
-    TALK_RATIO = 6.0
+    TALK_RATIO = 4.0
     TALK_BINS = 0.1
     TALK_HANG = 50  # frames
 
