@@ -2,13 +2,19 @@
 
 No bundled wake word model says "stop" (pymicro-wakeword / pyopen-wakeword ship none), so the
 satellite uses what it already has: while a reply, an announcement, media or the timer alarm
-plays, `Segmenter` runs an energy detector (`EnergyGate`: a level well above the tracked floor of
-what remains after echo cancellation; pymicro-vad was measured to miss a lone "stop", scoring it
-0.03-0.25) on the listener's cleaned audio and cuts out isolated short utterances (`MIN_S`-`MAX_S` of speech with `GAP_S` of silence before and
-after). Each one goes to a Wyoming speech-to-text server (`[stop_word] stt_uri`, e.g. the Jarvis
-whisper server); a transcript that is, once normalised (case, punctuation, accents), one of the
-stop words (`[stop_word] words`, defaults per language: en "stop", fr "stop", "arrête",
-"arrêtez") stops everything, like the control event's `stop`.
+plays, `Segmenter` runs an energy detector on the listener's cleaned audio (`EnergyGate`: a level
+well above the tracked floor of what remains after echo cancellation; pymicro-vad was measured to
+miss a lone "stop", scoring it 0.03-0.25) and cuts out isolated short utterances (`MIN_S`-`MAX_S`
+of speech with `GAP_S` of silence before and after). The gate also knows what the speaker plays
+(the echo canceller's reference, `EchoEstimate`): a chunk is speech only if a good share of it
+stands out of the echo expected from the reference band by band, so the residual of the
+satellite's own voice neither merges with the user's word nor keeps it from being isolated; the
+chunks it calls echo are sent 20 dB down. Each utterance goes to a Wyoming speech-to-text server
+(`[stop_word] stt_uri`, e.g. the Jarvis whisper server); a transcript that is, once normalised
+(case, punctuation, accents), one of the stop words (`[stop_word] words`, defaults per language:
+en "stop", fr "stop", "arrête", "arrêtez") stops everything, like the control event's `stop`.
+When the first decode heard other words, a second one biased toward the stop words decides
+(`heard`).
 
 Never in the way: one check at a time (a newer utterance replaces one still waiting, the older is
 dropped), connect and decode timeouts, the first failure of a series logged as a warning and the
@@ -190,11 +196,12 @@ class EchoEstimate:
         count = len(self._edges) - 1
         self._anchor: int | None = None
         self._count = 0
-        self._held: deque[npt.NDArray[np.float64]] = deque(maxlen=round(REF_HOLD_S / CHUNK_S))
-        self._lag: deque[npt.NDArray[np.float64] | None] = deque(
-            maxlen=round(COUPLING_LAG_S / CHUNK_S)
-        )
-        self._ratios: deque[npt.NDArray[np.float64]] = deque(maxlen=round(COUPLING_S / CHUNK_S))
+        # Rings (numpy arrays, written in turn): held reference, lagged ratios, ratios.
+        self._held = np.zeros((round(REF_HOLD_S / CHUNK_S), count))
+        self._lag = np.zeros((round(COUPLING_LAG_S / CHUNK_S), count))
+        self._lag_valid = np.zeros(len(self._lag), dtype=bool)
+        self._ratios = np.zeros((round(COUPLING_S / CHUNK_S), count))
+        self._ratio_count = 0  # ratios written so far
         self.coupling: npt.NDArray[np.float64] | None = None  # per band, as a power ratio
         self._band_floor = np.full(count, 32768.0**2 * 10 ** (BAND_FLOOR_DBFS / 10))
         self._margin = 10 ** (ECHO_MARGIN_DB / 10)
@@ -220,17 +227,22 @@ class EchoEstimate:
         if self.timeline.last_write_index < 0:
             return None  # the speaker never played
         speaker = self._bands(self.timeline.read(self._index(), self._size))
-        self._held.append(speaker)
+        self._held[self._count % len(self._held)] = speaker
         held = np.maximum(np.max(self._held, axis=0), self._band_floor)
         playing = float(np.sum(held)) > 32768.0**2 * 10 ** (SPEAKER_MIN_DBFS / 10)
         clean = self._bands(samples)
-        lag = self._lag
-        if len(lag) == lag.maxlen and (old := lag[0]) is not None:
-            self._ratios.append(old)
-            if len(self._ratios) % 10 == 0 or self.coupling is None:
-                if len(self._ratios) >= COUPLING_MIN_S / CHUNK_S:
-                    self.coupling = np.percentile(self._ratios, COUPLING_PERCENTILE, axis=0)
-        lag.append(clean / held if playing else None)
+        at = self._count % len(self._lag)  # the oldest lagged ratio, replaced below
+        if self._count >= len(self._lag) and self._lag_valid[at]:
+            self._ratios[self._ratio_count % len(self._ratios)] = self._lag[at]
+            self._ratio_count += 1
+            filled = min(self._ratio_count, len(self._ratios))
+            if filled >= COUPLING_MIN_S / CHUNK_S and (
+                self.coupling is None or self._ratio_count % 10 == 0
+            ):
+                self.coupling = np.percentile(self._ratios[:filled], COUPLING_PERCENTILE, axis=0)
+        self._lag_valid[at] = playing
+        if playing:
+            self._lag[at] = clean / held
         if self.coupling is None or not playing:
             return None
         beyond = float(np.sum(np.maximum(0.0, clean - self._margin * self.coupling * held)))
