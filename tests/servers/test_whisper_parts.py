@@ -20,6 +20,7 @@ from wyoming_servers.whisper.engine import (
     EngineOptions,
     LanguageError,
     WhisperEngine,
+    _cut_loop,
     normalise_language,
 )
 from wyoming_servers.whisper.ha_names import MAX_PROMPT_TOKENS, HomeAssistantNames, build_prompt
@@ -214,6 +215,25 @@ async def test_without_speculation_decodes_at_stop(
     assert stream.speculative_decodes == 0
     assert normalise((await stream.finish()).text) == "turn on the living room lamp"
     assert not stream.reused
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("turn on the lamp, turn on the lamp, turn on", "turn on the lamp"),
+        ("Turn on the lamp. Turn on the", "Turn on the lamp."),
+        (  # tiny.en's answer to two commands said in one go: begun again, first word misheard
+            "We'll set a timer for 5. What time is it? I'll set a timer for 5. What time is it",
+            "We'll set a timer for 5. What time is it?",
+        ),
+        ("Turn on the kitchen light and turn on the bedroom light", None),
+        ("Set a timer for five minutes and set a timer for ten minutes", None),
+        ("Turn on the living room lamp. Set a timer for five minutes.", None),
+    ],
+)
+def test_repetition_loops_are_cut(text: str, kept: str | None) -> None:
+    """A decode that loops is cut where the repetition starts; two commands are not a loop."""
+    assert _cut_loop(text) == ((kept, True) if kept else (text, False))
 
 
 def test_language_selection(engine: WhisperEngine) -> None:

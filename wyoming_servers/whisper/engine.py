@@ -417,7 +417,8 @@ def _cut_loop(text: str) -> tuple[str, bool]:
     """`text` up to where a run of 3 or more words repeats at once, and whether it did.
 
     E.g. "turn on the lamp, turn on the lamp, turn on" -> "turn on the lamp"; also a text that
-    begins itself again at its end ("turn on the lamp. Turn on the").
+    begins itself again at its end ("turn on the lamp. Turn on the"), its first word maybe
+    misheard ("We'll set a timer. I'll set a timer").
     """
     words = text.split()
     keys = ["".join(c for c in word.lower() if c.isalnum()) for word in words]
@@ -426,6 +427,8 @@ def _cut_loop(text: str) -> tuple[str, bool]:
             if keys[start : start + period] == keys[start + period : start + 2 * period]:
                 return " ".join(words[: start + period]).rstrip(",;:"), True
     for start in range(3, len(keys) - 2):  # "turn on the lamp. Turn on the": begun again
-        if keys[start:] == keys[: len(keys) - start]:
+        if keys[start:] == keys[: len(keys) - start] or (
+            len(keys) - start > 3 and keys[start + 1 :] == keys[1 : len(keys) - start]
+        ):
             return " ".join(words[:start]).rstrip(",;:"), True
     return text, False
