@@ -5,7 +5,11 @@ Every sink that drives a real speaker records each block it is given into a
 `max(end of the previous block, now)` on the timeline's clock. A sound card plays blocks back
 to back while it is fed and starts a block at once after a gap, so the timeline follows what
 the speaker plays, shifted by the card's constant latency (which the canceller's own delay
-estimation absorbs). Ducked media, replies, chimes and the alarm all go through the same sink,
+estimation absorbs). Blocks played back to back form one stream, placed by its count of
+frames at the sink's rate: the resampler holds back ~16 ms and releases it in bursts, and
+those samples still land where they were written (else a card buffer shorter than that, or
+a barge-in `cut`, shifted the reference). A gap or a cut ends the stream and resets the
+resampler. Ducked media, replies, chimes and the alarm all go through the same sink,
 so all of them are in the reference.
 
 `read(start, count)` returns the reference samples `start .. start+count` (16 kHz sample
@@ -41,8 +45,14 @@ class ReferenceTimeline:
         self._ring: Float32Array = np.zeros(self._size, dtype=np.float32)
         self._end = 0  # index just after the last recorded sample
         self._lock = threading.Lock()
+        # The stream of blocks played back to back: where it starts on the timeline, the
+        # frames written (at the sink's rate) and the 16 kHz samples placed so far.
         self._resampler: soxr.ResampleStream | None = None
         self._resampler_rate = 0
+        self._stream_rate = 0  # 0: no stream (the next block starts one)
+        self._stream_start = 0
+        self._stream_in = 0
+        self._stream_out = 0
         self.sinks = 0  # sinks recording into it (0: the satellite has no speaker)
         self.last_write_index = -(10**12)
         self.chime: tuple[int, int, tuple[float, ...]] | None = None
@@ -53,6 +63,7 @@ class ReferenceTimeline:
         with self._lock:
             self.clock = clock
             self.origin = clock()
+            self._stop_stream(None)
             self._ring[:] = 0.0
             self._end = 0
             self.last_write_index = -(10**12)
@@ -68,27 +79,67 @@ class ReferenceTimeline:
         return self._end
 
     def record(self, samples: Int16Array, rate: int) -> None:
-        """Place a block written to the sink ((frames, channels) int16 at `rate`)."""
+        """Place a block written to the sink ((frames, channels) int16 at `rate`).
+
+        It plays right after the previous block, or now if the card ran dry (a new stream).
+        Its samples land where they were written at the sink's rate: the resampler holds some
+        back and releases them later, so each output is placed by the stream's output count.
+        """
         now = self.now_index()
         mono = samples.astype(np.float32)
         if mono.ndim == 2:
             mono = mono.mean(axis=1) if mono.shape[1] > 1 else mono[:, 0]
         with self._lock:
-            if rate != REFERENCE_RATE:
-                if self._resampler is None or rate != self._resampler_rate:
+            if rate != self._stream_rate or now > self._end:
+                self._stop_stream(None)
+                start = max(self._end, now)
+                self._zero_to(start)
+                self._stream_rate, self._stream_start = rate, start
+                self._stream_in = self._stream_out = 0
+                if rate not in (REFERENCE_RATE, self._resampler_rate):
                     self._resampler = soxr.ResampleStream(
                         rate, REFERENCE_RATE, 1, dtype="float32", quality="HQ"
                     )
                     self._resampler_rate = rate
-                mono = self._resampler.resample_chunk(mono)
-            start = max(self._end, now)
-            if start > self._end:  # the speaker was idle: silence in between
-                self._fill(self._end, np.zeros(min(start - self._end, self._size), np.float32))
-            self._end = start + len(mono)
-            if len(mono) > self._size:  # only the last `history_s` can be kept
-                start, mono = self._end - self._size, mono[-self._size :]
-            self._fill(start, mono)
+            resampler = self._resampler if rate != REFERENCE_RATE else None
+            out = mono if resampler is None else resampler.resample_chunk(mono)
+            self._stream_in += len(mono)
+            written = self._stream_start + round(self._stream_in * REFERENCE_RATE / rate)
+            self._place(out, max(written, self._stream_start + self._stream_out + len(out)))
             self.last_write_index = self._end
+
+    def _place(self, out: Float32Array, end: int) -> None:
+        """Put the stream's next samples at their place; the timeline now ends at `end`."""
+        self._zero_to(end)
+        start = self._stream_start + self._stream_out
+        self._stream_out += len(out)
+        if len(out) > self._size:  # only the last `history_s` can be kept
+            start, out = start + len(out) - self._size, out[-self._size :]
+        self._fill(start, out)
+
+    def _zero_to(self, end: int) -> None:
+        """Extend the timeline to `end` with silence (what the resampler holds comes later)."""
+        if end > self._end:
+            self._fill(
+                max(self._end, end - self._size),
+                np.zeros(min(end - self._end, self._size), np.float32),
+            )
+            self._end = end
+
+    def _stop_stream(self, limit: int | None) -> None:
+        """End the stream: what the resampler holds is placed (before `limit`), then reset."""
+        if (
+            self._stream_rate
+            and self._resampler is not None
+            and self._stream_rate != REFERENCE_RATE
+        ):
+            tail = self._resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+            start = self._stream_start + self._stream_out
+            if limit is not None:
+                tail = tail[: max(0, limit - start)]
+            self._fill(start, tail[: max(0, self._end - start)])
+            self._resampler.clear()
+        self._stream_rate = 0
 
     def mark_chime(self, notes: tuple[float, ...], seconds: float) -> None:
         """A chime of these notes starts playing now, after what is queued (residual gate)."""
@@ -99,6 +150,7 @@ class ReferenceTimeline:
         """The sink dropped what it had queued (barge-in): it will not be played."""
         now = self.now_index()
         with self._lock:
+            self._stop_stream(now)
             if self._end > now:
                 self._fill(now, np.zeros(min(self._end - now, self._size), np.float32))
                 self._end = now
