@@ -249,6 +249,17 @@ class Result:
         self.words += len(reference)
 
 
+def both_heard(bench: BenchSet, label: str, text: str) -> bool:
+    """A two-command utterance's transcript has at least half the words of each command."""
+    refs = dict(bench.clips)
+    heard = normalise(text, bench.language)
+    for name in label.split("+"):
+        words = normalise(refs[name], bench.language)
+        if 2 * sum(1 for word in set(words) if word in heard) < len(set(words)):
+            return False
+    return True
+
+
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -470,6 +481,16 @@ def report(bench: BenchSet, results: dict[str, Result], detail: bool) -> None:
             f"{name:26} {med:8.3f} {p95(res.latencies):6.3f} {med / base:8.2f}x "
             f"{res.errors / res.words:6.3f} {res.cpu_s / res.audio_s:13.3f} "
             f"{res.rss_mb:7.0f} {f'{res.partial}/{len(res.latencies)}':>9}"
+        )
+    pairs = [label for label in jarvis.per_clip if "+" in label]
+    if pairs:
+        kept = {
+            name: sum(both_heard(bench, label, res.texts[label]) for label in pairs)
+            for name, res in rows.items()
+        }
+        print(
+            "two commands in one go, both heard (half their words or more, last run): "
+            + ", ".join(f"{name} {count}/{len(pairs)}" for name, count in kept.items())
         )
     if detail:
         print(f"  {'per utterance (median, p95 s)':44} {'anchor':>13} {'jarvis':>13}  jarvis text")
