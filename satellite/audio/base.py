@@ -9,7 +9,9 @@ whichever backend is used.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+import functools
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -53,7 +55,9 @@ class AudioSink(ABC):
 
     A sink that drives a speaker (`drives_speaker`) records every block written into
     `reference` (the process's speaker timeline unless set otherwise): the echo canceller's
-    reference. Subclasses implement `_write`/`_abort`.
+    reference. Subclasses implement `_write`/`_abort`. The timeline counts the open sinks
+    recording into it: `close` (whichever subclass defines it) takes the sink off the count,
+    and a write after it puts it back.
     """
 
     sample_rate: int = 48000
@@ -61,6 +65,29 @@ class AudioSink(ABC):
     drives_speaker: bool = False
     _reference: ReferenceTimeline | None = None
     _reference_set = False
+    _counted = False  # counted in `_reference.sinks`
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass's own `close` also takes the sink off its timeline's count."""
+        super().__init_subclass__(**kwargs)
+        close: Callable[[AudioSink], None] | None = cls.__dict__.get("close")
+        if close is None or getattr(close, "uncounts", False):
+            return
+
+        @functools.wraps(close)
+        def closing(self: AudioSink) -> None:
+            try:
+                close(self)
+            finally:
+                self._count(False)
+
+        closing.uncounts = True  # type: ignore[attr-defined]
+        setattr(cls, "close", closing)
+
+    def _count(self, counted: bool) -> None:
+        if self._reference is not None and counted != self._counted:
+            self._reference.sinks += 1 if counted else -1
+        self._counted = counted and self._reference is not None
 
     @property
     def reference(self) -> ReferenceTimeline | None:
@@ -75,11 +102,9 @@ class AudioSink(ABC):
 
     @reference.setter
     def reference(self, timeline: ReferenceTimeline | None) -> None:
-        if self._reference is not None:
-            self._reference.sinks -= 1
+        self._count(False)
         self._reference, self._reference_set = timeline, True
-        if timeline is not None:
-            timeline.sinks += 1
+        self._count(True)
 
     @abstractmethod
     def open(self) -> None:
@@ -89,6 +114,7 @@ class AudioSink(ABC):
         """Play (frames, channels) samples; blocks while the sink is full."""
         reference = self.reference
         if reference is not None:
+            self._count(True)  # written again after a close
             reference.record(samples, self.sample_rate)
         self._write(samples)
 

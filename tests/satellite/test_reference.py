@@ -87,3 +87,18 @@ def test_idle_speaker_then_a_new_sound_at_16k() -> None:
     assert not np.any(got[1600:8000])
     assert np.array_equal(got[8000:9600], tone[:, 0].astype(np.float32))
     assert timeline.end_index == 9600
+
+
+def test_timeline_counts_the_open_sinks() -> None:
+    """A closed sink no longer counts as a speaker; written again, it counts again."""
+    room = Room(rate=RATE, duration_s=1.0)
+    first, second = RoomSink(room), RoomSink(room)
+    assert room.reference.sinks == 2
+    first.close()
+    first.close()
+    assert room.reference.sinks == 1
+    first.write(np.zeros((480, 1), np.int16))
+    assert room.reference.sinks == 2
+    first.close()
+    second.close()
+    assert room.reference.sinks == 0
