@@ -85,22 +85,24 @@ class ReferenceTimeline:
         Its samples land where they were written at the sink's rate: the resampler holds some
         back and releases them later, so each output is placed by the stream's output count.
         """
-        now = self.now_index()
         mono = samples.astype(np.float32)
         if mono.ndim == 2:
             mono = mono.mean(axis=1) if mono.shape[1] > 1 else mono[:, 0]
         with self._lock:
-            if rate != self._stream_rate or now > self._end:
+            if rate != self._stream_rate:
                 self._stop_stream(None)
-                start = max(self._end, now)
-                self._zero_to(start)
-                self._stream_rate, self._stream_start = rate, start
-                self._stream_in = self._stream_out = 0
                 if rate not in (REFERENCE_RATE, self._resampler_rate):
                     self._resampler = soxr.ResampleStream(
                         rate, REFERENCE_RATE, 1, dtype="float32", quality="HQ"
                     )
                     self._resampler_rate = rate
+            now = self.now_index()  # read last: the card queues the block right after this
+            if not self._stream_rate or now > self._end:
+                self._stop_stream(None)
+                start = max(self._end, now)
+                self._zero_to(start)
+                self._stream_rate, self._stream_start = rate, start
+                self._stream_in = self._stream_out = 0
             resampler = self._resampler if rate != REFERENCE_RATE else None
             out = mono if resampler is None else resampler.resample_chunk(mono)
             self._stream_in += len(mono)
