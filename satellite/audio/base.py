@@ -9,9 +9,7 @@ whichever backend is used.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -55,9 +53,8 @@ class AudioSink(ABC):
 
     A sink that drives a speaker (`drives_speaker`) records every block written into
     `reference` (the process's speaker timeline unless set otherwise): the echo canceller's
-    reference. Subclasses implement `_write`/`_abort`. The timeline counts the open sinks
-    recording into it: `close` (whichever subclass defines it) takes the sink off the count,
-    and a write after it puts it back.
+    reference. Subclasses implement `_write`/`_abort`/`_close`. The timeline counts the open
+    sinks recording into it: `close` takes the sink off the count, a write after it puts it back.
     """
 
     sample_rate: int = 48000
@@ -66,23 +63,6 @@ class AudioSink(ABC):
     _reference: ReferenceTimeline | None = None
     _reference_set = False
     _counted = False  # counted in `_reference.sinks`
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """A subclass's own `close` also takes the sink off its timeline's count."""
-        super().__init_subclass__(**kwargs)
-        close: Callable[[AudioSink], None] | None = cls.__dict__.get("close")
-        if close is None or getattr(close, "uncounts", False):
-            return
-
-        @functools.wraps(close)
-        def closing(self: AudioSink) -> None:
-            try:
-                close(self)
-            finally:
-                self._count(False)
-
-        closing.uncounts = True  # type: ignore[attr-defined]
-        setattr(cls, "close", closing)
 
     def _count(self, counted: bool) -> None:
         if self._reference is not None and counted != self._counted:
@@ -135,6 +115,13 @@ class AudioSink(ABC):
     def _abort(self) -> None:
         """Drop what the device has queued."""
 
-    @abstractmethod
     def close(self) -> None:
-        """Release the sink."""
+        """Release the sink and take it off its timeline's count."""
+        try:
+            self._close()
+        finally:
+            self._count(False)
+
+    @abstractmethod
+    def _close(self) -> None:
+        """Release the device."""

@@ -255,7 +255,7 @@ class SoundDeviceSink(AudioSink):
         """Drop what is queued."""
         self._ring.clear()
 
-    def close(self) -> None:
+    def _close(self) -> None:
         """Stop the stream."""
         with self._lock:
             if self._stream is not None:

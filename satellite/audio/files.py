@@ -213,7 +213,7 @@ class WavFileSink(AudioSink):
         self._wav.writeframes(samples.astype("<i2").tobytes())
         self.frames_written += len(samples)
 
-    def close(self) -> None:
+    def _close(self) -> None:
         """Finish the header."""
         if self._wav is not None:
             self._wav.close()
@@ -239,7 +239,7 @@ class RawPcmSink(AudioSink):
         self.stream.write(samples.astype("<i2").tobytes())
         self.stream.flush()
 
-    def close(self) -> None:
+    def _close(self) -> None:
         """The caller owns the stream."""
 
 
@@ -268,5 +268,5 @@ class NullSink(AudioSink):
         """Cut a real-time write short."""
         self._aborted.set()
 
-    def close(self) -> None:
+    def _close(self) -> None:
         """Nothing to release."""

@@ -314,7 +314,7 @@ class RoomSink(AudioSink):
     def _abort(self) -> None:
         self.room.speaker_abort()
 
-    def close(self) -> None:
+    def _close(self) -> None:
         """Nothing to release."""
 
 

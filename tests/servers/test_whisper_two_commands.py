@@ -9,11 +9,18 @@ second) in the window decoded in the trailing silence, and that decode was kept.
 from __future__ import annotations
 
 from collections.abc import Iterator
-import wave
 
 import pytest
 
-from .whisper_client import ENGLISH, Client, Clip, ServerProcess, normalise, whisper_process
+from .whisper_client import (
+    ENGLISH,
+    Client,
+    Clip,
+    ServerProcess,
+    load_clip,
+    normalise,
+    whisper_process,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -33,9 +40,9 @@ def server() -> Iterator[ServerProcess]:
 
 
 def _pcm(name: str) -> bytes:
-    with wave.open(str(ENGLISH / name), "rb") as wav:
-        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16000, 1, 2)
-        return wav.readframes(wav.getnframes())
+    clip = load_clip(ENGLISH / name)
+    assert (clip.rate, clip.channels, clip.width) == (16000, 1, 2)
+    return clip.audio
 
 
 @pytest.mark.parametrize(
