@@ -45,16 +45,7 @@ from satellite import stop_word
 from satellite.audio.room import EchoPath, Room, RoomSink, RoomSource, synthetic_music
 from satellite.config import StopWordSettings
 from satellite.listening import Listener, ListenSettings
-from satellite.stop_word import (
-    GAP_S,
-    SEND_PAD,
-    Segmenter,
-    heard,
-    normalise,
-    stop_hints,
-    stop_words,
-    transcribe,
-)
+from satellite.stop_word import Segmenter, heard, normalise, stop_hints, stop_words, transcribe
 
 from .common import machine, median_p95, table
 from .echo import PLAY_DBFS, RATE, content
@@ -150,7 +141,9 @@ def run_room(room: Room, played: npt.NDArray[np.int16]) -> tuple[list[Cut], floa
     """The chain + segmenter on the room (speaker playing `played`); cuts and segmenter ms/frame."""
     cuts: list[Cut] = []
     reference = None if ENERGY_ONLY else room.reference
-    segmenter = Segmenter(lambda pcm, t: cuts.append(Cut(pcm, t)), reference=reference)
+    segmenter = Segmenter(
+        lambda pcm, t: cuts.append(Cut(pcm, t)), gap_s=stop_word.GAP_S, reference=reference
+    )
     segmenter.active = True
     RoomSink(room, buffer_s=None).write(played.reshape(-1, 1))
     listener = Listener(
@@ -167,7 +160,7 @@ def run_room(room: Room, played: npt.NDArray[np.int16]) -> tuple[list[Cut], floa
 async def check(stt: str, cut: Cut) -> tuple[str, float]:
     """The transcript of a cut (as the satellite sends it) and the decode time."""
     t0 = time.perf_counter()
-    pcm = SEND_PAD + cut.pcm + SEND_PAD
+    pcm = stop_word.SEND_PAD + cut.pcm + stop_word.SEND_PAD
     text = await (
         transcribe(stt, pcm, "en") if ENERGY_ONLY else heard(stt, pcm, "en", WORDS, HINTS)
     )
@@ -272,6 +265,7 @@ async def bench(quick: bool) -> None:
             ["played", "length", "utterances cut (checked)", "false stops", "segmenter ms/frame"],
             await false_stops(stt, tts, 1.5 if quick else 6.0),
         )
+        pad_s = len(stop_word.SEND_PAD) / 2 / stop_word.RATE
         d50, d95 = median_p95(decode) if decode else (float("nan"), float("nan"))
         s50, s95 = median_p95(delays) if delays else (float("nan"), float("nan"))
         table(
@@ -279,13 +273,13 @@ async def bench(quick: bool) -> None:
             ["what", "median", "p95", "n"],
             [
                 [
-                    "STT decision on one cut (tiny.en, 1 s pad; 1 or 2 decodes)",
+                    f"STT decision on one cut (tiny.en, {pad_s:g} s pad each side; 1 or 2 decodes)",
                     f"{d50:.3f}",
                     f"{d95:.3f}",
                     len(decode),
                 ],
                 [
-                    f"end of the word -> stop ({GAP_S:g} s gap + decode)",
+                    f"end of the word -> stop ({stop_word.GAP_S:g} s gap + decode)",
                     f"{s50:.3f}",
                     f"{s95:.3f}",
                     len(delays),
@@ -303,7 +297,13 @@ def main() -> None:
         action="store_true",
         help="the energy gate alone (no reference) and one plain decode: the previous design",
     )
+    parser.add_argument("--gap", type=float, help="the segmenter's GAP_S (s) to try")
+    parser.add_argument("--pad", type=float, help="the silence sent on each side (s) to try")
     args = parser.parse_args()
+    if args.gap is not None:
+        stop_word.GAP_S = args.gap
+    if args.pad is not None:
+        stop_word.SEND_PAD = bytes(2 * round(args.pad * stop_word.RATE))
     global ENERGY_ONLY
     ENERGY_ONLY = args.energy_only
     asyncio.run(bench(args.quick))
