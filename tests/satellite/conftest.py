@@ -28,3 +28,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(autouse=True)
 def allow_loopback_sockets(socket_enabled: None) -> None:
     """Let every test here open real TCP connections on 127.0.0.1."""
+
+
+@pytest.fixture(autouse=True)
+def fresh_speaker_timeline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with the process's speaker timeline empty.
+
+    Sinks of earlier tests in this process recorded into it (a sink not paced in real time
+    writes seconds ahead of the clock), and a listener of a later test would read that as
+    its speaker's echo.
+    """
+    from satellite.audio import reference
+
+    monkeypatch.setattr(reference, "_SPEAKER", None)
