@@ -326,9 +326,10 @@ class StreamingTranscriber:
         attempt.may_be_final = not partial or count <= self.engine.short_window_s * TARGET_RATE
         engine, language, prompt = self.engine, self.language, self.prompt
         short = partial or self._live()  # a file sent at once: accuracy first, the 30 s window
-        # A decode that may be the answer goes on from the words already sent: it cannot drop
-        # them (tiny.en skipped the first of two commands said in one go after sending it).
-        prefix = "" if partial else " ".join(self._committed[: self._sent])
+        # No prefix from the words already sent as partials: a first word misheard in a partial
+        # ("Caron on the kitchen light") would be forced into the transcript; the final decode
+        # may correct it (`rest_of` then leaves the chunks and the `transcript` tells the truth).
+        prefix = ""
 
         def decode() -> Decoded:
             samples = attempt.audio
