@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .audio.reference import REFERENCE_RATE, ReferenceTimeline
+from .audio.reference import REFERENCE_RATE, MicCursor, ReferenceTimeline
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -237,31 +237,17 @@ class EchoCanceller:
         self._apm: Any = load_apm() if engine == "webrtc" else SpeexEcho(suppress=suppress)
         if delay_ms:
             self._apm.set_stream_delay(delay_ms)
-        self._anchor: int | None = None
-        self._count = 0
+        self._cursor = MicCursor(timeline, CHUNK, RESYNC_S)
         self.chunks = 0  # chunks that went through the canceller
         self.passed = 0  # chunks passed through while the speaker was idle
-        self.resyncs = 0
         self.ns = 0
         self._in_energy = 0.0
         self._out_energy = 0.0
 
-    def _ref_index(self) -> int:
-        now = self.timeline.now_index()
-        expected = (self._anchor or 0) + self._count * CHUNK
-        if self._anchor is None or abs(now - CHUNK - expected) > RESYNC_S * REFERENCE_RATE:
-            if self._anchor is not None:
-                self.resyncs += 1
-                _LOGGER.debug("Echo reference re-anchored (%d samples off)", now - expected)
-            self._anchor = now - CHUNK - self._count * CHUNK
-            expected = now - CHUNK
-        return expected
-
     def process(self, chunk: bytes) -> bytes:
         """One 10 ms chunk of the microphone in, the chunk without the speaker's echo out."""
         t0 = time.perf_counter_ns()
-        start = self._ref_index()
-        self._count += 1
+        start = self._cursor.next_index()
         if self.timeline.last_write_index < 0:
             self.passed += 1
             self.ns += time.perf_counter_ns() - t0
@@ -292,7 +278,7 @@ class EchoCanceller:
         return {
             "echo_chunks": float(self.chunks),
             "echo_idle_chunks": float(self.passed),
-            "echo_resyncs": float(self.resyncs),
+            "echo_resyncs": float(self._cursor.resyncs),
             "echo_erle_db": round(self.erle_db, 2),
             "echo_speex": float(self.engine == "speex"),
             "echo_talk_frames": float(suppressor.talk_frames if suppressor else 0),

@@ -42,7 +42,7 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import async_write_event
 
-from satellite.audio.reference import ReferenceTimeline
+from satellite.audio.reference import MicCursor, ReferenceTimeline
 from satellite.config import StopWordSettings
 from satellite.service_client import service_call
 from wyoming_wire import Limits, read_event
@@ -195,8 +195,7 @@ class EchoEstimate:
         self._size = round(CHUNK_S * RATE)
         self._edges = band_edges(round(BANDS if bands is None else bands), self._size)
         count = len(self._edges) - 1
-        self._anchor: int | None = None
-        self._count = 0
+        self._cursor = MicCursor(timeline, self._size, RESYNC_S)
         # Rings (numpy arrays, written in turn): held reference, lagged ratios, ratios.
         self._held = np.zeros((round(REF_HOLD_S / CHUNK_S), count))
         self._lag = np.zeros((round(COUPLING_LAG_S / CHUNK_S), count))
@@ -206,16 +205,6 @@ class EchoEstimate:
         self.coupling: npt.NDArray[np.float64] | None = None  # per band, as a power ratio
         self._band_floor = np.full(count, 32768.0**2 * 10 ** (BAND_FLOOR_DBFS / 10))
         self._margin = 10 ** (ECHO_MARGIN_DB / 10)
-
-    def _index(self) -> int:
-        size = self._size
-        now = self.timeline.now_index()
-        expected = (self._anchor or 0) + self._count * size
-        if self._anchor is None or abs(now - size - expected) > RESYNC_S * RATE:
-            self._anchor = now - size - self._count * size
-            expected = now - size
-        self._count += 1
-        return expected
 
     def _bands(self, samples: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
         """Mean power per band (their sum is the chunk's mean power, DC aside)."""
@@ -227,13 +216,13 @@ class EchoEstimate:
         """The level (dBFS) of what this chunk holds beyond the echo expected; None: unknown."""
         if self.timeline.last_write_index < 0:
             return None  # the speaker never played
-        speaker = self._bands(self.timeline.read(self._index(), self._size))
-        self._held[self._count % len(self._held)] = speaker
+        speaker = self._bands(self.timeline.read(self._cursor.next_index(), self._size))
+        self._held[self._cursor.count % len(self._held)] = speaker
         held = np.maximum(np.max(self._held, axis=0), self._band_floor)
         playing = float(np.sum(held)) > 32768.0**2 * 10 ** (SPEAKER_MIN_DBFS / 10)
         clean = self._bands(samples)
-        at = self._count % len(self._lag)  # the oldest lagged ratio, replaced below
-        if self._count >= len(self._lag) and self._lag_valid[at]:
+        at = self._cursor.count % len(self._lag)  # the oldest lagged ratio, replaced below
+        if self._cursor.count >= len(self._lag) and self._lag_valid[at]:
             self._ratios[self._ratio_count % len(self._ratios)] = self._lag[at]
             self._ratio_count += 1
             filled = min(self._ratio_count, len(self._ratios))

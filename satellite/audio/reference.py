@@ -190,3 +190,32 @@ def speaker_reference() -> ReferenceTimeline:
     if _SPEAKER is None:
         _SPEAKER = ReferenceTimeline()
     return _SPEAKER
+
+
+class MicCursor:
+    """Where a microphone's successive chunks of `size` samples fall on a speaker timeline.
+
+    Anchored to the timeline's clock at the first chunk, and again when the two drift apart by
+    more than `resync_s` (the listener fell behind, samples were dropped).
+    """
+
+    def __init__(self, timeline: ReferenceTimeline, size: int, resync_s: float = 0.15) -> None:
+        """No anchor until the first chunk."""
+        self.timeline = timeline
+        self.size = size
+        self._resync = resync_s * REFERENCE_RATE
+        self._anchor: int | None = None
+        self.count = 0  # chunks placed so far
+        self.resyncs = 0
+
+    def next_index(self) -> int:
+        """The timeline index of the next chunk (the one the microphone just delivered)."""
+        size, now = self.size, self.timeline.now_index()
+        expected = (self._anchor or 0) + self.count * size
+        if self._anchor is None or abs(now - size - expected) > self._resync:
+            if self._anchor is not None:
+                self.resyncs += 1
+            self._anchor = now - size - self.count * size
+            expected = now - size
+        self.count += 1
+        return expected
