@@ -402,7 +402,10 @@ def _covers(segments: list[_Segment], audio: NDArray[np.float32], lead_s: float)
     stamped = [s for s in segments if s.start is not None or s.end is not None]
     if not stamped:
         return True
-    loud = loud_frames(frame_levels(audio))
+    # Against the whole window's room tone: where the room got louder, its noise counts as
+    # sound too, but a quieter room tone near the end let a skipped command through (tiny.en,
+    # "set a timer" + "what time is it" heard as "What time is it?").
+    loud = loud_frames(frame_levels(audio), follow=False)
     if not len(loud):
         return True
     first, last = loud[0] / 100 + lead_s, (loud[-1] + 1) / 100 + lead_s

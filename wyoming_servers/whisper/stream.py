@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from .audio import TARGET_RATE, to_float32
 from .engine import Decoded, WhisperEngine
-from .levels import frame_levels, loud_frames
+from .levels import SoundLevels, frame_levels
 from .scheduler import FINAL, SPECULATIVE, DecodeScheduler
 from .vad import SpeechTracker
 
@@ -138,7 +138,7 @@ class StreamingTranscriber:
         self._sent = 0
         """Committed words already handed out by `take_partial`."""
         self._first_at = 0.0
-        self._levels: list[float] = []
+        self._sound = SoundLevels()
         self._carry: NDArray[np.int16] = np.zeros(0, np.int16)
 
     @property
@@ -187,18 +187,16 @@ class StreamingTranscriber:
         data = np.concatenate([self._carry, samples]) if self._carry.size else samples
         whole = len(data) // 160 * 160
         if whole:
-            self._levels.extend(frame_levels(data[:whole]).tolist())
+            self._sound.extend(frame_levels(data[:whole]))
         self._carry = data[whole:]
 
-    def _loud(self) -> NDArray[np.intp]:
-        """Indices of the 10 ms frames that are sounds (see `_speech_end`)."""
-        return loud_frames(self._levels)
+    def _quiet_frames(self) -> int:
+        """10 ms frames since the last sound (see `_speech_end`), all of them if none."""
+        return len(self._sound) - (self._sound.last_sound() + 1)
 
     def _quiet_for_trigger(self) -> bool:
         """The last `trigger_s` were all quieter than a sound (by energy)."""
-        loud = self._loud()
-        quiet_frames = len(self._levels) - (int(loud[-1]) + 1 if len(loud) else 0)
-        return quiet_frames * 160 >= int(self.settings.trigger_s * TARGET_RATE)
+        return self._quiet_frames() * 160 >= int(self.settings.trigger_s * TARGET_RATE)
 
     def _covered(self) -> bool:
         """The last decode started reaches past the last sound and may stand as the final one."""
@@ -255,8 +253,7 @@ class StreamingTranscriber:
         ):
             return None
         decoded = attempt.task.result()
-        loud = self._loud()
-        quiet = len(self._levels) - (int(loud[-1]) + 1 if len(loud) else 0)
+        quiet = self._quiet_frames()
         if (
             not decoded.final
             or not decoded.text.rstrip().endswith((".", "?", "!"))
@@ -388,13 +385,14 @@ class StreamingTranscriber:
     def _speech_end(self) -> int:
         """Where the last sound ends, plus `END_MARGIN_S`.
 
-        A sound: 10 ms (level smoothed over 50 ms) louder than the room tone (the 10th
-        percentile) by `LOUD_DB`, and within 40 dB of the loudest.
+        A sound: 10 ms (level smoothed over 50 ms) louder than the room tone by `LOUD_DB`,
+        and within 40 dB of the loudest; the room tone follows a room that gets louder
+        during the utterance (`levels.SoundLevels`).
         """
-        loud = self._loud()
-        if not len(loud):
+        last = self._sound.last_sound()
+        if last < 0:
             return self._samples
-        return min(self._samples, int(loud[-1] + 1) * 160 + int(END_MARGIN_S * TARGET_RATE))
+        return min(self._samples, (last + 1) * 160 + int(END_MARGIN_S * TARGET_RATE))
 
     async def _wait(self, task: asyncio.Task[Decoded]) -> Decoded:
         try:
