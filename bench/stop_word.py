@@ -11,8 +11,9 @@ only English voice we have): "Stop!" and "Stop." at length_scale 0.8 / 1.0 / 1.3
 held-out clips of bench/echo.py). A single synthetic voice: the rate says the mechanism works,
 not how it does on real voices.
 
-Prints: detection per content and level; false stops (utterances cut, checked, and heard as a
-stop word) over minutes of the satellite's own replies (recorded clips plus Piper replies that
+Prints: detection per content and level (on the first playback since start, and once the
+satellite has played before: `bench.echo.played_before`); false stops (utterances cut,
+checked, and heard as a stop word) over minutes of the satellite's own replies (recorded clips plus Piper replies that
 say "stop" in sentences) and music; the delay from the end of the spoken word to the decision
 (the segmenter's `GAP_S` of silence + the STT server's decode) and the segmenter's CPU.
 `--energy-only` runs the previous design for comparison: the energy gate alone (the speaker's
@@ -48,7 +49,7 @@ from satellite.listening import Listener, ListenSettings
 from satellite.stop_word import Segmenter, heard, normalise, stop_hints, stop_words, transcribe
 
 from .common import machine, median_p95, table
-from .echo import PLAY_DBFS, RATE, content
+from .echo import PLAY_DBFS, RATE, WARM_S, content, played_before
 
 ECHO = EchoPath(delay_s=0.04, rt60_s=0.3, gain_db=-6.0)
 ECHO_DBFS = PLAY_DBFS + ECHO.gain_db  # the echo's level at the microphone (unit-energy RIR)
@@ -137,8 +138,14 @@ class Cut:
     t: float  # seconds of 16 kHz audio at its emission (the end of the trailing gap)
 
 
-def run_room(room: Room, played: npt.NDArray[np.int16]) -> tuple[list[Cut], float]:
-    """The chain + segmenter on the room (speaker playing `played`); cuts and segmenter ms/frame."""
+def run_room(
+    room: Room, played: npt.NDArray[np.int16], idle: tuple[float, float] | None = None
+) -> tuple[list[Cut], float]:
+    """The chain + segmenter on the room (speaker playing `played`); cuts and segmenter ms/frame.
+
+    `idle`: seconds (start, end) when nothing plays, so the segmenter is off (as the
+    satellite's spotter is between two things it plays).
+    """
     cuts: list[Cut] = []
     reference = None if ENERGY_ONLY else room.reference
     segmenter = Segmenter(
@@ -149,7 +156,15 @@ def run_room(room: Room, played: npt.NDArray[np.int16]) -> tuple[list[Cut], floa
     listener = Listener(
         RoomSource(room), ListenSettings(), lambda _e: None, reference=room.reference
     )
-    listener.on_chunk = segmenter.feed
+    if idle is None:
+        listener.on_chunk = segmenter.feed
+    else:
+
+        def feed(chunk: bytes, t: float) -> None:
+            segmenter.active = not idle[0] <= t < idle[1]
+            segmenter.feed(chunk, t)
+
+        listener.on_chunk = feed
     listener.start()
     listener.wait_finished(600)
     frames = max(1.0, listener.metrics()["frames"])
@@ -168,9 +183,14 @@ async def check(stt: str, cut: Cut) -> tuple[str, float]:
 
 
 async def detection(
-    stt: str, tts: str, quick: bool
+    stt: str, tts: str, quick: bool, warm: bool = False
 ) -> tuple[list[list[object]], list[float], list[float]]:
-    """Rows per content and level; decode times and word-end -> decision delays of the hits."""
+    """Rows per content and level; decode times and word-end -> decision delays of the hits.
+
+    Cold: what plays is the first sound the satellite ever plays. Warm: it played
+    `bench.echo.played_before` first (6 s of the other content, 1 s of silence).
+    """
+    lead = WARM_S if warm else 0.0
     voices = [
         (text, scale, *(await piper(tts, text, scale))) for text in STOP_TEXTS for scale in SCALES
     ]
@@ -186,11 +206,15 @@ async def detection(
             for i, (text, scale, voice, rate) in enumerate(voices):
                 for at in offsets:
                     trials += 1
-                    room = Room(rate=RATE, duration_s=at + 3.0, echo=ECHO)
+                    room = Room(rate=RATE, duration_s=lead + at + 3.0, echo=ECHO)
                     start, end = room.add_voice(
-                        voice, at_s=at, rate=rate, level_dbfs=ECHO_DBFS + under
+                        voice, at_s=lead + at, rate=rate, level_dbfs=ECHO_DBFS + under
                     )
-                    cuts, _ = run_room(room, content(kind, at + 3.0, seed=i))
+                    played = content(kind, at + 3.0, seed=i)
+                    if warm:
+                        played = np.concatenate([played_before(kind, i), played])
+                    idle = (lead - 1.0, lead) if warm else None
+                    cuts, _ = run_room(room, played, idle)
                     heard = False
                     for cut in cuts:
                         if cut.t < start:  # before the word: the echo, not the user
@@ -207,6 +231,7 @@ async def detection(
                         misheard.append(f"{text}@{scale}: not cut")
             rows.append(
                 [
+                    "played before" if warm else "first playback",
                     kind,
                     f"{under:+.0f} dB",
                     trials,
@@ -253,11 +278,15 @@ async def bench(quick: bool) -> None:
     table("Machine", ["what", "value"], machine(["faster-whisper", "piper-tts", "numpy"]))
     with server("wyoming_servers.whisper") as stt, server("wyoming_servers.piper") as tts:
         rows, decode, delays = await detection(stt, tts, quick)
+        warm_rows, warm_decode, warm_delays = await detection(stt, tts, quick, warm=True)
+        rows += warm_rows
+        decode += warm_decode
+        delays += warm_delays
         table(
             '"stop" (Piper joe-medium: "Stop!"/"Stop.", length_scale 0.8/1.0/1.3) said under the '
             f"echo ({ECHO_DBFS:.0f} dBFS at the mic) of what plays; AEC speex, whisper tiny.en; "
             + ("energy gate alone" if ENERGY_ONLY else "reference-aware gate"),
-            ["playing", "speech vs echo", "trials", "detected", "misses (first 3)"],
+            ["since start", "playing", "speech vs echo", "trials", "detected", "misses (first 3)"],
             rows,
         )
         table(
