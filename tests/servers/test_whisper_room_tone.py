@@ -89,6 +89,25 @@ def test_followed_frame_by_frame_it_agrees_with_the_whole() -> None:
     assert len(sound) == len(levels)
 
 
+def test_followed_chunk_by_chunk_it_agrees_on_rooms_that_change() -> None:
+    """Random stretches of steady tone and of speech-like levels, fed in chunks of 1 to 6
+    frames: the tracker's last sound (settled frames kept, recent ones judged anew) is the
+    batch's at every step, long quiet stretches included."""
+    rng = np.random.default_rng(14)
+    for _ in range(12):
+        parts = []
+        for _ in range(int(rng.integers(2, 8))):
+            frames, base = int(rng.integers(20, 400)), rng.uniform(10, 60)
+            spread = (-3, 3) if rng.integers(3) else (0, 35)
+            parts.append(base + rng.uniform(*spread, frames))
+        levels = np.concatenate(parts)
+        sound, step = SoundLevels(), int(rng.integers(1, 7))
+        for start in range(0, len(levels), step):
+            sound.extend(levels[start : start + step])
+            whole = loud_frames(levels[: start + step])
+            assert sound.last_sound() == (int(whole[-1]) if len(whole) else -1), start
+
+
 def test_recorded_pair_has_quiet_after_its_last_word() -> None:
     """In the recorded pair the louder room tone of "what time is it" is quiet after its words,
     not sound to the end (it was: the 10th percentile was the lamp recording's tone)."""

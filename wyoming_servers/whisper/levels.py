@@ -25,8 +25,6 @@ LOCAL = 100
 """Frames (1 s) on either side of a frame whose quietest level may stand for its room tone."""
 _SMOOTH = 2
 """Frames on either side averaged into a frame's level (5 frames, 50 ms)."""
-_BLOCK = 200
-"""Frames judged at a time when looking back for the last sound."""
 
 
 def frame_levels(samples: NDArray[np.float32] | NDArray[np.int16]) -> NDArray[np.float32]:
@@ -44,6 +42,10 @@ class SoundLevels:
 
     The smoothed levels whose 50 ms are complete are kept (and kept sorted, for the
     percentile and the loudest); the last two are averaged over the frames there are so far.
+    A frame whose `LOCAL` frames on either side are complete is settled: whether it is a sound
+    then depends only on the whole utterance's tone and loudest, so the settled frames louder
+    than their neighbourhood's tone are kept as the right-to-left maxima of their levels, and
+    the last sound among them is a binary search away.
     """
 
     def __init__(self) -> None:
@@ -56,6 +58,11 @@ class SoundLevels:
         self._sorted: list[float] = []
         self._last = (0, -1)
         """Frames counted and the last sound then (asked twice per chunk)."""
+        self._settled = 0
+        self._peaks: list[int] = []
+        """Settled frames louder than their neighbourhood's tone + `LOUD_DB`, each louder than
+        every later one (their levels, negated, in `_peak_levels`: ascending)."""
+        self._peak_levels: list[float] = []
 
     def __len__(self) -> int:
         """Frames so far."""
@@ -82,6 +89,28 @@ class SoundLevels:
                 for value in values.tolist():
                     bisect.insort(self._sorted, value)
             self._done = done
+            self._settle(max(self._settled, done - LOCAL))
+
+    def _settle(self, settled: int) -> None:
+        """Judge frames `_settled`..`settled` against their neighbourhood's tone, for good."""
+        start = self._settled
+        if settled <= start:
+            return
+        first = max(0, start - LOCAL)
+        level = self._smooth[first : settled + LOCAL]
+        padded = np.pad(level, (LOCAL, 0), constant_values=np.inf)
+        near = np.lib.stride_tricks.sliding_window_view(padded, 2 * LOCAL + 1)
+        offset = start - first
+        near_min = near[offset : offset + settled - start].min(axis=1)
+        mine = level[offset : offset + settled - start]
+        for index in np.nonzero(mine > near_min + LOUD_DB)[0].tolist():
+            value = float(mine[index])
+            while self._peak_levels and -self._peak_levels[-1] <= value:
+                self._peak_levels.pop()
+                self._peaks.pop()
+            self._peaks.append(start + index)
+            self._peak_levels.append(-value)
+        self._settled = settled
 
     def _means(self, start: int, end: int) -> NDArray[np.float64]:
         """Mean level of each frame's 50 ms (those there are so far) for frames `start`..`end`."""
@@ -142,14 +171,14 @@ class SoundLevels:
         return self._last[1]
 
     def _find_last(self) -> int:
-        end = self._count
-        while end > 0:
-            start = max(0, end - _BLOCK)
-            loud = self.loud_in(start, end)
-            if len(loud):
-                return int(loud[-1])
-            end = start
-        return -1
+        if not self._count:
+            return -1
+        recent = self.loud_in(self._settled, self._count)
+        if len(recent):
+            return int(recent[-1])
+        tone, loudest = self._floor()
+        above = bisect.bisect_left(self._peak_levels, -max(tone + LOUD_DB, loudest - RANGE_DB))
+        return self._peaks[above - 1] if above else -1
 
 
 def _nth(done: list[float], tail: list[float], rank: int) -> float:
