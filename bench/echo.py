@@ -98,12 +98,17 @@ def content(kind: str, seconds: float, seed: int) -> npt.NDArray[np.int16]:
 
 
 def run(
-    room: Room, settings: ListenSettings, played: npt.NDArray[np.int16]
+    room: Room,
+    settings: ListenSettings,
+    played: npt.NDArray[np.int16],
+    on_frame: Callable[[FrameInfo], None] | None = None,
 ) -> tuple[list[ListenEvent], dict[str, float]]:
     """The chain on the room's microphone, the speaker playing `played` from the start."""
     events: list[ListenEvent] = []
     RoomSink(room, buffer_s=None).write(played.reshape(-1, 1))
-    listener = Listener(RoomSource(room), settings, events.append, reference=room.reference)
+    listener = Listener(
+        RoomSource(room), settings, events.append, reference=room.reference, on_frame=on_frame
+    )
     listener.start()
     listener.wait_finished(600)
     listener.stop()
@@ -226,18 +231,7 @@ def room_speech_wakes(levels: list[float]) -> list[list[object]]:
                         [played_before(kind, 30 + i), content(kind, seconds, seed=30 + i)]
                     )
                 scores: list[float] = []
-                events: list[ListenEvent] = []
-                RoomSink(room, buffer_s=None).write(played.reshape(-1, 1))
-                listener = Listener(
-                    RoomSource(room),
-                    settings_for(engine),
-                    events.append,
-                    reference=room.reference,
-                    on_frame=score_recorder(scores),
-                )
-                listener.start()
-                listener.wait_finished(600)
-                listener.stop()
+                events, _ = run(room, settings_for(engine), played, score_recorder(scores))
                 woke = [e for e in events if isinstance(e, WakeDetected) and start < e.t < end + 1]
                 wakes += bool(woke)
                 if woke:

@@ -197,14 +197,15 @@ def test_echo_settings_in_the_config() -> None:
     assert settings.echo_suppress is False
 
 
-def converged_erle_db(content: str, engine: str, *, suppress: bool = True) -> float:
-    """ERLE over seconds 5-10 of playback, on the chain's own output (no noise/gain stages)."""
-    room = Room(rate=RATE, duration_s=10, echo=EchoPath(rt60_s=0.3, drive=0.5))
-    if content == "music":
-        played = synthetic_music(10, RATE, seed=5, level_dbfs=PLAY_DBFS)
-    else:
-        reply, rate = load(REPLY)
-        played = at_level(reply, rate, PLAY_DBFS)[: 10 * RATE]
+def chain_erle_db(
+    room: Room,
+    played: npt.NDArray[np.int16],
+    seconds: tuple[float, float],
+    engine: str,
+    *,
+    suppress: bool = True,
+) -> float:
+    """ERLE over `seconds` of the room's time, on the chain's own output (no noise/gain stages)."""
     RoomSink(room, buffer_s=None).write(played)
     settings = ListenSettings(
         noise="off", highpass_hz=0.0, local_wake=False, echo_engine=engine, echo_suppress=suppress
@@ -214,8 +215,19 @@ def converged_erle_db(content: str, engine: str, *, suppress: bool = True) -> fl
         b"".join(e.pcm for e in events if isinstance(e, StreamAudio)), dtype=np.int16
     ).astype(np.float64)
     echo = soxr.resample(room.echo_track, RATE, 16000)
-    window = slice(5 * 16000, 10 * 16000)
+    window = slice(round(seconds[0] * 16000), round(seconds[1] * 16000))
     return float(10 * np.log10(np.sum(echo[window] ** 2) / np.sum(cleaned[window] ** 2)))
+
+
+def converged_erle_db(content: str, engine: str, *, suppress: bool = True) -> float:
+    """ERLE over seconds 5-10 of playback, on the chain's own output (no noise/gain stages)."""
+    room = Room(rate=RATE, duration_s=10, echo=EchoPath(rt60_s=0.3, drive=0.5))
+    if content == "music":
+        played = synthetic_music(10, RATE, seed=5, level_dbfs=PLAY_DBFS)
+    else:
+        reply, rate = load(REPLY)
+        played = at_level(reply, rate, PLAY_DBFS)[: 10 * RATE]
+    return chain_erle_db(room, played, (5.0, 10.0), engine, suppress=suppress)
 
 
 @needs_webrtc
@@ -249,15 +261,7 @@ def first_seconds_erle_db(played_before: bool) -> float:
     if played_before:
         music = synthetic_music(6, RATE, seed=5, level_dbfs=PLAY_DBFS).reshape(-1, 1)
         played = np.concatenate([music, np.zeros((RATE, 1), dtype=np.int16), played])
-    RoomSink(room, buffer_s=None).write(played)
-    settings = ListenSettings(noise="off", highpass_hz=0.0, local_wake=False, echo_engine="speex")
-    events = run_room(room, settings)
-    cleaned = np.frombuffer(
-        b"".join(e.pcm for e in events if isinstance(e, StreamAudio)), dtype=np.int16
-    ).astype(np.float64)
-    echo = soxr.resample(room.echo_track, RATE, 16000)
-    window = slice(round(lead * 16000), round((lead + 2) * 16000))
-    return float(10 * np.log10(np.sum(echo[window] ** 2) / np.sum(cleaned[window] ** 2)))
+    return chain_erle_db(room, played, (lead, lead + 2.0), "speex")
 
 
 @needs_speex

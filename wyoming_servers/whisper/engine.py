@@ -210,7 +210,6 @@ class WhisperEngine:
         partial: bool = False,
         fallback: bool = True,
         short: bool = True,
-        prefix: str = "",
     ) -> Decoded:
         """Transcribe 16 kHz mono float audio (blocking).
 
@@ -220,8 +219,6 @@ class WhisperEngine:
         `fallback` False: where a short window is unsure, give up (`final` False) instead of
         decoding the 30 s window (a guess made in a pause: the final decode falls back if needed).
         `short` False: the 30 s window whatever the length (audio that did not come live).
-        `prefix`: the words the text must begin with (those already sent as partials), the
-        decoder goes on from them (not for partial decodes).
         """
         started = time.monotonic()
         if partial:
@@ -233,11 +230,11 @@ class WhisperEngine:
                 decoded.final = False
         else:
             fits = short and len(audio) <= self.short_window_s * SAMPLE_RATE
-            decoded = self._decode_short(audio, language, prompt, prefix) if fits else None
+            decoded = self._decode_short(audio, language, prompt) if fits else None
             if decoded is None and fits and not fallback:
                 decoded = Decoded(text="", language=language or "", final=False)
             elif decoded is None:
-                decoded = self._decode_full(audio, language, prompt, prefix)
+                decoded = self._decode_full(audio, language, prompt)
         decoded.seconds = time.monotonic() - started
         if self.on_decoded is not None and len(audio):
             self.on_decoded(len(audio) / SAMPLE_RATE, decoded.seconds)
@@ -247,10 +244,10 @@ class WhisperEngine:
         self, audio: NDArray[np.float32], language: str | None, prompt: str | None
     ) -> Decoded | None:
         """A hypothesis of the speech so far (its end may cut a word): one short pass."""
-        return self._short_pass(audio, language, prompt, 0.0, "")[0]
+        return self._short_pass(audio, language, prompt, 0.0)[0]
 
     def _decode_short(
-        self, audio: NDArray[np.float32], language: str | None, prompt: str | None, prefix: str
+        self, audio: NDArray[np.float32], language: str | None, prompt: str | None
     ) -> Decoded | None:
         """A window cut to the audio's length, or None where it is unsure (then the 30 s path).
 
@@ -258,11 +255,11 @@ class WhisperEngine:
         first of two commands said in one go, or the second), the window is decoded again with
         `LEAD_IN_S` of silence before the audio; if that also skips sound, None.
         """
-        decoded, covers = self._short_pass(audio, language, prompt, 0.0, prefix)
+        decoded, covers = self._short_pass(audio, language, prompt, 0.0)
         if decoded is None or covers:
             return decoded
         _LOGGER.debug("Short window skipped sound (%r): again with a lead-in", decoded.text)
-        decoded, covers = self._short_pass(audio, language, prompt, LEAD_IN_S, prefix)
+        decoded, covers = self._short_pass(audio, language, prompt, LEAD_IN_S)
         return decoded if covers else None
 
     def _short_pass(
@@ -271,7 +268,6 @@ class WhisperEngine:
         language: str | None,
         prompt: str | None,
         lead_s: float,
-        prefix: str,
     ) -> tuple[Decoded | None, bool]:
         """One pass over a window cut to the audio's length, after `lead_s` of silence.
 
@@ -303,9 +299,7 @@ class WhisperEngine:
         tokenizer = Tokenizer(model.hf_tokenizer, self.multilingual, "transcribe", language)
         previous = tokenizer.encode(" " + prompt.strip()) if prompt and prompt.strip() else []
         most = int(TOKENS_PER_SECOND * len(audio) / SAMPLE_RATE) + 16
-        prompt_ids = model.get_prompt(
-            tokenizer, previous, without_timestamps=not self.timestamps, prefix=prefix or None
-        )
+        prompt_ids = model.get_prompt(tokenizer, previous, without_timestamps=not self.timestamps)
         # CTranslate2's max_length counts the prompt too: shorter than the prompt, it crashes
         # (a segfault with the home's names as the prompt and a short partial window).
         result = model.model.generate(
@@ -339,14 +333,13 @@ class WhisperEngine:
         return decoded, _covers(segments, audio, lead_s)
 
     def _decode_full(
-        self, audio: NDArray[np.float32], language: str | None, prompt: str | None, prefix: str
+        self, audio: NDArray[np.float32], language: str | None, prompt: str | None
     ) -> Decoded:
         segments, info = self.model.transcribe(
             audio,
             language=language,
             beam_size=self.options.beam_size,
             initial_prompt=prompt or None,
-            prefix=prefix or None,
             without_timestamps=not self.timestamps,
         )
         texts = [segment.text for segment in segments]

@@ -323,10 +323,9 @@ class StreamingTranscriber:
         attempt.may_be_final = not partial or count <= self.engine.short_window_s * TARGET_RATE
         engine, language, prompt = self.engine, self.language, self.prompt
         short = partial or self._live()  # a file sent at once: accuracy first, the 30 s window
-        # No prefix from the words already sent as partials: a first word misheard in a partial
-        # ("Caron on the kitchen light") would be forced into the transcript; the final decode
-        # may correct it (`rest_of` then leaves the chunks and the `transcript` tells the truth).
-        prefix = ""
+        # The words already sent as partials are not given as Whisper's prefix: a first word
+        # misheard in a partial ("Caron on the kitchen light") would be forced into the
+        # transcript; the final decode may correct it (`rest_of` then leaves the chunks).
 
         def decode() -> Decoded:
             samples = attempt.audio
@@ -339,7 +338,6 @@ class StreamingTranscriber:
                 partial=partial,
                 fallback=priority == FINAL,
                 short=short,
-                prefix=prefix,
             )
 
         attempt.task = asyncio.create_task(
