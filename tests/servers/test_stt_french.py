@@ -91,6 +91,29 @@ async def test_french_clips_as_accurate_as_faster_whispers_30s_decode(
     assert ours <= 3, texts  # of 27 words
 
 
+_TRANSCRIBED = re.compile(r"Transcribed [\d.]+ s in [\d.]+ s \((speculative|at stop),")
+
+
+async def test_french_command_is_answered_by_the_decode_in_its_silence(
+    server: ServerProcess,
+) -> None:
+    """ "Allume la lumière" streamed live: the transcript is the decode started in the 0.7 s
+    of silence (logged "speculative"), not one begun at `audio-stop` (with base, about a second
+    later).
+
+    Before, that decode was dropped at `audio-stop`: its window ended 20 ms short of the last
+    sound once the room tone had settled (the last sound moved from 1.51 s to 1.58 s).
+    """
+    before = len(_TRANSCRIBED.findall(server.log_text()))
+    name = "end07_stp_fr_allume_la_lumiere.wav"
+    _before, after = await _stream(server.port, _pcm(name), language="fr")
+    assert after[-1].type == "transcript", after[-1]
+    assert _words(str(after[-1].data["text"])) == _words(CLIPS[name])
+    hows = _TRANSCRIBED.findall(server.log_text())
+    assert len(hows) == before + 1, server.log_text()
+    assert hows[-1] == "speculative", server.log_text()
+
+
 async def test_french_partials_while_speaking_in_20s_windows(
     window20_server: ServerProcess,
 ) -> None:

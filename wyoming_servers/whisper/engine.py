@@ -210,6 +210,7 @@ class WhisperEngine:
         partial: bool = False,
         fallback: bool = True,
         short: bool = True,
+        lead_in: bool = False,
     ) -> Decoded:
         """Transcribe 16 kHz mono float audio (blocking).
 
@@ -219,6 +220,8 @@ class WhisperEngine:
         `fallback` False: where a short window is unsure, give up (`final` False) instead of
         decoding the 30 s window (a guess made in a pause: the final decode falls back if needed).
         `short` False: the 30 s window whatever the length (audio that did not come live).
+        `lead_in`: the short window only with `LEAD_IN_S` of silence before the audio (the
+        pass without it skipped words).
         """
         started = time.monotonic()
         if partial:
@@ -230,7 +233,7 @@ class WhisperEngine:
                 decoded.final = False
         else:
             fits = short and len(audio) <= self.short_window_s * SAMPLE_RATE
-            decoded = self._decode_short(audio, language, prompt) if fits else None
+            decoded = self._decode_short(audio, language, prompt, lead_in) if fits else None
             if decoded is None and fits and not fallback:
                 decoded = Decoded(text="", language=language or "", final=False)
             elif decoded is None:
@@ -247,18 +250,24 @@ class WhisperEngine:
         return self._short_pass(audio, language, prompt, 0.0)[0]
 
     def _decode_short(
-        self, audio: NDArray[np.float32], language: str | None, prompt: str | None
+        self,
+        audio: NDArray[np.float32],
+        language: str | None,
+        prompt: str | None,
+        lead_in: bool = False,
     ) -> Decoded | None:
         """A window cut to the audio's length, or None where it is unsure (then the 30 s path).
 
         Where its timestamped segments leave sound uncovered (words skipped: tiny.en drops the
         first of two commands said in one go, or the second), the window is decoded again with
-        `LEAD_IN_S` of silence before the audio; if that also skips sound, None.
+        `LEAD_IN_S` of silence before the audio; if that also skips sound, None. `lead_in`:
+        that second pass only.
         """
-        decoded, covers = self._short_pass(audio, language, prompt, 0.0)
-        if decoded is None or covers:
-            return decoded
-        _LOGGER.debug("Short window skipped sound (%r): again with a lead-in", decoded.text)
+        if not lead_in:
+            decoded, covers = self._short_pass(audio, language, prompt, 0.0)
+            if decoded is None or covers:
+                return decoded
+            _LOGGER.debug("Short window skipped sound (%r): again with a lead-in", decoded.text)
         decoded, covers = self._short_pass(audio, language, prompt, LEAD_IN_S)
         return decoded if covers else None
 

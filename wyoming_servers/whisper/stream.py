@@ -31,7 +31,12 @@ from .vad import SpeechTracker
 _LOGGER = logging.getLogger(__name__)
 
 END_MARGIN_S = 0.1
-"""A decode must reach this far past the last sound to stand for the whole utterance."""
+"""A decode in a pause takes this much audio past the last sound."""
+HOLD_MARGIN_S = 0.05
+"""A decode must reach this far past the last sound to stand for the whole utterance. Less
+than `END_MARGIN_S`: the last sound creeps later by tens of ms as the room tone settles
+("Allume la lumière", base: 1.51 s -> 1.58 s; the decode taken at 1.66 s was then dropped at
+`audio-stop` and done again, 1.24 s instead of 0.3 s)."""
 DEFAULT_PARTIAL_S = 0.4
 LIVE_SLACK_S = 1.0
 """Audio may run this far ahead of the wall clock and still count as live (partials)."""
@@ -89,6 +94,11 @@ class _Attempt:
     started: bool = False
     may_be_final: bool = True
     """False for a partial decode whose window the final decode would not cut short."""
+    partial: bool = False
+    full: bool = False
+    """Decoded in Whisper's 30 s window (after a cut window was unsure of the same audio)."""
+    lead_in: bool = False
+    """Decoded after silence (after a decode of the same audio left out words already sent)."""
 
     def mark_started(self) -> None:
         self.started = True
@@ -202,7 +212,9 @@ class StreamingTranscriber:
         """The last decode started reaches past the last sound and may stand as the final one."""
         attempt = self._attempt
         return (
-            attempt is not None and attempt.may_be_final and attempt.window[1] >= self._speech_end()
+            attempt is not None
+            and attempt.may_be_final
+            and attempt.window[1] >= self._speech_end(HOLD_MARGIN_S)
         )
 
     def _maybe_partial(self) -> None:
@@ -258,7 +270,7 @@ class StreamingTranscriber:
             not decoded.final
             or not decoded.text.rstrip().endswith((".", "?", "!"))
             or quiet * 160 < int(self.settings.early_end_s * TARGET_RATE)
-            or attempt.window[1] < self._speech_end()
+            or attempt.window[1] < self._speech_end(HOLD_MARGIN_S)
         ):
             return None
         self.reused = True
@@ -300,8 +312,16 @@ class StreamingTranscriber:
         end = min(total, span.end + int(tail * TARGET_RATE))
         return (start, end)
 
+    def _guess_window(self) -> tuple[int, int]:
+        """The window of a decode in a pause: past the last sound by energy at least.
+
+        The VAD's end of speech may come before it.
+        """
+        start, end = self._window()
+        return start, max(end, self._speech_end())
+
     def _maybe_speculate(self) -> None:
-        window = self._window()
+        window = self._guess_window()
         attempt = self._attempt
         if attempt is not None and attempt.task is not None:
             if attempt.window == window:
@@ -315,14 +335,22 @@ class StreamingTranscriber:
         self.speculative_decodes += 1
         self._attempt = self._start(window, SPECULATIVE)
 
-    def _start(self, window: tuple[int, int], priority: int, partial: bool = False) -> _Attempt:
+    def _start(
+        self,
+        window: tuple[int, int],
+        priority: int,
+        partial: bool = False,
+        full: bool = False,
+        lead_in: bool = False,
+    ) -> _Attempt:
         # One float copy of the window (the int16 view is gone before the buffer grows again).
         count = window[1] - window[0]
         audio = to_float32(np.frombuffer(self._pcm, np.int16, count=count, offset=window[0] * 2))
-        attempt = _Attempt(window, audio)
+        attempt = _Attempt(window, audio, partial=partial, full=full, lead_in=lead_in)
         attempt.may_be_final = not partial or count <= self.engine.short_window_s * TARGET_RATE
         engine, language, prompt = self.engine, self.language, self.prompt
-        short = partial or self._live()  # a file sent at once: accuracy first, the 30 s window
+        # A file sent at once: accuracy first, the 30 s window.
+        short = partial or (self._live() and not full)
         # The words already sent as partials are not given as Whisper's prefix: a first word
         # misheard in a partial ("Caron on the kitchen light") would be forced into the
         # transcript; the final decode may correct it (`rest_of` then leaves the chunks).
@@ -338,6 +366,7 @@ class StreamingTranscriber:
                 partial=partial,
                 fallback=priority == FINAL,
                 short=short,
+                lead_in=lead_in,
             )
 
         attempt.task = asyncio.create_task(
@@ -346,7 +375,64 @@ class StreamingTranscriber:
         attempt.task.add_done_callback(attempt.drop_audio)
         attempt.task.add_done_callback(_consume)
         attempt.task.add_done_callback(self._heard)
+        if _LOGGER.isEnabledFor(logging.DEBUG):
+            attempt.task.add_done_callback(lambda task: _log_decode(attempt, priority, task))
+        if priority == SPECULATIVE and not partial and not full:
+            attempt.task.add_done_callback(lambda task: self._after_guess(attempt, task))
         return attempt
+
+    def _after_guess(self, attempt: _Attempt, task: asyncio.Task[Decoded]) -> None:
+        """Decode a pause's audio again, in the silence, where that decode would not stand.
+
+        Else the final decode would only begin at `audio-stop` (measured: tiny.en, "set a
+        timer for 5" + "turn on the living room lamp", 0.6-1.2 s after it). See `_next_try`.
+        """
+        if (
+            task.cancelled()
+            or task.exception() is not None
+            or self._released
+            or self._attempt is not attempt
+            or not self._covered()
+            or not self.scheduler.has_room(SPECULATIVE)
+        ):
+            return
+        again = self._next_try(attempt, task.result())
+        if again is None:
+            return
+        self.speculative_decodes += 1
+        full, lead_in = again
+        self._attempt = self._start(attempt.window, SPECULATIVE, full=full, lead_in=lead_in)
+
+    def _next_try(self, attempt: _Attempt, decoded: Decoded) -> tuple[bool, bool] | None:
+        """How to decode the same audio again where `decoded` cannot stand: (full, lead_in).
+
+        - Its cut window was unsure: the 30 s window (what the final decode falls back to).
+        - It left out words already sent as partials ("Turn on the living room, Liam." after
+          "We'll set a timer" was sent): the cut window after `LEAD_IN_S` of silence, as where
+          its segments skip sound.
+        None: it stands, or nothing else is left to try.
+        """
+        if attempt.partial:
+            return None
+        if not decoded.final:
+            return None if attempt.full else (True, False)
+        if attempt.full or attempt.lead_in or self._agrees(decoded):
+            return None
+        return (False, True)
+
+    def _agrees(self, decoded: Decoded) -> bool:
+        """Its first words are the ones sent as partials, but for one in three at most.
+
+        tiny.en hears the first word of "set a timer" as "We'll" or "I'll" by turns: a partial
+        "We'll set a timer" must not cost the right "I'll set a timer for 5. Turn on ..." its
+        place (then only the `transcript` has the right words, see `rest_of`).
+        """
+        sent = self._committed[: self._sent]
+        words = decoded.text.split()
+        if len(words) < len(sent):
+            return False
+        wrong = sum(_key(a) != _key(b) for a, b in zip(sent, words, strict=False))
+        return wrong <= len(sent) // 3
 
     async def finish(self) -> Decoded:
         """The transcript of everything received; reuses the last decode when it still holds.
@@ -354,34 +440,41 @@ class StreamingTranscriber:
         It holds when it decoded the same window, or one that reaches past the last sound
         louder than the room tone (the VAD lags the end of speech by up to 0.6 s; the energy
         does not), its result is final (not a partial decode's unsure guess) and it begins with
-        the words already sent (some may have been sent while it ran).
+        the words already sent (some may have been sent while it ran; see `_agrees`).
         """
         window = self._window()
-        attempt = self._attempt
-        if (
-            attempt is not None
-            and attempt.task is not None
-            and attempt.started
-            and attempt.window[0] == window[0]
-            and (attempt.window == window or attempt.window[1] >= self._speech_end())
-        ):
+        full = lead_in = False
+        while (attempt := self._attempt) is not None and attempt.task is not None:
+            if attempt.window[0] != window[0] or (
+                attempt.window != window and attempt.window[1] < self._speech_end(HOLD_MARGIN_S)
+            ):
+                full = lead_in = False
+                break  # stale: speech came after its window
+            full, lead_in = attempt.full, attempt.lead_in
+            if not attempt.started:
+                break  # queued at low priority: queue it again as final
             try:
                 decoded = await self._wait(attempt.task)
             except Exception:  # noqa: BLE001  (the final decode below tries again)
                 decoded = Decoded(text="", language="", final=False)
-            if decoded.final and self.rest_of(decoded) is not None:
+            again = self._next_try(attempt, decoded)
+            if decoded.final and again is None and (attempt.full or self._agrees(decoded)):
                 self.reused = True
                 self.release()
                 return decoded
-        self._cancel_attempt()  # stale, or still queued at low priority: queue it again as final
-        self._attempt = self._start(window, FINAL)
+            if self._attempt is attempt:
+                full, lead_in = again or (False, False)
+                break
+            # `_after_guess` already started its next try: wait for that one.
+        self._cancel_attempt()
+        self._attempt = self._start(window, FINAL, full=full, lead_in=lead_in)
         self.reused = False
         self.release()  # the final decode has its own copy
         assert self._attempt.task is not None
         return await self._wait(self._attempt.task)
 
-    def _speech_end(self) -> int:
-        """Where the last sound ends, plus `END_MARGIN_S`.
+    def _speech_end(self, margin_s: float = END_MARGIN_S) -> int:
+        """Where the last sound ends, plus `margin_s`.
 
         A sound: 10 ms (level smoothed over 50 ms) louder than the room tone by `LOUD_DB`,
         and within 40 dB of the loudest; the room tone follows a room that gets louder
@@ -390,7 +483,7 @@ class StreamingTranscriber:
         last = self._sound.last_sound()
         if last < 0:
             return self._samples
-        return min(self._samples, (last + 1) * 160 + int(END_MARGIN_S * TARGET_RATE))
+        return min(self._samples, (last + 1) * 160 + int(margin_s * TARGET_RATE))
 
     async def _wait(self, task: asyncio.Task[Decoded]) -> Decoded:
         try:
@@ -418,6 +511,26 @@ class StreamingTranscriber:
         task = self._attempt.task if self._attempt is not None else None
         if task is not None and not task.done():
             task.cancel()
+
+
+def _log_decode(attempt: _Attempt, priority: int, task: asyncio.Task[Decoded]) -> None:
+    """At DEBUG: which decode of which window ended how (the text is a transcript)."""
+    kind = "final" if priority == FINAL else "partial" if attempt.partial else "speculative"
+    start, end = attempt.window[0] / TARGET_RATE, attempt.window[1] / TARGET_RATE
+    if task.cancelled() or task.exception() is not None:
+        _LOGGER.debug("Decode (%s) of %.2f-%.2f s dropped", kind, start, end)
+        return
+    decoded = task.result()
+    _LOGGER.debug(
+        "Decode (%s%s) of %.2f-%.2f s in %.3f s%s: %s",
+        kind,
+        ", 30 s window" if attempt.full else "",
+        start,
+        end,
+        decoded.seconds,
+        "" if decoded.final else " (unsure)",
+        decoded.text,
+    )
 
 
 def _consume(task: asyncio.Task[Decoded]) -> None:
