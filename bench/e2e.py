@@ -52,10 +52,11 @@ async def _reset(hass: HomeAssistant, entity_id: str | None) -> None:
         await hass.services.async_call("light", "turn_off", {"entity_id": entity_id}, blocking=True)
 
 
-async def _run(runs: int, work: Path) -> list[tuple[str, RequestReport]]:
-    stack = Stack(
-        StackOptions(work, "http://127.0.0.1:9", "none"), progress=Progress(5, open_log(work))
-    )
+async def _run(
+    runs: int, work: Path, stt_args: tuple[str, ...] = ()
+) -> list[tuple[str, RequestReport]]:
+    options = StackOptions(work, "http://127.0.0.1:9", "none", stt_args=stt_args)
+    stack = Stack(options, progress=Progress(5, open_log(work)))
     results: list[tuple[str, RequestReport]] = []
     try:
         await stack.async_start()
@@ -90,10 +91,18 @@ def main() -> None:
     """Run the benchmark and print its tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per recorded command")
+    parser.add_argument(
+        "--stt-args",
+        default="",
+        help="more flags for the speech-to-text server, e.g. '--early-end-ms 300'",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    stt_args = tuple(args.stt_args.split())
     with tempfile.TemporaryDirectory(prefix="jarvis-bench-") as tmp:
-        results = asyncio.run(_run(args.runs, Path(tmp)))
+        results = asyncio.run(_run(args.runs, Path(tmp), stt_args))
+    if stt_args:
+        print(f"speech-to-text server flags: {' '.join(stt_args)}")
 
     table(
         "Machine",

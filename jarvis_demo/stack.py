@@ -77,6 +77,7 @@ class StackOptions:
     ui: bool = False  # HA's frontend with the Jarvis card on its dashboard (`--ui`)
     stt_model: str | None = None  # default: bundled tiny.en for English, multilingual base else
     tts_voice: str | None = None  # Piper voice name or .onnx path (default: the bundled joe)
+    stt_args: tuple[str, ...] = ()  # more flags for the STT server (e.g. --early-end-ms 300)
 
     @property
     def whisper_model(self) -> str:
@@ -138,6 +139,7 @@ class Stack:
         args += ["--model", self.options.whisper_model, "--language", self.options.language]
         if self.options.tts_voice:
             args += ["--tts-voice", self.options.tts_voice]
+        args += self.options.stt_args
         env: dict[str, str] = {}
         if self.owns_hass and self.http_port and self.options.language == "en":
             # The STT server biases Whisper with the home's room and device names, read from HA.
