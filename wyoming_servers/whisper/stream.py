@@ -95,8 +95,6 @@ class _Attempt:
     may_be_final: bool = True
     """False for a partial decode whose window the final decode would not cut short."""
     partial: bool = False
-    full: bool = False
-    """Decoded in Whisper's 30 s window (after a cut window was unsure of the same audio)."""
     lead_in: bool = False
     """Decoded after silence (after a decode of the same audio left out words already sent)."""
 
@@ -340,17 +338,15 @@ class StreamingTranscriber:
         window: tuple[int, int],
         priority: int,
         partial: bool = False,
-        full: bool = False,
         lead_in: bool = False,
     ) -> _Attempt:
         # One float copy of the window (the int16 view is gone before the buffer grows again).
         count = window[1] - window[0]
         audio = to_float32(np.frombuffer(self._pcm, np.int16, count=count, offset=window[0] * 2))
-        attempt = _Attempt(window, audio, partial=partial, full=full, lead_in=lead_in)
+        attempt = _Attempt(window, audio, partial=partial, lead_in=lead_in)
         attempt.may_be_final = not partial or count <= self.engine.short_window_s * TARGET_RATE
         engine, language, prompt = self.engine, self.language, self.prompt
-        # A file sent at once: accuracy first, the 30 s window.
-        short = partial or (self._live() and not full)
+        short = partial or self._live()  # a file sent at once: accuracy first, the 30 s window
         # The words already sent as partials are not given as Whisper's prefix: a first word
         # misheard in a partial ("Caron on the kitchen light") would be forced into the
         # transcript; the final decode may correct it (`rest_of` then leaves the chunks).
@@ -377,15 +373,19 @@ class StreamingTranscriber:
         attempt.task.add_done_callback(self._heard)
         if _LOGGER.isEnabledFor(logging.DEBUG):
             attempt.task.add_done_callback(lambda task: _log_decode(attempt, priority, task))
-        if priority == SPECULATIVE and not partial and not full:
+        if priority == SPECULATIVE and not partial and not lead_in:
             attempt.task.add_done_callback(lambda task: self._after_guess(attempt, task))
         return attempt
 
     def _after_guess(self, attempt: _Attempt, task: asyncio.Task[Decoded]) -> None:
-        """Decode a pause's audio again, in the silence, where that decode would not stand.
+        """Decode a pause's audio again at once, after silence, if it left out words sent.
 
-        Else the final decode would only begin at `audio-stop` (measured: tiny.en, "set a
-        timer for 5" + "turn on the living room lamp", 0.6-1.2 s after it). See `_next_try`.
+        As where its segments skip sound: `LEAD_IN_S` of silence before the audio.
+
+        tiny.en heard "set a timer for 5" + "turn on the living room lamp" as "Turn on the
+        living room, Liam." after "We'll set a timer" was sent; that next try began only at
+        `audio-stop`, and the transcript came 0.6-1.2 s after it. (A 30 s decode started in the
+        silence where the cut window was unsure stood for "I'll set it timer": not kept.)
         """
         if (
             task.cancelled()
@@ -394,31 +394,27 @@ class StreamingTranscriber:
             or self._attempt is not attempt
             or not self._covered()
             or not self.scheduler.has_room(SPECULATIVE)
+            or not self._lead_in_next(attempt, task.result())
         ):
             return
-        again = self._next_try(attempt, task.result())
-        if again is None:
-            return
         self.speculative_decodes += 1
-        full, lead_in = again
-        self._attempt = self._start(attempt.window, SPECULATIVE, full=full, lead_in=lead_in)
+        self._attempt = self._start(attempt.window, SPECULATIVE, lead_in=True)
 
-    def _next_try(self, attempt: _Attempt, decoded: Decoded) -> tuple[bool, bool] | None:
-        """How to decode the same audio again where `decoded` cannot stand: (full, lead_in).
+    def _stands(self, decoded: Decoded) -> bool:
+        """A decode may be the transcript: final, and agreeing with the partials sent."""
+        return decoded.final and self._agrees(decoded)
 
-        - Its cut window was unsure: the 30 s window (what the final decode falls back to).
-        - It left out words already sent as partials ("Turn on the living room, Liam." after
-          "We'll set a timer" was sent): the cut window after `LEAD_IN_S` of silence, as where
-          its segments skip sound.
-        None: it stands, or nothing else is left to try.
+    def _lead_in_next(self, attempt: _Attempt, decoded: Decoded) -> bool:
+        """Whether the cut window's decode left out the words sent as partials.
+
+        Then the next try is the lead-in pass rather than the usual final decode.
         """
-        if attempt.partial:
-            return None
-        if not decoded.final:
-            return None if attempt.full else (True, False)
-        if attempt.full or attempt.lead_in or self._agrees(decoded):
-            return None
-        return (False, True)
+        return (
+            not attempt.partial
+            and not attempt.lead_in
+            and decoded.final
+            and not self._agrees(decoded)
+        )
 
     def _agrees(self, decoded: Decoded) -> bool:
         """Its first words are the ones sent as partials, but for one in three at most.
@@ -443,31 +439,30 @@ class StreamingTranscriber:
         the words already sent (some may have been sent while it ran; see `_agrees`).
         """
         window = self._window()
-        full = lead_in = False
+        lead_in = False
         while (attempt := self._attempt) is not None and attempt.task is not None:
             if attempt.window[0] != window[0] or (
                 attempt.window != window and attempt.window[1] < self._speech_end(HOLD_MARGIN_S)
             ):
-                full = lead_in = False
+                lead_in = False
                 break  # stale: speech came after its window
-            full, lead_in = attempt.full, attempt.lead_in
+            lead_in = attempt.lead_in
             if not attempt.started:
                 break  # queued at low priority: queue it again as final
             try:
                 decoded = await self._wait(attempt.task)
             except Exception:  # noqa: BLE001  (the final decode below tries again)
                 decoded = Decoded(text="", language="", final=False)
-            again = self._next_try(attempt, decoded)
-            if decoded.final and again is None and (attempt.full or self._agrees(decoded)):
+            if self._stands(decoded):
                 self.reused = True
                 self.release()
                 return decoded
             if self._attempt is attempt:
-                full, lead_in = again or (False, False)
+                lead_in = self._lead_in_next(attempt, decoded)
                 break
             # `_after_guess` already started its next try: wait for that one.
         self._cancel_attempt()
-        self._attempt = self._start(window, FINAL, full=full, lead_in=lead_in)
+        self._attempt = self._start(window, FINAL, lead_in=lead_in)
         self.reused = False
         self.release()  # the final decode has its own copy
         assert self._attempt.task is not None
@@ -524,7 +519,7 @@ def _log_decode(attempt: _Attempt, priority: int, task: asyncio.Task[Decoded]) -
     _LOGGER.debug(
         "Decode (%s%s) of %.2f-%.2f s in %.3f s%s: %s",
         kind,
-        ", 30 s window" if attempt.full else "",
+        ", lead-in" if attempt.lead_in else "",
         start,
         end,
         decoded.seconds,
