@@ -9,12 +9,8 @@ second) in the window decoded in the trailing silence, and that decode was kept.
 from __future__ import annotations
 
 from collections.abc import Iterator
-import logging
 
-import numpy as np
 import pytest
-
-from wyoming_servers.whisper.engine import EngineOptions, WhisperEngine
 
 from .whisper_client import (
     ENGLISH,
@@ -70,27 +66,3 @@ async def test_both_commands_said_in_one_go_are_transcribed(
     assert WORDS[first] in text, text
     assert WORDS[second] in text.split(WORDS[first], 1)[-1], text
     assert server.proc.poll() is None
-
-
-@pytest.mark.parametrize(
-    ("first", "second"), [(TIMER, LAMP), (LAMP, TIMER)], ids=["timer+lamp", "lamp+timer"]
-)
-def test_one_pass_hears_both_commands_that_start_at_the_window_start(
-    caplog: pytest.LogCaptureFixture, first: str, second: str
-) -> None:
-    """The window decoded in the pause after the last word starts at the first word: its first
-    pass puts silence before it and hears both commands, with no second pass.
-
-    Without that silence tiny.en heard "Turn on the living room, Liam." for the timer + lamp
-    pair and "Turn on the living room lamp" for lamp + timer, and the window was decoded again.
-    """
-    engine = WhisperEngine(EngineOptions(model="tiny.en"))
-    pcm = _pcm(first)[: -int(TAIL_S * 16000) * 2] + _pcm(second)[: -int(0.55 * 16000) * 2]
-    audio = np.frombuffer(pcm, np.int16).astype(np.float32) / 32768
-    with caplog.at_level(logging.DEBUG, logger="wyoming_servers.whisper.engine"):
-        decoded = engine.decode(audio, "en", fallback=False)
-    text = normalise(decoded.text)
-    assert decoded.final, decoded
-    assert WORDS[first] in text, text
-    assert WORDS[second] in text.split(WORDS[first], 1)[-1], text
-    assert not [r for r in caplog.records if "skipped sound" in r.getMessage()], caplog.text

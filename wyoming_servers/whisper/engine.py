@@ -36,10 +36,8 @@ MAX_TOKENS = 448
 UNCOVERED_S = 0.5
 """Sound this long before the first timestamped segment or after the last: words were skipped."""
 LEAD_IN_S = 0.6
-"""Silence before the first sound in a short window: Whisper drops or mishears words that start
-at its window's first frame (tiny.en: "set a timer" + "turn on the living room lamp" heard as
-"Turn on the living room, Liam."; "We'll set a timer" for "set a timer"). Audio that starts
-nearer its first sound is decoded after silence that makes up the difference."""
+"""Silence put before the audio when a short window skipped words (Whisper drops words that
+start at its window's first frame, measured on two commands said in one go)."""
 
 # faster-whisper makes a (disabled) tqdm bar per decode; keep tqdm from starting a monitor thread.
 tqdm.tqdm.monitor_interval = 0
@@ -180,10 +178,6 @@ class WhisperEngine:
         self.min_window_s: float = (30.0 if self.multilingual else 0.0) if least is None else least
         stamps = options.timestamps
         self.timestamps: bool = (not self.multilingual) if stamps is None else stamps
-        self.lead_first = not self.multilingual
-        """The first short pass puts `LEAD_IN_S` of silence before the first sound (measured:
-        tiny.en heard both of two commands said in one go more often, p95 latency 0.61 -> 0.34 s
-        in bench.stt; French base only moved a word either way, and lost words in a test)."""
         self.on_decoded: Callable[[float, float], None] | None = None
         """Metrics: told (seconds of audio, seconds of decoding) after each decode, on its thread."""
 
@@ -216,7 +210,7 @@ class WhisperEngine:
         partial: bool = False,
         fallback: bool = True,
         short: bool = True,
-        retry: bool = False,
+        lead_in: bool = False,
     ) -> Decoded:
         """Transcribe 16 kHz mono float audio (blocking).
 
@@ -226,7 +220,8 @@ class WhisperEngine:
         `fallback` False: where a short window is unsure, give up (`final` False) instead of
         decoding the 30 s window (a guess made in a pause: the final decode falls back if needed).
         `short` False: the 30 s window whatever the length (audio that did not come live).
-        `retry`: the short window's second pass only (the first skipped words).
+        `lead_in`: the short window only with `LEAD_IN_S` of silence before the audio (the
+        pass without it skipped words).
         """
         started = time.monotonic()
         if partial:
@@ -238,7 +233,7 @@ class WhisperEngine:
                 decoded.final = False
         else:
             fits = short and len(audio) <= self.short_window_s * SAMPLE_RATE
-            decoded = self._decode_short(audio, language, prompt, retry) if fits else None
+            decoded = self._decode_short(audio, language, prompt, lead_in) if fits else None
             if decoded is None and fits and not fallback:
                 decoded = Decoded(text="", language=language or "", final=False)
             elif decoded is None:
@@ -252,35 +247,28 @@ class WhisperEngine:
         self, audio: NDArray[np.float32], language: str | None, prompt: str | None
     ) -> Decoded | None:
         """A hypothesis of the speech so far (its end may cut a word): one short pass."""
-        return self._short_pass(audio, language, prompt, self._first_lead(audio))[0]
-
-    def _first_lead(self, audio: NDArray[np.float32]) -> float:
-        """Silence before the audio in the first short pass (see `lead_first`)."""
-        return _lead_in(audio) if self.lead_first else 0.0
+        return self._short_pass(audio, language, prompt, 0.0)[0]
 
     def _decode_short(
         self,
         audio: NDArray[np.float32],
         language: str | None,
         prompt: str | None,
-        retry: bool = False,
+        lead_in: bool = False,
     ) -> Decoded | None:
         """A window cut to the audio's length, or None where it is unsure (then the 30 s path).
 
-        The first pass puts silence before the audio so that its first sound starts
-        `LEAD_IN_S` in (English-only models, see `lead_first`). Where its timestamped segments
-        leave sound uncovered (words skipped: tiny.en drops the first of two commands said in
-        one go, or the second), the window is decoded again with the other lead (none after a
-        lead-in, else `LEAD_IN_S`); if that also skips sound, None. `retry`: that second pass
-        only.
+        Where its timestamped segments leave sound uncovered (words skipped: tiny.en drops the
+        first of two commands said in one go, or the second), the window is decoded again with
+        `LEAD_IN_S` of silence before the audio; if that also skips sound, None. `lead_in`:
+        that second pass only.
         """
-        first = self._first_lead(audio)
-        if not retry:
-            decoded, covers = self._short_pass(audio, language, prompt, first)
+        if not lead_in:
+            decoded, covers = self._short_pass(audio, language, prompt, 0.0)
             if decoded is None or covers:
                 return decoded
-            _LOGGER.debug("Short window skipped sound (%r): again with another lead", decoded.text)
-        decoded, covers = self._short_pass(audio, language, prompt, 0.0 if first else LEAD_IN_S)
+            _LOGGER.debug("Short window skipped sound (%r): again with a lead-in", decoded.text)
+        decoded, covers = self._short_pass(audio, language, prompt, LEAD_IN_S)
         return decoded if covers else None
 
     def _short_pass(
@@ -406,13 +394,6 @@ def _segments(tokens: list[int], tokenizer: Tokenizer) -> list[_Segment]:
         segments.append(_Segment(text, start, stamp))
         current, start = [], None
     return segments
-
-
-def _lead_in(audio: NDArray[np.float32]) -> float:
-    """Seconds of silence to put before `audio` so that its first sound starts `LEAD_IN_S` in."""
-    loud = loud_frames(frame_levels(audio), follow=False)
-    first = loud[0] / 100 if len(loud) else 0.0
-    return max(0.0, round(LEAD_IN_S - first, 2))
 
 
 def _covers(segments: list[_Segment], audio: NDArray[np.float32], lead_s: float) -> bool:

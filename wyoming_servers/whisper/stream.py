@@ -95,8 +95,8 @@ class _Attempt:
     may_be_final: bool = True
     """False for a partial decode whose window the final decode would not cut short."""
     partial: bool = False
-    retry: bool = False
-    """The short window's second pass (a decode of the same audio left out words already sent)."""
+    lead_in: bool = False
+    """Decoded after silence (after a decode of the same audio left out words already sent)."""
 
     def mark_started(self) -> None:
         self.started = True
@@ -338,12 +338,12 @@ class StreamingTranscriber:
         window: tuple[int, int],
         priority: int,
         partial: bool = False,
-        retry: bool = False,
+        lead_in: bool = False,
     ) -> _Attempt:
         # One float copy of the window (the int16 view is gone before the buffer grows again).
         count = window[1] - window[0]
         audio = to_float32(np.frombuffer(self._pcm, np.int16, count=count, offset=window[0] * 2))
-        attempt = _Attempt(window, audio, partial=partial, retry=retry)
+        attempt = _Attempt(window, audio, partial=partial, lead_in=lead_in)
         attempt.may_be_final = not partial or count <= self.engine.short_window_s * TARGET_RATE
         engine, language, prompt = self.engine, self.language, self.prompt
         short = partial or self._live()  # a file sent at once: accuracy first, the 30 s window
@@ -362,7 +362,7 @@ class StreamingTranscriber:
                 partial=partial,
                 fallback=priority == FINAL,
                 short=short,
-                retry=retry,
+                lead_in=lead_in,
             )
 
         attempt.task = asyncio.create_task(
@@ -373,14 +373,14 @@ class StreamingTranscriber:
         attempt.task.add_done_callback(self._heard)
         if _LOGGER.isEnabledFor(logging.DEBUG):
             attempt.task.add_done_callback(lambda task: _log_decode(attempt, priority, task))
-        if priority == SPECULATIVE and not partial and not retry:
+        if priority == SPECULATIVE and not partial and not lead_in:
             attempt.task.add_done_callback(lambda task: self._after_guess(attempt, task))
         return attempt
 
     def _after_guess(self, attempt: _Attempt, task: asyncio.Task[Decoded]) -> None:
-        """Decode a pause's audio again at once, with the other lead, if it left out words sent.
+        """Decode a pause's audio again at once, after silence, if it left out words sent.
 
-        As where its segments skip sound (the engine's second pass).
+        As where its segments skip sound: `LEAD_IN_S` of silence before the audio.
 
         tiny.en heard "set a timer for 5" + "turn on the living room lamp" as "Turn on the
         living room, Liam." after "We'll set a timer" was sent; that next try began only at
@@ -394,24 +394,24 @@ class StreamingTranscriber:
             or self._attempt is not attempt
             or not self._covered()
             or not self.scheduler.has_room(SPECULATIVE)
-            or not self._retry_next(attempt, task.result())
+            or not self._lead_in_next(attempt, task.result())
         ):
             return
         self.speculative_decodes += 1
-        self._attempt = self._start(attempt.window, SPECULATIVE, retry=True)
+        self._attempt = self._start(attempt.window, SPECULATIVE, lead_in=True)
 
     def _stands(self, decoded: Decoded) -> bool:
         """A decode may be the transcript: final, and agreeing with the partials sent."""
         return decoded.final and self._agrees(decoded)
 
-    def _retry_next(self, attempt: _Attempt, decoded: Decoded) -> bool:
+    def _lead_in_next(self, attempt: _Attempt, decoded: Decoded) -> bool:
         """Whether the cut window's decode left out the words sent as partials.
 
-        Then the next try is the short window's second pass rather than the usual final decode.
+        Then the next try is the lead-in pass rather than the usual final decode.
         """
         return (
             not attempt.partial
-            and not attempt.retry
+            and not attempt.lead_in
             and decoded.final
             and not self._agrees(decoded)
         )
@@ -439,14 +439,14 @@ class StreamingTranscriber:
         the words already sent (some may have been sent while it ran; see `_agrees`).
         """
         window = self._window()
-        retry = False
+        lead_in = False
         while (attempt := self._attempt) is not None and attempt.task is not None:
             if attempt.window[0] != window[0] or (
                 attempt.window != window and attempt.window[1] < self._speech_end(HOLD_MARGIN_S)
             ):
-                retry = False
+                lead_in = False
                 break  # stale: speech came after its window
-            retry = attempt.retry
+            lead_in = attempt.lead_in
             if not attempt.started:
                 break  # queued at low priority: queue it again as final
             try:
@@ -458,11 +458,11 @@ class StreamingTranscriber:
                 self.release()
                 return decoded
             if self._attempt is attempt:
-                retry = self._retry_next(attempt, decoded)
+                lead_in = self._lead_in_next(attempt, decoded)
                 break
             # `_after_guess` already started its next try: wait for that one.
         self._cancel_attempt()
-        self._attempt = self._start(window, FINAL, retry=retry)
+        self._attempt = self._start(window, FINAL, lead_in=lead_in)
         self.reused = False
         self.release()  # the final decode has its own copy
         assert self._attempt.task is not None
@@ -519,7 +519,7 @@ def _log_decode(attempt: _Attempt, priority: int, task: asyncio.Task[Decoded]) -
     _LOGGER.debug(
         "Decode (%s%s) of %.2f-%.2f s in %.3f s%s: %s",
         kind,
-        ", second pass" if attempt.retry else "",
+        ", lead-in" if attempt.lead_in else "",
         start,
         end,
         decoded.seconds,
