@@ -1,6 +1,6 @@
 """Speech-to-text at the end of a turn: jarvis whisper vs wyoming-faster-whisper, same run.
 
-Run: .venv/bin/python -m bench.stt [--fast] [--repeat 2] [--sets en,fr,fr+names] [--detail]
+Run: .venv/bin/python -m bench.stt [--fast] [--repeat 2] [--sets en,en+names,fr,fr+names] [--detail]
      .venv/bin/python -m bench.stt --make-clips   (re-cut the end07_ clips, print MANIFEST rows)
 
 Each utterance is a recorded command that ends at its last spoken word followed by exactly
@@ -11,6 +11,7 @@ latency = `audio-stop` sent -> `transcript` received.
 
 Sets (same model, beam 5, int8 for both servers):
 - en: tiny.en, English commands;
+- en+names: the same, an English home's names biasing the decode (as fr+names below);
 - fr: multilingual base, `language=fr`, French commands;
 - fr+names: the same, the home's names biasing the decode (jarvis: `transcript_names` of the
   `transcribe` event, as the Jarvis integration sends them; the anchor: `--initial-prompt` with the
@@ -97,6 +98,20 @@ FRENCH_HOME_NAMES = [
     "Chambre",
 ]
 """A French home's area and entity names, as HA would list them (a demo home, not the clips')."""
+ENGLISH_HOME_NAMES = [
+    "Kitchen",
+    "Living Room",
+    "Bedroom",
+    "Office",
+    "Kitchen light",
+    "Living room lamp",
+    "Bedroom light",
+    "Office light",
+    "Living room temperature",
+    "Front door",
+    "Thermostat",
+]
+"""An English home's area and entity names, like the demo home's (`jarvis_demo/home.py`)."""
 NUMBERS = {
     "en": {"5": "five", "10": "ten", "mr": "mister"},
     "fr": {"5": "cinq", "10": "dix"},
@@ -115,6 +130,9 @@ class BenchSet:
 
 SETS = {
     "en": BenchSet("en", "tiny.en", "en", ENGLISH_COMMANDS, ENGLISH),
+    "en+names": BenchSet(
+        "en+names", "tiny.en", "en", ENGLISH_COMMANDS, ENGLISH, ENGLISH_HOME_NAMES
+    ),
     "fr": BenchSet("fr", "base", "fr", FRENCH, FRENCH_CLIPS),
     "fr+names": BenchSet("fr+names", "base", "fr", FRENCH, FRENCH_CLIPS, FRENCH_HOME_NAMES),
 }
@@ -524,7 +542,7 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--fast", action="store_true", help="single clips only (no pairs)")
-    parser.add_argument("--sets", default="en,fr,fr+names", help=f"of {', '.join(SETS)}")
+    parser.add_argument("--sets", default="en,en+names,fr,fr+names", help=f"of {', '.join(SETS)}")
     parser.add_argument("--detail", action="store_true", help="also print each utterance")
     parser.add_argument("--server-args", default="", help="extra flags for jarvis whisper")
     parser.add_argument("--anchor-args", default="", help="extra flags for the anchor")
