@@ -31,6 +31,8 @@ WHAT_TIME = "end07_stp_en_what_time_is_it.wav"
 WORDS = {TIMER: "set a timer", LAMP: "turn on the living room", WHAT_TIME: "what time is it"}
 """Words of each command that every right transcript has (tiny.en hears "lamp" as "Liam"
 in some; "five" as "5")."""
+HOME_NAMES = ["Kitchen", "Living Room", "Bedroom", "Kitchen light", "Living room lamp"]
+"""A home's area and entity names, as the Jarvis integration sends them with each request."""
 
 
 @pytest.fixture(scope="module")
@@ -46,19 +48,33 @@ def _pcm(name: str) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("first", "second"),
-    [(TIMER, LAMP), (LAMP, TIMER), (TIMER, WHAT_TIME)],
-    ids=["timer+lamp", "lamp+timer", "timer+what-time"],
+    ("first", "second", "names"),
+    [
+        (TIMER, LAMP, None),
+        (LAMP, TIMER, None),
+        (TIMER, WHAT_TIME, None),
+        (TIMER, LAMP, HOME_NAMES),
+        (TIMER, WHAT_TIME, HOME_NAMES),
+    ],
+    ids=["timer+lamp", "lamp+timer", "timer+what-time", "timer+lamp,names", "timer+what,names"],
 )
 async def test_both_commands_said_in_one_go_are_transcribed(
-    server: ServerProcess, first: str, second: str
+    server: ServerProcess, first: str, second: str, names: list[str] | None
 ) -> None:
     """Streamed as a satellite sends it (20 ms every 20 ms), the transcript has both commands,
-    in order."""
+    in order.
+
+    With the home's names as Whisper's prompt, tiny.en's cut window dropped the first command
+    of these two pairs in the final decode too ("Turn on the Living Room lamp", after "We'll
+    set a timer for 5" had gone out as a partial): now a final decode that leaves out the words
+    sent as partials is done again in the 30 s window.
+    """
     audio = _pcm(first)[: -int(TAIL_S * 16000) * 2] + _pcm(second)
     client = await Client.connect(server.port)
     try:
-        events = await client.stream(Clip(audio, 16000, 2, 1), language="en", realtime=True)
+        events = await client.stream(
+            Clip(audio, 16000, 2, 1), language="en", realtime=True, names=names
+        )
     finally:
         await client.close()
     assert events[-1].type == "transcript", events[-1]

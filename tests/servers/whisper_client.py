@@ -181,10 +181,14 @@ class Client:
         chunk_ms: int = 20,
         realtime: bool = False,
         transcribe: bool = True,
+        names: list[str] | None = None,
     ) -> list[Event]:
-        """Send one utterance, return the events up to `transcript`."""
+        """Send one utterance, return the events up to `transcript`.
+
+        `names`: the home's names, as the Jarvis integration sends them (`transcript_names`).
+        """
         if transcribe:
-            await self.send(Transcribe(language=language).event())
+            await self.send(Transcribe(language=language, transcript_names=names).event())
         fmt = {"rate": clip.rate, "width": clip.width, "channels": clip.channels}
         await self.send(AudioStart(**fmt).event())
         step = clip.rate * clip.width * clip.channels * chunk_ms // 1000

@@ -211,6 +211,7 @@ class WhisperEngine:
         fallback: bool = True,
         short: bool = True,
         lead_in: bool = False,
+        accept: Callable[[Decoded], bool] | None = None,
     ) -> Decoded:
         """Transcribe 16 kHz mono float audio (blocking).
 
@@ -222,6 +223,8 @@ class WhisperEngine:
         `short` False: the 30 s window whatever the length (audio that did not come live).
         `lead_in`: the short window only with `LEAD_IN_S` of silence before the audio (the
         pass without it skipped words).
+        `accept` (with `fallback`): a short window's result it rejects (one that leaves out the
+        words already sent as partials) is decoded again in the 30 s window.
         """
         started = time.monotonic()
         if partial:
@@ -234,6 +237,9 @@ class WhisperEngine:
         else:
             fits = short and len(audio) <= self.short_window_s * SAMPLE_RATE
             decoded = self._decode_short(audio, language, prompt, lead_in) if fits else None
+            if decoded is not None and fallback and accept is not None and not accept(decoded):
+                _LOGGER.debug("Short window left out words sent (%r): 30 s window", decoded.text)
+                decoded = None
             if decoded is None and fits and not fallback:
                 decoded = Decoded(text="", language=language or "", final=False)
             elif decoded is None:

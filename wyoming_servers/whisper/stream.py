@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import partial as partial_fn
 import logging
 import time
 
@@ -347,6 +348,8 @@ class StreamingTranscriber:
         attempt.may_be_final = not partial or count <= self.engine.short_window_s * TARGET_RATE
         engine, language, prompt = self.engine, self.language, self.prompt
         short = partial or self._live()  # a file sent at once: accuracy first, the 30 s window
+        sent = self._committed[: self._sent]
+        accept = None if priority != FINAL or not sent else partial_fn(_begins_with, sent=sent)
         # The words already sent as partials are not given as Whisper's prefix: a first word
         # misheard in a partial ("Caron on the kitchen light") would be forced into the
         # transcript; the final decode may correct it (`rest_of` then leaves the chunks).
@@ -363,6 +366,7 @@ class StreamingTranscriber:
                 fallback=priority == FINAL,
                 short=short,
                 lead_in=lead_in,
+                accept=accept,
             )
 
         attempt.task = asyncio.create_task(
@@ -417,18 +421,8 @@ class StreamingTranscriber:
         )
 
     def _agrees(self, decoded: Decoded) -> bool:
-        """Its first words are the ones sent as partials, but for one in three at most.
-
-        tiny.en hears the first word of "set a timer" as "We'll" or "I'll" by turns: a partial
-        "We'll set a timer" must not cost the right "I'll set a timer for 5. Turn on ..." its
-        place (then only the `transcript` has the right words, see `rest_of`).
-        """
-        sent = self._committed[: self._sent]
-        words = decoded.text.split()
-        if len(words) < len(sent):
-            return False
-        wrong = sum(_key(a) != _key(b) for a, b in zip(sent, words, strict=False))
-        return wrong <= len(sent) // 3
+        """Its first words are the ones sent as partials (see `_begins_with`)."""
+        return _begins_with(decoded, self._committed[: self._sent])
 
     async def finish(self) -> Decoded:
         """The transcript of everything received; reuses the last decode when it still holds.
@@ -534,6 +528,20 @@ def _consume(task: asyncio.Task[Decoded]) -> None:
         exc = task.exception()
         if exc is not None:
             _LOGGER.debug("Decode failed: %s", exc)
+
+
+def _begins_with(decoded: Decoded, sent: list[str]) -> bool:
+    """Its first words are `sent` (the words sent as partials), but for one in three at most.
+
+    tiny.en hears the first word of "set a timer" as "We'll" or "I'll" by turns: a partial
+    "We'll set a timer" must not cost the right "I'll set a timer for 5. Turn on ..." its
+    place (then only the `transcript` has the right words, see `rest_of`).
+    """
+    words = decoded.text.split()
+    if len(words) < len(sent):
+        return False
+    wrong = sum(_key(a) != _key(b) for a, b in zip(sent, words, strict=False))
+    return wrong <= len(sent) // 3
 
 
 def _key(word: str) -> str:
