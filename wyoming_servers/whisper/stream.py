@@ -533,15 +533,31 @@ def _consume(task: asyncio.Task[Decoded]) -> None:
 def _begins_with(decoded: Decoded, sent: list[str]) -> bool:
     """Its first words are `sent` (the words sent as partials), but for one in three at most.
 
-    tiny.en hears the first word of "set a timer" as "We'll" or "I'll" by turns: a partial
-    "We'll set a timer" must not cost the right "I'll set a timer for 5. Turn on ..." its
-    place (then only the `transcript` has the right words, see `rest_of`).
+    A word may be misheard, added or left out: tiny.en hears the first word of "set a timer"
+    as "We'll", "I'll" or nothing by turns, and a partial "We'll set a timer" must not cost the
+    right "Set a timer for 5. Turn on ..." its place (then only the `transcript` has the right
+    words, see `rest_of`). Before, the final decode of such a single command was done again
+    in the 30 s window.
     """
-    words = decoded.text.split()
-    if len(words) < len(sent):
-        return False
-    wrong = sum(_key(a) != _key(b) for a, b in zip(sent, words, strict=False))
-    return wrong <= len(sent) // 3
+    if not sent:
+        return True
+    words = [_key(word) for word in decoded.text.split()]
+    keys = [_key(word) for word in sent]
+    allowed = len(keys) // 3
+    return any(
+        _edit_distance(keys, words[:length]) <= allowed
+        for length in range(max(0, len(keys) - allowed), len(keys) + allowed + 1)
+    )
+
+
+def _edit_distance(a: list[str], b: list[str]) -> int:
+    """Words to change, add or leave out to turn `a` into `b`."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
+    return row[-1]
 
 
 def _key(word: str) -> str:
