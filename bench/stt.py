@@ -57,6 +57,7 @@ from wyoming.info import Describe
 from audio_clips import ENGLISH_COMMANDS, FRENCH, NOISE
 from wyoming_servers.models import model_dir, resolve_whisper_model
 from wyoming_servers.whisper.ha_names import build_prompt
+from wyoming_servers.whisper.stream import edit_distance
 from wyoming_servers.whisper.vad import SpeechProbability
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,15 +235,6 @@ def normalise(text: str, language: str = "en") -> list[str]:
     words = re.sub(r"[^\w\s']", " ", text.lower().replace("-", " ")).split()
     numbers = NUMBERS.get(language, {})
     return [numbers.get(word, word) for word in words]
-
-
-def edit_distance(ref: list[str], hyp: list[str]) -> int:
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1]
 
 
 @dataclass

@@ -24,6 +24,7 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event, async_read_event, async_write_event
 
 from wyoming_servers.whisper.engine import EngineOptions, WhisperEngine
+from wyoming_servers.whisper.stream import edit_distance
 
 from .whisper_client import ENGLISH, ServerProcess, whisper_process
 
@@ -57,13 +58,8 @@ def _words(text: str) -> list[str]:
     return [NUMBERS.get(w, w) for w in re.sub(r"[^\w\s']", " ", text.lower()).split()]
 
 
-def _errors(ref: list[str], hyp: list[str]) -> int:
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1]
+_errors = edit_distance
+"""Word errors of a transcript against its reference."""
 
 
 async def _stream(

@@ -545,12 +545,12 @@ def _begins_with(decoded: Decoded, sent: list[str]) -> bool:
     keys = [_key(word) for word in sent]
     allowed = len(keys) // 3
     return any(
-        _edit_distance(keys, words[:length]) <= allowed
+        edit_distance(keys, words[:length]) <= allowed
         for length in range(max(0, len(keys) - allowed), len(keys) + allowed + 1)
     )
 
 
-def _edit_distance(a: list[str], b: list[str]) -> int:
+def edit_distance(a: list[str], b: list[str]) -> int:
     """Words to change, add or leave out to turn `a` into `b`."""
     row = list(range(len(b) + 1))
     for i, x in enumerate(a, 1):
