@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .audio import TARGET_RATE, to_float32
-from .engine import Decoded, WhisperEngine
+from .engine import Decoded, Head, WhisperEngine
 from .levels import SoundLevels, frame_levels
 from .scheduler import FINAL, SPECULATIVE, DecodeScheduler
 from .vad import SpeechTracker
@@ -41,6 +41,8 @@ than `END_MARGIN_S`: the last sound creeps later by tens of ms as the room tone 
 DEFAULT_PARTIAL_S = 0.4
 LIVE_SLACK_S = 1.0
 """Audio may run this far ahead of the wall clock and still count as live (partials)."""
+AFTER_HEAD_S = 0.3
+"""A decode in a pause stands for the start of a later window only if this much audio follows."""
 VAD_WARMUP_S = 0.8
 """pymicro-vad needs this much audio before its first verdict: speech that early keeps the start."""
 
@@ -146,6 +148,9 @@ class StreamingTranscriber:
         self._committed: list[str] = []
         self._sent = 0
         """Committed words already handed out by `take_partial`."""
+        self._head: tuple[int, Head] | None = None
+        """The last decode in a pause that agreed with the partials: its window start, its
+        length and text (`engine.decode`'s `head`)."""
         self._first_at = 0.0
         self._sound = SoundLevels()
         self._carry: NDArray[np.int16] = np.zeros(0, np.int16)
@@ -349,7 +354,8 @@ class StreamingTranscriber:
         engine, language, prompt = self.engine, self.language, self.prompt
         short = partial or self._live()  # a file sent at once: accuracy first, the 30 s window
         sent = self._committed[: self._sent]
-        accept = None if priority != FINAL or not sent else partial_fn(_begins_with, sent=sent)
+        accept = None if partial or not sent else partial_fn(_begins_with, sent=sent)
+        head = None if partial else self._head_for(window)
         # The words already sent as partials are not given as Whisper's prefix: a first word
         # misheard in a partial ("Caron on the kitchen light") would be forced into the
         # transcript; the final decode may correct it (`rest_of` then leaves the chunks).
@@ -367,6 +373,7 @@ class StreamingTranscriber:
                 short=short,
                 lead_in=lead_in,
                 accept=accept,
+                head=head,
             )
 
         attempt.task = asyncio.create_task(
@@ -381,6 +388,25 @@ class StreamingTranscriber:
             attempt.task.add_done_callback(lambda task: self._after_guess(attempt, task))
         return attempt
 
+    def _head_for(self, window: tuple[int, int]) -> Head | None:
+        """The head (see `_keep_head`) for a decode of `window`, if it starts the same way."""
+        if self._head is None:
+            return None
+        start, head = self._head
+        if start != window[0] or window[1] - start - head.samples < AFTER_HEAD_S * TARGET_RATE:
+            return None
+        return head
+
+    def _keep_head(self, attempt: _Attempt, decoded: Decoded) -> None:
+        """Remember a decode in a pause that agrees with the partials sent.
+
+        If speech goes on and a later window's decode leaves those words out (tiny.en drops the
+        first of two commands said in one go), the engine decodes only the audio after it.
+        """
+        if decoded.final and decoded.text.strip() and self._agrees(decoded):
+            start, end = attempt.window
+            self._head = (start, Head(end - start, decoded.text))
+
     def _after_guess(self, attempt: _Attempt, task: asyncio.Task[Decoded]) -> None:
         """Decode a pause's audio again at once, after silence, if it left out words sent.
 
@@ -391,11 +417,11 @@ class StreamingTranscriber:
         `audio-stop`, and the transcript came 0.6-1.2 s after it. (A 30 s decode started in the
         silence where the cut window was unsure stood for "I'll set it timer": not kept.)
         """
+        if task.cancelled() or task.exception() is not None or self._released:
+            return
+        self._keep_head(attempt, task.result())
         if (
-            task.cancelled()
-            or task.exception() is not None
-            or self._released
-            or self._attempt is not attempt
+            self._attempt is not attempt
             or not self._covered()
             or not self.scheduler.has_room(SPECULATIVE)
             or not self._lead_in_next(attempt, task.result())
