@@ -403,9 +403,15 @@ class StreamingTranscriber:
         If speech goes on and a later window's decode leaves those words out (tiny.en drops the
         first of two commands said in one go), the engine decodes only the audio after it.
         """
-        if decoded.final and decoded.text.strip() and self._agrees(decoded):
+        text = decoded.text.rstrip()
+        # Not one that trails off ("What time? We'll set a timer for..."): its end is a guess.
+        if decoded.final and text and not text.endswith(("..", "…")) and self._agrees(decoded):
             start, end = attempt.window
-            self._head = (start, Head(end - start, decoded.text))
+            settled = (
+                text.endswith((".", "?", "!"))
+                and len(text.split()) - len(self._committed) <= 1  # agreed on but the last
+            )
+            self._head = (start, Head(end - start, decoded.text, settled))
 
     def _after_guess(self, attempt: _Attempt, task: asyncio.Task[Decoded]) -> None:
         """Decode a pause's audio again at once, after silence, if it left out words sent.
