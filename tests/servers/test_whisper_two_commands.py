@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from wyoming_servers.whisper.audio import to_float32
-from wyoming_servers.whisper.engine import Decoded, EngineOptions, Head, WhisperEngine
+from wyoming_servers.whisper.engine import Decoded, EngineOptions, Head, Sent, WhisperEngine
 from wyoming_servers.whisper.ha_names import build_prompt
 
 from .whisper_client import (
@@ -100,7 +100,8 @@ def test_a_window_that_drops_the_first_command_is_decoded_after_the_pause() -> N
     """The engine's part of it, in-process: "set a timer for 5" + "what time is it" with the
     home's names as the prompt. The window holding both loses the first command; given the
     decode made in the pause between them (the head) and the words sent as partials, the
-    engine decodes only the audio after the pause and puts the head's words before it."""
+    engine decodes the audio after the pause and puts the head's words before it: after the
+    window holding both left the words out, or (a settled head) first."""
     engine = WhisperEngine(EngineOptions(model="tiny.en"))
     first = _pcm(TIMER)[: -int(TAIL_S * 16000) * 2]
     audio = to_float32(np.frombuffer(first + _pcm(WHAT_TIME), np.int16))
@@ -120,8 +121,7 @@ def test_a_window_that_drops_the_first_command_is_decoded_after_the_pause() -> N
             "en",
             prompt,
             fallback=False,
-            accept=keeps_timer,
-            head=Head(pause, head.text, settled),
+            sent=Sent(keeps_timer, lambda d: not keeps_timer(d), Head(pause, head.text, settled)),
         )
         text = normalise(decoded.text)
         assert decoded.final

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+import itertools
 import logging
 from pathlib import Path
 import re
@@ -100,6 +101,17 @@ class Head:
     settled: bool = False
     """It ends a sentence whose words were sent as partials: the audio after it is decoded
     first, before the window holding both."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """The words a stream already sent as partials, which its later decodes must keep."""
+
+    agrees: Callable[[Decoded], bool]
+    """The decode begins with them (one word in three may differ)."""
+    left_out: Callable[[Decoded], bool]
+    """The decode leaves them out (most of them, not one misheard word)."""
+    head: Head | None = None
 
 
 @dataclass
@@ -223,8 +235,7 @@ class WhisperEngine:
         fallback: bool = True,
         short: bool = True,
         lead_in: bool = False,
-        accept: Callable[[Decoded], bool] | None = None,
-        head: Head | None = None,
+        sent: Sent | None = None,
     ) -> Decoded:
         """Transcribe 16 kHz mono float audio (blocking).
 
@@ -236,9 +247,9 @@ class WhisperEngine:
         `short` False: the 30 s window whatever the length (audio that did not come live).
         `lead_in`: the short window only with `LEAD_IN_S` of silence before the audio (the
         pass without it skipped words).
-        `accept`: a short window's result it rejects (one that leaves out the words already
-        sent as partials) is replaced by `head`'s text + a decode of the audio after it, if
-        given and accepted; else (with `fallback`) by a decode of the 30 s window; else it is
+        `sent`: a short window's result that does not agree with the words sent as partials
+        is replaced, where it left them out, by the head's text + a decode of the audio after
+        it (if that agrees); else (with `fallback`) by a decode of the 30 s window; else it is
         returned as is.
         """
         started = time.monotonic()
@@ -252,9 +263,7 @@ class WhisperEngine:
         else:
             fits = short and len(audio) <= self.short_window_s * SAMPLE_RATE
             decoded = (
-                self._decode_cut(audio, language, prompt, lead_in, accept, head, fallback)
-                if fits
-                else None
+                self._decode_cut(audio, language, prompt, lead_in, sent, fallback) if fits else None
             )
             if decoded is None and fits and not fallback:
                 decoded = Decoded(text="", language=language or "", final=False)
@@ -277,33 +286,39 @@ class WhisperEngine:
         language: str | None,
         prompt: str | None,
         lead_in: bool,
-        accept: Callable[[Decoded], bool] | None,
-        head: Head | None,
+        sent: Sent | None,
         fallback: bool,
     ) -> Decoded | None:
-        """A short window (see `_decode_short`), or where `accept` rejects it, `head` + after.
+        """A short window (see `_decode_short`), or the head + after where it left `sent` out.
 
         A settled head goes first: the window holding both commands was slower (tiny.en with
         the names as the prompt loops to its token limit on "Turn on the living room lamp, Turn
-        on ...", 0.5 s) and left the first out more often. None: unsure, or rejected and
+        on ...", 0.5 s) and left the first out more often. None: unsure, or disagreeing and
         `fallback` (then the 30 s window).
         """
-        first = head is not None and head.settled and accept is not None
-        if first and head is not None and accept is not None:
+        head = sent.head if sent is not None else None
+        if sent is None or head is None:
+            decoded = self._decode_short(audio, language, prompt, lead_in)
+            if decoded is None or sent is None or sent.agrees(decoded):
+                return decoded
+            _LOGGER.debug("Short window disagrees with words sent (%r)", decoded.text)
+            return None if fallback else decoded
+        if head.settled:
             after = self._decode_after(audio, language, prompt, head)
-            if after is not None and accept(after):
+            if after is not None and sent.agrees(after):
                 return after
-        hurry = accept if head is not None else None
-        decoded = self._decode_short(audio, language, prompt, lead_in, hurry)
-        if decoded is None or accept is None or accept(decoded):
+        decoded = self._decode_short(audio, language, prompt, lead_in, sent.left_out)
+        if decoded is None or sent.agrees(decoded):
             return decoded
-        after = self._decode_after(audio, language, prompt, head) if head and not first else None
+        after = None
+        if not head.settled and sent.left_out(decoded):
+            after = self._decode_after(audio, language, prompt, head)
         _LOGGER.debug(
-            "Short window left out words sent (%r): %s",
+            "Short window disagrees with words sent (%r): %s",
             decoded.text,
             "after the head" if after else "30 s window" if fallback else "unsure",
         )
-        if after is not None and accept(after):
+        if after is not None and sent.agrees(after):
             return after
         return None if fallback else decoded
 
@@ -328,8 +343,10 @@ class WhisperEngine:
         if rest is None or not rest.text.strip():
             return None  # the head's own decode may have left out what came after it
         first = head.text.strip()
-        if _keys(rest.text) == _keys(re.split(r"(?<=[.?!])\s+", first)[-1]):
-            return None  # its last sentence again: an echo of the prompt, not what was said
+        last = _sentences(first)[-1:]
+        sentences = _sentences(rest.text)
+        if sentences == last or any(a == b for a, b in itertools.pairwise(sentences)):
+            return None  # the head's last sentence again (an echo of the prompt), or a loop
         return Decoded(
             text=f"{first} {rest.text}".strip(),
             language=rest.language,
@@ -342,20 +359,20 @@ class WhisperEngine:
         language: str | None,
         prompt: str | None,
         lead_in: bool = False,
-        accept: Callable[[Decoded], bool] | None = None,
+        stop: Callable[[Decoded], bool] | None = None,
     ) -> Decoded | None:
         """A window cut to the audio's length, or None where it is unsure (then the 30 s path).
 
         Where its timestamped segments leave sound uncovered (words skipped: tiny.en drops the
         first of two commands said in one go, or the second), the window is decoded again with
         `LEAD_IN_S` of silence before the audio; if that also skips sound, None. `lead_in`:
-        that second pass only. A first pass that `accept` rejects is returned as is (the
-        caller decodes after its head instead: faster, and it kept both commands where the
-        second pass did not).
+        that second pass only. A first pass for which `stop` is true is returned as is (it
+        left out the words sent: the caller decodes after its head instead, faster, and it
+        kept both commands where the second pass did not).
         """
         if not lead_in:
             decoded, covers = self._short_pass(audio, language, prompt, 0.0)
-            if decoded is None or covers or (accept is not None and not accept(decoded)):
+            if decoded is None or covers or (stop is not None and stop(decoded)):
                 return decoded
             _LOGGER.debug("Short window skipped sound (%r): again with a lead-in", decoded.text)
         decoded, covers = self._short_pass(audio, language, prompt, LEAD_IN_S)
@@ -506,6 +523,11 @@ def _covers(segments: list[_Segment], audio: NDArray[np.float32], lead_s: float)
         (start is not None and start - first > UNCOVERED_S)
         or (end is not None and last - end > UNCOVERED_S)
     )
+
+
+def _sentences(text: str) -> list[list[str]]:
+    """Its sentences (and clauses), each as `_keys`."""
+    return [_keys(part) for part in re.split(r"(?<=[.?!,;])\s+", text.strip()) if _keys(part)]
 
 
 def _keys(text: str) -> list[str]:

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .audio import TARGET_RATE, to_float32
-from .engine import Decoded, Head, WhisperEngine
+from .engine import Decoded, Head, Sent, WhisperEngine
 from .levels import SoundLevels, frame_levels
 from .scheduler import FINAL, SPECULATIVE, DecodeScheduler
 from .vad import SpeechTracker
@@ -145,6 +145,8 @@ class StreamingTranscriber:
         self._last_decode_at = 0
         """Samples received when the last decode during speech started."""
         self._hypothesis: list[str] = []
+        self._repeated = False
+        """The last decode heard word for word what the one before it heard."""
         self._committed: list[str] = []
         self._sent = 0
         """Committed words already handed out by `take_partial`."""
@@ -244,6 +246,7 @@ class StreamingTranscriber:
             if _key(old) != _key(new):
                 break
             agreed += 1
+        self._repeated = agreed == len(words) == len(self._hypothesis)
         self._hypothesis = words
         agreed = min(agreed, len(words) - 1)  # the last word may still be cut by the buffer end
         if agreed > len(self._committed) and all(
@@ -353,9 +356,14 @@ class StreamingTranscriber:
         attempt.may_be_final = not partial or count <= self.engine.short_window_s * TARGET_RATE
         engine, language, prompt = self.engine, self.language, self.prompt
         short = partial or self._live()  # a file sent at once: accuracy first, the 30 s window
-        sent = self._committed[: self._sent]
-        accept = None if partial or not sent else partial_fn(_begins_with, sent=sent)
-        head = None if partial else self._head_for(window)
+        words = self._committed[: self._sent]
+        sent = None
+        if words and not partial:
+            sent = Sent(
+                agrees=partial_fn(_begins_with, sent=words),
+                left_out=partial_fn(_leaves_out, sent=words),
+                head=self._head_for(window),
+            )
         # The words already sent as partials are not given as Whisper's prefix: a first word
         # misheard in a partial ("Caron on the kitchen light") would be forced into the
         # transcript; the final decode may correct it (`rest_of` then leaves the chunks).
@@ -372,8 +380,7 @@ class StreamingTranscriber:
                 fallback=priority == FINAL,
                 short=short,
                 lead_in=lead_in,
-                accept=accept,
-                head=head,
+                sent=sent,
             )
 
         attempt.task = asyncio.create_task(
@@ -407,10 +414,8 @@ class StreamingTranscriber:
         # Not one that trails off ("What time? We'll set a timer for..."): its end is a guess.
         if decoded.final and text and not text.endswith(("..", "…")) and self._agrees(decoded):
             start, end = attempt.window
-            settled = (
-                text.endswith((".", "?", "!"))
-                and len(text.split()) - len(self._committed) <= 1  # agreed on but the last
-            )
+            # "I'll set a timer for a second." (then "five minutes") is no command's end.
+            settled = text.endswith((".", "?", "!")) and self._repeated
             self._head = (start, Head(end - start, decoded.text, settled))
 
     def _after_guess(self, attempt: _Attempt, task: asyncio.Task[Decoded]) -> None:
@@ -562,7 +567,16 @@ def _consume(task: asyncio.Task[Decoded]) -> None:
             _LOGGER.debug("Decode failed: %s", exc)
 
 
-def _begins_with(decoded: Decoded, sent: list[str]) -> bool:
+def _leaves_out(decoded: Decoded, sent: list[str]) -> bool:
+    """More than half the words `sent` are not at its start.
+
+    Not one misheard: "I'll set" sent, then "Set a timer for five minutes." is a correction
+    (the 30 s window confirms it), not a command left out.
+    """
+    return not _begins_with(decoded, sent, share=2)
+
+
+def _begins_with(decoded: Decoded, sent: list[str], share: int = 3) -> bool:
     """Its first words are `sent` (the words sent as partials), but for one in three at most.
 
     A word may be misheard, added or left out: tiny.en hears the first word of "set a timer"
@@ -575,7 +589,7 @@ def _begins_with(decoded: Decoded, sent: list[str]) -> bool:
         return True
     words = [_key(word) for word in decoded.text.split()]
     keys = [_key(word) for word in sent]
-    allowed = len(keys) // 3
+    allowed = len(keys) // share
     return any(
         edit_distance(keys, words[:length]) <= allowed
         for length in range(max(0, len(keys) - allowed), len(keys) + allowed + 1)
