@@ -7,6 +7,8 @@ speaker has been silent for
 `trigger_s`, the speech so far (trimmed of silence, with a little margin) is decoded speculatively
 on a worker. If no further speech arrives before `audio-stop`, that decode is the answer, often
 already finished; if speech resumed, the stale result is dropped and the new window decoded.
+The last decode in a pause that agreed with the partials is kept as the head: where a later
+window leaves the partials out (a first command dropped), the audio after the head is decoded.
 
 The audio all open streams hold together is capped by an `AudioBudget`; a stream gives its share
 back (and frees its buffer) once its final decode has its copy, or when it is dropped.
