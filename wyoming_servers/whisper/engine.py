@@ -99,8 +99,8 @@ class Head:
     samples: int
     text: str
     settled: bool = False
-    """It ends a sentence whose words were sent as partials: the audio after it is decoded
-    first, before the window holding both."""
+    """It ends a sentence, and its decode heard word for word what the one before it heard:
+    the audio after it is decoded first, before the window holding both."""
 
 
 @dataclass(frozen=True)
@@ -530,9 +530,13 @@ def _sentences(text: str) -> list[list[str]]:
     return [_keys(part) for part in re.split(r"(?<=[.?!,;])\s+", text.strip()) if _keys(part)]
 
 
+def word_key(word: str) -> str:
+    """A word as hypotheses are compared: case and punctuation left out."""
+    return "".join(c for c in word.lower() if c.isalnum())
+
+
 def _keys(text: str) -> list[str]:
-    """Its words as hypotheses are compared: case and punctuation left out."""
-    return ["".join(c for c in word.lower() if c.isalnum()) for word in text.split()]
+    return [word_key(word) for word in text.split()]
 
 
 def _cut_loop(text: str) -> tuple[str, bool]:

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .audio import TARGET_RATE, to_float32
-from .engine import Decoded, Head, Sent, WhisperEngine
+from .engine import Decoded, Head, Sent, WhisperEngine, word_key
 from .levels import SoundLevels, frame_levels
 from .scheduler import FINAL, SPECULATIVE, DecodeScheduler
 from .vad import SpeechTracker
@@ -245,14 +245,14 @@ class StreamingTranscriber:
         words = task.result().text.split()
         agreed = 0
         for old, new in zip(self._hypothesis, words, strict=False):
-            if _key(old) != _key(new):
+            if word_key(old) != word_key(new):
                 break
             agreed += 1
         self._repeated = agreed == len(words) == len(self._hypothesis)
         self._hypothesis = words
         agreed = min(agreed, len(words) - 1)  # the last word may still be cut by the buffer end
         if agreed > len(self._committed) and all(
-            _key(a) == _key(b) for a, b in zip(self._committed, words, strict=False)
+            word_key(a) == word_key(b) for a, b in zip(self._committed, words, strict=False)
         ):
             self._committed = words[:agreed]
 
@@ -302,7 +302,7 @@ class StreamingTranscriber:
         sent = self._committed[: self._sent]
         words = decoded.text.split()
         if len(words) < len(sent) or any(
-            _key(a) != _key(b) for a, b in zip(sent, words, strict=False)
+            word_key(a) != word_key(b) for a, b in zip(sent, words, strict=False)
         ):
             return None
         rest = " ".join(words[len(sent) :])
@@ -589,8 +589,8 @@ def _begins_with(decoded: Decoded, sent: list[str], share: int = 3) -> bool:
     """
     if not sent:
         return True
-    words = [_key(word) for word in decoded.text.split()]
-    keys = [_key(word) for word in sent]
+    words = [word_key(word) for word in decoded.text.split()]
+    keys = [word_key(word) for word in sent]
     allowed = len(keys) // share
     return any(
         edit_distance(keys, words[:length]) <= allowed
@@ -606,8 +606,3 @@ def edit_distance(a: list[str], b: list[str]) -> int:
         for j, y in enumerate(b, 1):
             previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
     return row[-1]
-
-
-def _key(word: str) -> str:
-    """A word as hypotheses are compared: case and punctuation left out."""
-    return "".join(c for c in word.lower() if c.isalnum())
