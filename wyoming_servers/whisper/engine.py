@@ -297,21 +297,16 @@ class WhisperEngine:
         `fallback` (then the 30 s window).
         """
         head = sent.head if sent is not None else None
-        if sent is None or head is None:
-            decoded = self._decode_short(audio, language, prompt, lead_in)
-            if decoded is None or sent is None or sent.agrees(decoded):
-                return decoded
-            _LOGGER.debug("Short window disagrees with words sent (%r)", decoded.text)
-            return None if fallback else decoded
-        if head.settled:
+        if sent is not None and head is not None and head.settled:
             after = self._decode_after(audio, language, prompt, head)
             if after is not None and sent.agrees(after):
                 return after
-        decoded = self._decode_short(audio, language, prompt, lead_in, sent.left_out)
-        if decoded is None or sent.agrees(decoded):
+        stop = sent.left_out if sent is not None and head is not None else None
+        decoded = self._decode_short(audio, language, prompt, lead_in, stop)
+        if decoded is None or sent is None or sent.agrees(decoded):
             return decoded
         after = None
-        if not head.settled and sent.left_out(decoded):
+        if head is not None and not head.settled and sent.left_out(decoded):
             after = self._decode_after(audio, language, prompt, head)
         _LOGGER.debug(
             "Short window disagrees with words sent (%r): %s",
