@@ -238,11 +238,13 @@ def test_satellite_listening_to_speaking_while_a_recording_plays(
     assert card_errors(browser) == []
 
 
-def test_push_to_talk_from_the_browser_microphone(browser: Browser) -> None:
-    """Hold the button: the fake microphone says the command, HA's pipeline runs it."""
-    assert state_of(browser, "light.kitchen_light") == "off"
+def push_to_talk(browser: Browser) -> dict[str, Any]:
+    """Hold the button until HA's VAD ends the request; the exchange once answered."""
     browser.call("pointerDown", selector=PTT_BUTTON)
     try:
+        listening = """const ex = card.querySelector(".exchange");
+                       return ex && ex.dataset.voice === "true" && ex.dataset.status === "listening";"""
+        browser.wait_for(in_card(listening), timeout=15)
         # HA's VAD ends the request after the command: the card stops listening by itself.
         browser.wait_for(
             in_card("""const ex = card.querySelector(".exchange");
@@ -251,9 +253,26 @@ def test_push_to_talk_from_the_browser_microphone(browser: Browser) -> None:
         )
     finally:
         browser.call("pointerUp")
-    exchange = last_exchange_done(browser)
-    # Words as HA's pipeline heard them (Whisper's punctuation and case vary from run to run).
-    assert words(exchange["said"]) == words(PTT_COMMAND), exchange
+    return last_exchange_done(browser)
+
+
+def test_push_to_talk_from_the_browser_microphone(browser: Browser) -> None:
+    """Hold the button: the fake microphone says the command, HA's pipeline runs it."""
+    assert state_of(browser, "light.kitchen_light") == "off"
+    # Chromium's fake microphone does not hand over the same samples twice, and on about one
+    # capture in six tiny.en mishears a word of it ("Carrot on the kitchen light", "... kitchen
+    # white"; also without our server's partials, in a plain 30 s decode of that capture). The
+    # user then says it again: so does this test, at most twice more. STT accuracy is measured
+    # by bench.stt on recorded speech, not here.
+    misheard: list[dict[str, Any]] = []
+    for _ in range(3):
+        exchange = push_to_talk(browser)
+        # Words as HA's pipeline heard them (Whisper's punctuation and case vary from run to run).
+        if words(exchange["said"]) == words(PTT_COMMAND):
+            break
+        misheard.append(exchange)
+        assert state_of(browser, "light.kitchen_light") == "off", exchange
+    assert words(exchange["said"]) == words(PTT_COMMAND), misheard
     assert exchange["reply"] == "Turned on the light"
     assert exchange["error"] is None
     browser.wait_for(f"() => {HASS}.states['light.kitchen_light'].state === 'on'", timeout=10)
