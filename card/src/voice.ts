@@ -48,8 +48,9 @@ export class MicRecorder {
 
   /** Start capturing; `onChunk` gets PCM blocks. Resolves with the sample rate. */
   async start(onChunk: (pcm: Int16Array) => void): Promise<number> {
+    // No noise suppression or auto gain: they made Whisper mishear far more (README, card).
     this.stream = await navigator.mediaDevices.getUserMedia({
-      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+      audio: { echoCancellation: true, noiseSuppression: false, autoGainControl: false },
     });
     // 16 kHz is what HA's STT wants: the browser resamples, HA then has nothing to do.
     this.context = new AudioContext({ sampleRate: 16000 });

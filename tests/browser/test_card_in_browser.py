@@ -259,11 +259,11 @@ def push_to_talk(browser: Browser) -> dict[str, Any]:
 def test_push_to_talk_from_the_browser_microphone(browser: Browser) -> None:
     """Hold the button: the fake microphone says the command, HA's pipeline runs it."""
     assert state_of(browser, "light.kitchen_light") == "off"
-    # Chromium's fake microphone does not hand over the same samples twice, and on about one
-    # capture in six tiny.en mishears a word of it ("Carrot on the kitchen light", "... kitchen
-    # white"; also without our server's partials, in a plain 30 s decode of that capture). The
-    # user then says it again: so does this test, at most twice more. STT accuracy is measured
-    # by bench.stt on recorded speech, not here.
+    # Chromium's microphone path does not hand over the same samples twice, and tiny.en
+    # mishears some captures ("Carrot on the kitchen light", "... kitchen white"; also in a
+    # plain 30 s decode of that capture): one in twelve since the card asks for no noise
+    # suppression or auto gain (README). The user then says it again: so does this test, at most
+    # twice more. STT accuracy is measured by bench.stt on recorded speech, not here.
     misheard: list[dict[str, Any]] = []
     for _ in range(3):
         exchange = push_to_talk(browser)

@@ -1501,8 +1501,8 @@ var pt = class {
 	async start(e) {
 		this.stream = await navigator.mediaDevices.getUserMedia({ audio: {
 			echoCancellation: !0,
-			noiseSuppression: !0,
-			autoGainControl: !0
+			noiseSuppression: !1,
+			autoGainControl: !1
 		} }), this.context = new AudioContext({ sampleRate: 16e3 });
 		let t = URL.createObjectURL(new Blob([dt], { type: "text/javascript" }));
 		try {
