@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+import re
 import subprocess
 import sys
 import time
@@ -41,12 +42,17 @@ from tests.wire.http_client import (
     scrape,
 )
 from wyoming_servers.models import bundled_joe_voice, bundled_tiny_en
+from wyoming_servers.whisper.stream import edit_distance
 
 pytestmark = pytest.mark.skipif(
     bundled_joe_voice() is None or bundled_tiny_en() is None, reason="bundled models missing"
 )
 
 SPOKEN = "Turn off the kitchen lights and lock the front door."
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z']+", text.lower())
 
 
 def metrics_port(server: ServerProcess, timeout: float = 10) -> int:
@@ -122,7 +128,9 @@ async def test_transcription_and_synthesis_move_the_metrics(
     spoken = await synthesize(server.ports["piper"], SPOKEN, sample_rate=16000)
     assert_valid_pcm(spoken, 16000)
     heard = await transcribe_pcm(server.ports["whisper"], spoken.pcm, 16000)
-    assert "kitchen" in heard.lower()
+    # Piper's voice differs a little per render, and tiny.en slips on a word now and then
+    # ("Turn off the catch and lights"): the sentence, give or take two words.
+    assert edit_distance(_words(heard), _words(SPOKEN)) <= 2, heard
     more_audio_s = await _busy_then_done(server.ports["piper"])
     more_audio_s += await _stream(server.ports["piper"])
     after = scrape(port)
