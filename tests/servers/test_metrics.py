@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-import re
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from tests.servers.test_piper import (
     Client,
     Received,
     ServerProcess,
+    _words,
     assert_valid_pcm,
     client,
     start_server,
@@ -49,10 +49,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 SPOKEN = "Turn off the kitchen lights and lock the front door."
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z']+", text.lower())
 
 
 def metrics_port(server: ServerProcess, timeout: float = 10) -> int:
