@@ -359,9 +359,16 @@ async def test_streaming_starts_before_the_text_ends_and_round_trips(
 async def test_one_shot_round_trips_through_stt(piper: ServerProcess, whisper_model) -> None:
     # Cut early ("The living room lights" | "are now off, and ..."), heard as one sentence.
     # (Without the comma this voice runs "off and" into "often" at any cut, sentence level too.)
+    # Exact words: a seam that mangles a word would do so in every render. Piper's voice varies a
+    # little per render and tiny.en mishears one now and then, so a second render may be it.
     text = "The living room lights are now off, and the heating is set to low."
-    got = await synthesize(piper.ports["piper"], text, sample_rate=16000)
-    assert _words(transcribe(whisper_model, got)) == _words(text)
+    heard: list[str] = []
+    for _ in range(2):
+        got = await synthesize(piper.ports["piper"], text, sample_rate=16000)
+        heard.append(transcribe(whisper_model, got))
+        if _words(heard[-1]) == _words(text):
+            break
+    assert _words(heard[-1]) == _words(text), heard
 
 
 async def test_two_clients_at_once(piper: ServerProcess) -> None:
