@@ -11,7 +11,8 @@ import time
 from wyoming_servers.mqtt import add_mqtt_args, serve_with_mqtt
 from wyoming_servers.piper.__main__ import add_piper_args, build_service, server_spec
 from wyoming_servers.piper.voices import VoiceError
-from wyoming_wire.cli import add_server_args, limit_malloc_arenas, limits_from_args, run_main
+from wyoming_wire.cli import add_server_args, limits_from_args, run_main
+from wyoming_wire.heap import reuse_large_buffers
 from wyoming_wire.zeroconf import default_service_name
 
 _LOGGER = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def _name(zeroconf: str | None, kind: str) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run both servers until SIGTERM/SIGINT."""
     args = build_parser().parse_args(argv)
-    limit_malloc_arenas()
+    reuse_large_buffers()
     return run_main(
         lambda: _run(args),
         debug=args.debug,

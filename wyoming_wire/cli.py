@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Callable, Coroutine
-import contextlib
 import logging
-import sys
 from typing import Any
 
 from .http import parse_http_uri
@@ -100,24 +98,6 @@ def limits_from_args(args: argparse.Namespace) -> Limits:
         max_connections_per_peer=max(1, args.max_connections_per_peer),
         idle_timeout_s=args.idle_timeout if args.idle_timeout > 0 else None,
     )
-
-
-def limit_malloc_arenas(arenas: int = 2, mmap_threshold: int = 4 * 1024 * 1024) -> None:
-    """Keep glibc from holding on to memory the models freed (no-op off glibc).
-
-    Caps the per-thread malloc arenas (inference threads otherwise each keep a heap) and fixes
-    the mmap threshold, so large buffers are mapped and given back when freed instead of
-    staying in the heap.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        m_arena_max, m_mmap_threshold = -8, -3
-        libc.mallopt(m_arena_max, arenas)
-        libc.mallopt(m_mmap_threshold, mmap_threshold)
 
 
 def run_main(

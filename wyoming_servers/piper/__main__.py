@@ -14,7 +14,8 @@ from wyoming_servers.piper.handler import PiperEventHandler
 from wyoming_servers.piper.service import OUTPUT_RATES, TtsService
 from wyoming_servers.piper.voices import VoiceError, default_data_dirs
 from wyoming_wire import Limits, ServerSpec
-from wyoming_wire.cli import add_server_args, limit_malloc_arenas, limits_from_args, run_main
+from wyoming_wire.cli import add_server_args, limits_from_args, run_main
+from wyoming_wire.heap import limit_malloc_arenas
 
 DEFAULT_URI = "tcp://127.0.0.1:10200"
 

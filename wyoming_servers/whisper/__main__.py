@@ -6,7 +6,8 @@ import argparse
 import asyncio
 
 from wyoming_servers.mqtt import add_mqtt_args, serve_with_mqtt
-from wyoming_wire.cli import add_server_args, limit_malloc_arenas, run_main
+from wyoming_wire.cli import add_server_args, run_main
+from wyoming_wire.heap import reuse_large_buffers
 
 from .service import DEFAULT_URI, WhisperService, add_arguments, options_from_args
 
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     add_mqtt_args(parser)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    limit_malloc_arenas()
+    reuse_large_buffers()
 
     async def run() -> None:
         service = await asyncio.to_thread(WhisperService, options_from_args(args))

@@ -16,14 +16,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-import contextlib
-import ctypes
 import heapq
 import itertools
 import logging
-import sys
 import time
 from typing import TypeVar
+
+from wyoming_wire.heap import heap_trimmer
 
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -32,16 +31,6 @@ FINAL = 0
 SPECULATIVE = 1
 TRIM_EVERY_S = 2.0
 """Least time between two heap trims (each takes a few ms of a helper thread)."""
-
-
-def _load_malloc_trim() -> Callable[[int], int] | None:
-    """The C library's `malloc_trim` (glibc), or None elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None
-    with contextlib.suppress(OSError, AttributeError):
-        trim: Callable[[int], int] = ctypes.CDLL("libc.so.6").malloc_trim
-        return trim
-    return None
 
 
 class BusyError(RuntimeError):
@@ -62,7 +51,7 @@ class DecodeScheduler:
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
         self.running = 0
-        self._malloc_trim = _load_malloc_trim() if trim_memory else None
+        self._trim_heap = heap_trimmer() if trim_memory else None
         self._trim_due: asyncio.TimerHandle | None = None
         self._trimming = False
         self._last_trim = 0.0
@@ -127,7 +116,7 @@ class DecodeScheduler:
 
     def trim_when_idle(self) -> None:
         """If no decode runs or waits, trim the heap soon (at most once per TRIM_EVERY_S)."""
-        if self._malloc_trim is None or self._trim_due is not None or self._trimming:
+        if self._trim_heap is None or self._trim_due is not None or self._trimming:
             return
         if not self._idle:
             return  # the last decode to end calls this again
@@ -136,16 +125,16 @@ class DecodeScheduler:
 
     def _start_trim(self) -> None:
         self._trim_due = None
-        if not self._idle or self._malloc_trim is None:
+        if not self._idle or self._trim_heap is None:
             return  # the next decode to end tries again
         self._trimming = True
         self._last_trim = time.monotonic()
         loop = asyncio.get_running_loop()
         # Not on the decode pool: a trim must never hold up a decode's start.
-        done = loop.run_in_executor(None, self._malloc_trim, 0)
+        done = loop.run_in_executor(None, self._trim_heap)
         done.add_done_callback(self._trim_done)
 
-    def _trim_done(self, done: asyncio.Future[int]) -> None:
+    def _trim_done(self, done: asyncio.Future[None]) -> None:
         self._trimming = False
         self.trims += 1
         if not done.cancelled() and (err := done.exception()) is not None:
