@@ -16,6 +16,8 @@ It knows the Wyoming framing and nothing of either part (it imports neither):
   their MQTT modules).
 - `logs`: plain or JSON log lines, and `LogOnce` for messages an attacker could repeat.
 - `cli`: the flags every server shares and `run_main`, the console-script wrapper.
+- `heap`: glibc heap settings (large blocks mapped and given back, or kept for Whisper's
+  decodes) and `heap_trimmer`.
 
 Error policy: a header line that is not a valid event is answered with an `error` event and
 skipped (the newline framing lets the stream go on), up to `Limits.max_bad_events` per
