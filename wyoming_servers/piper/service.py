@@ -212,7 +212,7 @@ class TtsService:
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="piper")
         # Freed buffers go back to the system after each piece: in `jarvis-servers` the heap
         # keeps large blocks for Whisper (`reuse_large_buffers`), and a long attack's pieces
-        # piled up there (peak 676 MB against 444 MB before; 500 MB with the trim).
+        # piled up there (test_piper_limits peak 676 MB against 444 MB before; 523 MB with it).
         self.queue = FairQueue(self.executor, threads, after=heap_trimmer())
         self.text_level = logging.INFO if log_text else logging.DEBUG
         self.on_synthesized: SynthesisObserver | None = None
