@@ -51,6 +51,11 @@ def server() -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="module")
+def debug_server() -> Iterator[ServerProcess]:
+    yield from _base_server("--debug")
+
+
+@pytest.fixture(scope="module")
 def window20_server() -> Iterator[ServerProcess]:
     yield from _base_server("--min-window", "20")
 
@@ -130,3 +135,19 @@ async def test_french_partials_while_speaking_in_20s_windows(
     )
     assert chunks == final
     assert _errors(_words(CLIPS[LONG]), final) <= 2, final
+
+
+async def test_a_decode_in_a_pause_gives_up_when_speech_goes_on(
+    debug_server: ServerProcess,
+) -> None:
+    """Two commands with a 0.3 s pause: the decode started in the pause (a whole 30 s window
+    with base) gives up after its encoder step once speech goes on, instead of holding up the
+    decode of both commands; the transcript has both."""
+    first, second = "end07_stp_fr_allume_la_lumiere.wav", "end07_stp_fr_minuteur_10_minutes.wav"
+    tone = _pcm(first)[-int(0.7 * 32000) :]
+    pcm = _pcm(first)[: -len(tone)] + tone[: int(0.3 * 32000)] + _pcm(second)
+    _before, after = await _stream(debug_server.port, pcm, language="fr")
+    assert after[-1].type == "transcript", after[-1]
+    heard = _words(str(after[-1].data["text"]))
+    assert _errors(_words(f"{CLIPS[first]} {CLIPS[second]}"), heard) <= 1, heard
+    assert "(given up: speech went on)" in debug_server.log_text(), debug_server.log_text()

@@ -45,6 +45,10 @@ start at its window's first frame, measured on two commands said in one go)."""
 tqdm.tqdm.monitor_interval = 0
 
 
+class _Stale(Exception):
+    """A decode given up after its encoder step (see `decode`'s `stale`)."""
+
+
 class LanguageError(ValueError):
     """The requested language is not one the model knows."""
 
@@ -125,6 +129,8 @@ class Decoded:
     """Wall time of the decode."""
     final: bool = True
     """False for a partial decode's hypothesis that a final decode would not give as is."""
+    stale: bool = False
+    """Given up after the encoder step, no text (see `WhisperEngine.decode`'s `stale`)."""
 
 
 _MODELS: dict[tuple[str, str, str, int, int], WhisperModel] = {}
@@ -203,6 +209,8 @@ class WhisperEngine:
         stamps = options.timestamps
         self.timestamps: bool = (not self.multilingual) if stamps is None else stamps
         self.on_decoded: Callable[[float, float], None] | None = None
+        self._call = threading.local()
+        """The running decode's `stale` check, per worker thread."""
         """Metrics: told (seconds of audio, seconds of decoding) after each decode, on its thread."""
 
     @property
@@ -236,6 +244,7 @@ class WhisperEngine:
         short: bool = True,
         lead_in: bool = False,
         sent: Sent | None = None,
+        stale: Callable[[], bool] | None = None,
     ) -> Decoded:
         """Transcribe 16 kHz mono float audio (blocking).
 
@@ -251,7 +260,33 @@ class WhisperEngine:
         is replaced, where it left them out, by the head's text + a decode of the audio after
         it (if that agrees); else (with `fallback`) by a decode of the 30 s window; else it is
         returned as is.
+        `stale`: checked before each decoding step of a short window; where true, the decode
+        gives up (`Decoded.stale`): a decode in a pause that speech went on past. With the
+        30 s window its encoder step takes 0.45 s, the decoding step 0.1-0.15 s more.
         """
+        self._call.stale = stale
+        started = time.monotonic()
+        try:
+            return self._decode(audio, language, prompt, partial, fallback, short, lead_in, sent)
+        except _Stale:
+            seconds = time.monotonic() - started
+            return Decoded(
+                language=language or "", text="", final=False, stale=True, seconds=seconds
+            )
+        finally:
+            self._call.stale = None
+
+    def _decode(  # noqa: PLR0917
+        self,
+        audio: NDArray[np.float32],
+        language: str | None,
+        prompt: str | None,
+        partial: bool,
+        fallback: bool,
+        short: bool,
+        lead_in: bool,
+        sent: Sent | None,
+    ) -> Decoded:
         started = time.monotonic()
         if partial:
             short = len(audio) <= MAX_PARTIAL_S * SAMPLE_RATE
@@ -401,6 +436,9 @@ class WhisperEngine:
         padded = np.zeros(frames * 160 + 160, dtype=np.float32)
         padded[lead : lead + len(audio)] = audio
         encoded = model.encode(model.feature_extractor(padded, padding=0)[:, :frames])
+        stale = getattr(self._call, "stale", None)
+        if stale is not None and stale():
+            raise _Stale
         if language is None:
             if not self.multilingual:
                 language = "en"

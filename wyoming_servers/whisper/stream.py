@@ -102,9 +102,14 @@ class _Attempt:
     partial: bool = False
     lead_in: bool = False
     """Decoded after silence (after a decode of the same audio left out words already sent)."""
+    stale: bool = False
+    """Sound came after its window: a decode in a pause gives up after its encoder step."""
 
     def mark_started(self) -> None:
         self.started = True
+
+    def is_stale(self) -> bool:
+        return self.stale
 
     def drop_audio(self, _task: object = None) -> None:
         self.audio = None
@@ -181,6 +186,7 @@ class StreamingTranscriber:
         self._samples += samples.size
         self._tracker.feed(pcm)
         self._track_levels(samples)
+        self._mark_stale()
         if self.settings.speculate and self._tracker.span is not None:
             trigger = int(self.settings.trigger_s * TARGET_RATE)
             if self._tracker.silence_samples >= trigger:
@@ -194,6 +200,18 @@ class StreamingTranscriber:
             elif self._partial_s > 0:
                 self._maybe_partial()  # partials only while there is sound
         return True
+
+    def _mark_stale(self) -> None:
+        """Flag a running decode whose window the last sound has passed (it cannot stand)."""
+        attempt = self._attempt
+        if (
+            attempt is not None
+            and not attempt.stale
+            and attempt.task is not None
+            and not attempt.task.done()
+            and attempt.window[1] < self._speech_end(HOLD_MARGIN_S)
+        ):
+            attempt.stale = True
 
     def _live(self) -> bool:
         """The audio is coming in about real time (not a backlog read at once)."""
@@ -241,6 +259,8 @@ class StreamingTranscriber:
     def _heard(self, task: asyncio.Task[Decoded]) -> None:
         """A decode ended: commit the words it agrees on with the previous hypothesis."""
         if task.cancelled() or task.exception() is not None or self._released:
+            return
+        if task.result().stale:
             return
         words = task.result().text.split()
         agreed = 0
@@ -359,6 +379,11 @@ class StreamingTranscriber:
         engine, language, prompt = self.engine, self.language, self.prompt
         short = partial or self._live()  # a file sent at once: accuracy first, the 30 s window
         words = self._committed[: self._sent]
+        # With the 30 s window, a decode in a pause that speech went on past holds up the next
+        # one by a whole decode: it stops after its encoder step instead.
+        stale = None
+        if priority == SPECULATIVE and not partial and not self.engine.cheap:
+            stale = attempt.is_stale
         sent = None
         if words and not partial:
             sent = Sent(
@@ -383,6 +408,7 @@ class StreamingTranscriber:
                 short=short,
                 lead_in=lead_in,
                 sent=sent,
+                stale=stale,
             )
 
         attempt.task = asyncio.create_task(
@@ -556,7 +582,7 @@ def _log_decode(attempt: _Attempt, priority: int, task: asyncio.Task[Decoded]) -
         start,
         end,
         decoded.seconds,
-        "" if decoded.final else " (unsure)",
+        " (given up: speech went on)" if decoded.stale else "" if decoded.final else " (unsure)",
         decoded.text,
     )
 
