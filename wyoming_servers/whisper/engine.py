@@ -209,9 +209,9 @@ class WhisperEngine:
         stamps = options.timestamps
         self.timestamps: bool = (not self.multilingual) if stamps is None else stamps
         self.on_decoded: Callable[[float, float], None] | None = None
+        """Metrics: told (seconds of audio, seconds of decoding) after each decode, on its thread."""
         self._call = threading.local()
         """The running decode's `stale` check, per worker thread."""
-        """Metrics: told (seconds of audio, seconds of decoding) after each decode, on its thread."""
 
     @property
     def cheap(self) -> bool:
