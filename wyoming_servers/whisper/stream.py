@@ -6,7 +6,8 @@ successive hypotheses agree on (LocalAgreement) become partial text, `take_parti
 speaker has been silent for
 `trigger_s`, the speech so far (trimmed of silence, with a little margin) is decoded speculatively
 on a worker. If no further speech arrives before `audio-stop`, that decode is the answer, often
-already finished; if speech resumed, the stale result is dropped and the new window decoded.
+already finished; if speech resumed, the stale result is dropped and the new window decoded
+(with the 30 s window, a stale decode gives up after its encoder step).
 The last decode in a pause that agreed with the partials is kept as the head: where a later
 window leaves the partials out (a first command dropped), the audio after the head is decoded.
 
