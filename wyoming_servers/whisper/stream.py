@@ -203,10 +203,14 @@ class StreamingTranscriber:
         return True
 
     def _mark_stale(self) -> None:
-        """Flag a running decode whose window the last sound has passed (it cannot stand)."""
+        """Flag a running decode whose window the last sound has passed (it cannot stand).
+
+        Only the 30 s window's decodes read the flag (see `_start`).
+        """
         attempt = self._attempt
         if (
-            attempt is not None
+            not self.engine.cheap
+            and attempt is not None
             and not attempt.stale
             and attempt.task is not None
             and not attempt.task.done()
