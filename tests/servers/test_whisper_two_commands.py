@@ -79,20 +79,23 @@ async def test_both_commands_said_in_one_go_are_transcribed(
     two pairs in every window holding both ("What time is it?", after "We'll set a timer for 5"
     had gone out as a partial; the 30 s window, tried next, then lost the "it" of "what time is
     it" at load): now such a decode is replaced by the decode in the pause between them plus a
-    decode of the audio after it.
+    decode of the audio after it. And a partial window ending 0.2 s after the last word, heard
+    as "Set a timer for lunch. What time is..." (1 stream in 3), stood as the transcript: one
+    that trails off no longer stands.
     """
     audio = _pcm(first)[: -int(TAIL_S * 16000) * 2] + _pcm(second)
-    client = await Client.connect(server.port)
-    try:
-        events = await client.stream(
-            Clip(audio, 16000, 2, 1), language="en", realtime=True, names=names
-        )
-    finally:
-        await client.close()
-    assert events[-1].type == "transcript", events[-1]
-    text = normalise(str(events[-1].data["text"]))
-    assert WORDS[first] in text, text
-    assert WORDS[second] in text.split(WORDS[first], 1)[-1], text
+    for _ in range(2):  # decode timings differ from one stream to the next
+        client = await Client.connect(server.port)
+        try:
+            events = await client.stream(
+                Clip(audio, 16000, 2, 1), language="en", realtime=True, names=names
+            )
+        finally:
+            await client.close()
+        assert events[-1].type == "transcript", events[-1]
+        text = normalise(str(events[-1].data["text"]))
+        assert WORDS[first] in text, text
+        assert WORDS[second] in text.split(WORDS[first], 1)[-1], text
     assert server.proc.poll() is None
 
 

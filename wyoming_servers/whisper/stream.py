@@ -285,7 +285,8 @@ class StreamingTranscriber:
         """The transcript, if the turn can end before `audio-stop`, else None.
 
         It can once `early_end_s` passed since the last sound and a final decode reaching past
-        that sound ends with a full stop, ? or ! (Whisper's own sense of a finished sentence).
+        that sound ends with a full stop, ? or ! (Whisper's own sense of a finished sentence),
+        not an ellipsis.
         """
         attempt = self._attempt
         if (
@@ -303,6 +304,7 @@ class StreamingTranscriber:
         if (
             not decoded.final
             or not decoded.text.rstrip().endswith((".", "?", "!"))
+            or _trails_off(decoded.text)
             or quiet * 160 < int(self.settings.early_end_s * TARGET_RATE)
             or attempt.window[1] < self._speech_end(HOLD_MARGIN_S)
         ):
@@ -445,7 +447,7 @@ class StreamingTranscriber:
         """
         text = decoded.text.rstrip()
         # Not one that trails off ("What time? We'll set a timer for..."): its end is a guess.
-        if decoded.final and text and not text.endswith(("..", "…")) and self._agrees(decoded):
+        if decoded.final and text and not _trails_off(text) and self._agrees(decoded):
             start, end = attempt.window
             # "I'll set a timer for a second." (then "five minutes") is no command's end.
             settled = text.endswith((".", "?", "!")) and self._repeated
@@ -475,8 +477,12 @@ class StreamingTranscriber:
         self._attempt = self._start(attempt.window, SPECULATIVE, lead_in=True)
 
     def _stands(self, decoded: Decoded) -> bool:
-        """A decode may be the transcript: final, and agreeing with the partials sent."""
-        return decoded.final and self._agrees(decoded)
+        """A decode may be the transcript: final, agreeing with the partials, not trailing off.
+
+        A partial window ending 0.2 s after "what time is it" heard "What time is..." (tiny.en,
+        the last word at the window's end): Whisper's own sign that the sentence goes on.
+        """
+        return decoded.final and not _trails_off(decoded.text) and self._agrees(decoded)
 
     def _lead_in_next(self, attempt: _Attempt, decoded: Decoded) -> bool:
         """Whether the cut window's decode left out the words sent as partials.
@@ -598,6 +604,11 @@ def _consume(task: asyncio.Task[Decoded]) -> None:
         exc = task.exception()
         if exc is not None:
             _LOGGER.debug("Decode failed: %s", exc)
+
+
+def _trails_off(text: str) -> bool:
+    """Whisper ended the text with an ellipsis: it heard the sentence go on."""
+    return text.rstrip().endswith(("..", "…"))
 
 
 def _leaves_out(decoded: Decoded, sent: list[str]) -> bool:
