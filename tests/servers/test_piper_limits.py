@@ -43,11 +43,23 @@ MAX_RSS_MB = 600
 
 
 @pytest.fixture
-def server() -> Iterator[ServerProcess]:
-    """A fresh server per test: work a test leaves behind must not slow the next one."""
-    proc = start_server("wyoming_servers.piper", "--uri", "tcp://127.0.0.1:0", names=("piper",))
+def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """A fresh server per test: work a test leaves behind must not slow the next one.
+
+    `jarvis-piper` unless a test asks for `jarvis-servers` (Whisper in the same process: its
+    heap keeps large blocks, `wyoming_wire.heap.reuse_large_buffers`).
+    """
+    if getattr(request, "param", "jarvis-piper") == "jarvis-servers":
+        args = ("--stt-uri", "tcp://127.0.0.1:0", "--tts-uri", "tcp://127.0.0.1:0")
+        proc = start_server("wyoming_servers", *args, names=("whisper", "piper"))
+    else:
+        proc = start_server("wyoming_servers.piper", "--uri", "tcp://127.0.0.1:0", names=("piper",))
     yield proc
     proc.finish()
+
+
+BOTH_PROGRAMS = pytest.mark.parametrize("server", ["jarvis-piper", "jarvis-servers"], indirect=True)
+"""Memory under attack is checked in both programs users run."""
 
 
 def _rss_mb(pid: int) -> float:
@@ -163,6 +175,7 @@ async def test_clients_that_leave_have_their_work_dropped(server: ServerProcess)
             await c.close()
 
 
+@BOTH_PROGRAMS
 async def test_an_absurd_word_costs_a_bounded_amount(server: ServerProcess) -> None:
     """A 19,999-character word is answered quickly; another client is not held up; RSS stays low."""
     port = server.ports["piper"]
@@ -186,6 +199,7 @@ async def test_an_absurd_word_costs_a_bounded_amount(server: ServerProcess) -> N
     assert max(rss) < MAX_RSS_MB, f"peak RSS {max(rss):.0f} MB"
 
 
+@BOTH_PROGRAMS
 async def test_costly_characters_are_bounded_and_a_costly_request_refused(
     server: ServerProcess,
 ) -> None:
