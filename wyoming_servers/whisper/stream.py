@@ -446,8 +446,8 @@ class StreamingTranscriber:
         first of two commands said in one go), the engine decodes only the audio after it.
         """
         text = decoded.text.rstrip()
-        # Not one that trails off ("What time? We'll set a timer for..."): its end is a guess.
-        if decoded.final and text and not _trails_off(text) and self._agrees(decoded):
+        # One that stands: not one that trails off ("What time? We'll set a timer for...").
+        if text and self._stands(decoded):
             start, end = attempt.window
             # "I'll set a timer for a second." (then "five minutes") is no command's end.
             settled = text.endswith((".", "?", "!")) and self._repeated
