@@ -130,6 +130,12 @@ def state_of(browser: Browser, entity_id: str) -> str:
     return value
 
 
+def call_service(browser: Browser, domain: str, service: str, data: dict[str, Any]) -> None:
+    browser.evaluate(
+        f"(args) => {HASS}.callService(args[0], args[1], args[2])", [domain, service, data]
+    )
+
+
 def luminance(css_color: str) -> float:
     """Relative luminance (0 black .. 1 white) of an `rgb(...)` / `rgba(...)` color."""
     parts = css_color[css_color.index("(") + 1 : css_color.index(")")].split(",")
@@ -200,20 +206,21 @@ def test_reply_from_the_model_streams_into_the_card(browser: Browser) -> None:
     assert figures.startswith("latency "), figures
 
 
-def test_satellite_listening_to_speaking_while_a_recording_plays(
-    browser: Browser, demo_ui: DemoUi
-) -> None:
-    """'hey jarvis, turn off the kitchen light' into the satellite: its state follows live."""
+# What the demo's recording says after "hey jarvis".
+SATELLITE_COMMAND = "Turn off the kitchen light"
+
+
+def satellite_turn(browser: Browser, demo_ui: DemoUi) -> tuple[list[str], dict[str, Any]]:
+    """Play the recording once: the satellite's activities on the card, and the turn it added."""
     record(browser, "activities", "return card.querySelector('.satellite')?.dataset.activity;")
     turns_before = browser.evaluate(in_card("return card.querySelectorAll('.turn').length;"))
     demo_ui.play_recording()
-    activities = browser.wait_for(
+    activities: list[str] = browser.wait_for(
         """() => { const a = window.activities; return a.length >= 4 && a.at(-1) === "idle" && a; }""",
         timeout=60,
     )
-    assert activities == ["idle", "listening", "thinking", "speaking", "idle"], activities
     # Then the request shows in the last turns, with its stages as bars on one time axis.
-    turn = browser.wait_for(
+    turn: dict[str, Any] = browser.wait_for(
         in_card("""
         const t = card.querySelector(".turn");
         if (!t || card.querySelectorAll(".turn").length <= arg) return null;
@@ -224,9 +231,32 @@ def test_satellite_listening_to_speaking_while_a_recording_plays(
         turns_before,
         timeout=15,
     )
-    assert turn["where"] == "Office"
-    assert "kitchen light" in turn["heard"].lower()
-    assert turn["answer"] == "→ Turned off the light"
+    return activities, turn
+
+
+def test_satellite_listening_to_speaking_while_a_recording_plays(
+    browser: Browser, demo_ui: DemoUi
+) -> None:
+    """'hey jarvis, turn off the kitchen light' into the satellite: its state follows live."""
+    call_service(browser, "light", "turn_on", {"entity_id": "light.kitchen_light"})
+    browser.wait_for(f"() => {HASS}.states['light.kitchen_light'].state === 'on'", timeout=10)
+    # The satellite's capture starts where its wake word fired, so the words reach Whisper a few
+    # milliseconds apart from one play to the next; tiny.en can mishear one of them (one CI run
+    # of many: HA's intents did not match and the model answered). The user then says it again:
+    # so does this test, at most twice more. Only a mishearing is forgiven: a transcript that is
+    # the command must be answered by HA's intent.
+    misheard: list[dict[str, Any]] = []
+    for _ in range(3):
+        activities, turn = satellite_turn(browser, demo_ui)
+        assert activities == ["idle", "listening", "thinking", "speaking", "idle"], activities
+        assert turn["where"] == "Office", turn
+        if words(turn["heard"] or "") == words(SATELLITE_COMMAND):
+            break
+        misheard.append(turn)
+        assert state_of(browser, "light.kitchen_light") == "on", turn
+    assert words(turn["heard"] or "") == words(SATELLITE_COMMAND), misheard
+    assert turn["answer"] == "→ Turned off the light", turn
+    browser.wait_for(f"() => {HASS}.states['light.kitchen_light'].state === 'off'", timeout=10)
     # "speech" shows only when HA's own VAD marked the end of speech; when the satellite's VAD
     # ends the audio first (a race the satellite often wins), STT is one bar from its start.
     stages = [stage for stage, _, _ in turn["bars"]]
@@ -308,15 +338,21 @@ def test_dark_theme(browser: Browser, artifacts: Path) -> None:
 def test_phone_width(browser: Browser, artifacts: Path) -> None:
     browser.call("viewport", width=390, height=844)
     try:
+        # HA moves to its narrow layout (sidebar as a drawer, one column) in steps after the
+        # resize: on a busy machine the card was once read half-way, its content 27 px wider
+        # than it. So the layout is read once it has held still for half a second.
         layout = browser.wait_for(
             in_card("""
             const box = (el) => { const r = el.getBoundingClientRect();
                                   return [Math.round(r.left), Math.round(r.right), Math.round(r.height)]; };
             const haCard = card.querySelector("ha-card");
             if (haCard.getBoundingClientRect().width > 390) return null;
-            return { page: document.documentElement.scrollWidth, card: box(haCard),
-                     overflow: haCard.scrollWidth - haCard.clientWidth,
-                     controls: [...card.querySelectorAll("input, button")].map(box) };"""),
+            const layout = { page: document.documentElement.scrollWidth, card: box(haCard),
+                             overflow: haCard.scrollWidth - haCard.clientWidth,
+                             controls: [...card.querySelectorAll("input, button")].map(box) };
+            const key = JSON.stringify(layout), now = performance.now(), seen = window.phoneLayout;
+            if (!seen || seen.key !== key) { window.phoneLayout = { key, since: now }; return null; }
+            return now - seen.since >= 500 ? layout : null;"""),
             timeout=15,
         )
         assert layout["page"] <= 390
@@ -507,12 +543,6 @@ def sibling_entity(browser: Browser, room: str, domain: str, key: str) -> str:
     )
     assert entity_id.startswith(f"{domain}."), f"no {domain} '{key}' in {room}: {entity_id}"
     return entity_id
-
-
-def call_service(browser: Browser, domain: str, service: str, data: dict[str, Any]) -> None:
-    browser.evaluate(
-        f"(args) => {HASS}.callService(args[0], args[1], args[2])", [domain, service, data]
-    )
 
 
 def wait_sub(browser: Browser, room: str, sub: str, timeout: float = 15) -> None:
