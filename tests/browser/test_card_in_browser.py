@@ -240,11 +240,11 @@ def test_satellite_listening_to_speaking_while_a_recording_plays(
     """'hey jarvis, turn off the kitchen light' into the satellite: its state follows live."""
     call_service(browser, "light", "turn_on", {"entity_id": "light.kitchen_light"})
     browser.wait_for(f"() => {HASS}.states['light.kitchen_light'].state === 'on'", timeout=10)
-    # The satellite's capture starts where its wake word fired, so the words reach Whisper a few
-    # milliseconds apart from one play to the next; tiny.en can mishear one of them (one CI run
-    # of many: HA's intents did not match and the model answered). The user then says it again:
-    # so does this test, at most twice more. Only a mishearing is forgiven: a transcript that is
-    # the command must be answered by HA's intent.
+    # The satellite's capture starts where its wake word fired: what reaches Whisper differs
+    # from one play to the next (two alignments 10 ms apart seen here), and tiny.en may mishear
+    # one (one CI run of many heard "kitchen light" but HA's intents did not match; the model
+    # answered). The user then says it again: so does this test, at most twice more. Only a
+    # mishearing is forgiven: a transcript that is the command must be answered by HA's intent.
     misheard: list[dict[str, Any]] = []
     for _ in range(3):
         activities, turn = satellite_turn(browser, demo_ui)
