@@ -130,6 +130,12 @@ def state_of(browser: Browser, entity_id: str) -> str:
     return value
 
 
+def wait_state(browser: Browser, entity_id: str, state: str, timeout: float = 10) -> None:
+    """Wait until HA's frontend shows `entity_id` in `state`."""
+    expression = f"(args) => {HASS}.states[args[0]].state === args[1]"
+    browser.wait_for(expression, [entity_id, state], timeout=timeout)
+
+
 def call_service(browser: Browser, domain: str, service: str, data: dict[str, Any]) -> None:
     browser.evaluate(
         f"(args) => {HASS}.callService(args[0], args[1], args[2])", [domain, service, data]
@@ -181,7 +187,7 @@ def test_typed_command_turns_off_the_kitchen_light(browser: Browser) -> None:
         "reply": "Turned off the light",
         "error": None,
     }
-    browser.wait_for(f"() => {HASS}.states['light.kitchen_light'].state === 'off'", timeout=10)
+    wait_state(browser, "light.kitchen_light", "off")
     assert card_errors(browser) == []
 
 
@@ -239,7 +245,7 @@ def test_satellite_listening_to_speaking_while_a_recording_plays(
 ) -> None:
     """'hey jarvis, turn off the kitchen light' into the satellite: its state follows live."""
     call_service(browser, "light", "turn_on", {"entity_id": "light.kitchen_light"})
-    browser.wait_for(f"() => {HASS}.states['light.kitchen_light'].state === 'on'", timeout=10)
+    wait_state(browser, "light.kitchen_light", "on")
     # The satellite's capture starts where its wake word fired: what reaches Whisper differs
     # from one play to the next (two alignments 10 ms apart seen here), and tiny.en may mishear
     # one (one CI run of many heard "kitchen light" but HA's intents did not match; the model
@@ -256,7 +262,7 @@ def test_satellite_listening_to_speaking_while_a_recording_plays(
         assert state_of(browser, "light.kitchen_light") == "on", turn
     assert words(turn["heard"] or "") == words(SATELLITE_COMMAND), misheard
     assert turn["answer"] == "→ Turned off the light", turn
-    browser.wait_for(f"() => {HASS}.states['light.kitchen_light'].state === 'off'", timeout=10)
+    wait_state(browser, "light.kitchen_light", "off")
     # "speech" shows only when HA's own VAD marked the end of speech; when the satellite's VAD
     # ends the audio first (a race the satellite often wins), STT is one bar from its start.
     stages = [stage for stage, _, _ in turn["bars"]]
@@ -305,7 +311,7 @@ def test_push_to_talk_from_the_browser_microphone(browser: Browser) -> None:
     assert words(exchange["said"]) == words(PTT_COMMAND), misheard
     assert exchange["reply"] == "Turned on the light"
     assert exchange["error"] is None
-    browser.wait_for(f"() => {HASS}.states['light.kitchen_light'].state === 'on'", timeout=10)
+    wait_state(browser, "light.kitchen_light", "on")
     assert card_errors(browser) == []
 
 
@@ -622,9 +628,7 @@ def test_jarvis_satellite_drops_off_the_network_and_comes_back(
             }
             send_text(browser, "turn on the kitchen light")
             assert last_exchange_done(browser)["reply"] == "Turned on the light"
-            browser.wait_for(
-                f"() => {HASS}.states['light.kitchen_light'].state === 'on'", timeout=10
-            )
+            wait_state(browser, "light.kitchen_light", "on")
         finally:
             second_satellite.thaw()
         # The link retries (1 s doubling to 15 s): the satellite is back without a reload.
@@ -699,5 +703,5 @@ def test_a_user_who_is_not_an_administrator(browser: Browser, demo_ui: DemoUi) -
     assert state_of(browser, "light.kitchen_light") == "on"
     send_text(browser, "turn off the kitchen light")
     assert last_exchange_done(browser)["reply"] == "Turned off the light"
-    browser.wait_for(f"() => {HASS}.states['light.kitchen_light'].state === 'off'", timeout=10)
+    wait_state(browser, "light.kitchen_light", "off")
     assert card_errors(browser) == []
